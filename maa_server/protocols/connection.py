@@ -1,0 +1,182 @@
+"""The I/O shell shared by IMAP, POP3 and ManageSieve.
+
+A `Connection` moves bytes between a socket and a protocol session: line
+and literal reads with limits, writes with backpressure, STARTTLS, and
+COMPRESS=DEFLATE (RFC 4978). It knows nothing of any protocol; sessions do
+their parsing sans-IO and use only these few calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import zlib
+
+READ_CHUNK = 65536
+
+
+class LineTooLong(Exception):
+    """A line exceeded the limit; the rest of it was discarded."""
+
+
+class ConnectionClosed(Exception):
+    """The peer went away (EOF or reset)."""
+
+
+class Connection:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                 server_ssl: ssl.SSLContext | None = None) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._buf = bytearray()
+        self._inflate: zlib._Decompress | None = None
+        self._deflate: zlib._Compress | None = None
+        self.server_ssl = server_ssl  # for STARTTLS; None when TLS is not set up
+        self.bytes_in = 0
+        self.bytes_out = 0
+        peer = writer.get_extra_info("peername") or ("", 0)
+        sock = writer.get_extra_info("sockname") or ("", 0)
+        if isinstance(peer, str):  # unix socket
+            peer, sock = ("", 0), ("", 0)
+        self.remote_ip, self.remote_port = str(peer[0]), int(peer[1])
+        self.local_ip, self.local_port = str(sock[0]), int(sock[1])
+
+    # --- state ---------------------------------------------------------
+
+    @property
+    def secured(self) -> bool:
+        """TLS is on (implicit or after STARTTLS)."""
+        return self._writer.get_extra_info("ssl_object") is not None
+
+    @property
+    def ssl_object(self) -> ssl.SSLObject | None:
+        return self._writer.get_extra_info("ssl_object")
+
+    @property
+    def compressed(self) -> bool:
+        return self._deflate is not None
+
+    @property
+    def has_buffered_input(self) -> bool:
+        return bool(self._buf)
+
+    # --- reading -------------------------------------------------------
+
+    async def _fill(self) -> None:
+        try:
+            data = await self._reader.read(READ_CHUNK)
+        except (ConnectionError, ssl.SSLError) as exc:
+            raise ConnectionClosed(str(exc)) from exc
+        if not data:
+            raise ConnectionClosed("EOF")
+        self.bytes_in += len(data)
+        if self._inflate is not None:
+            try:
+                data = self._inflate.decompress(data)
+            except zlib.error as exc:
+                raise ConnectionClosed(f"deflate error: {exc}") from exc
+        self._buf += data
+
+    async def readline(self, limit: int) -> bytes:
+        """One line including its LF. Over `limit` bytes: the line is read to
+        its end and thrown away, then LineTooLong is raised, so the session
+        can answer BAD/-ERR and go on."""
+        start = 0
+        while True:
+            idx = self._buf.find(b"\n", start)
+            if idx >= 0:
+                if idx + 1 > limit:
+                    del self._buf[: idx + 1]
+                    raise LineTooLong()
+                line = bytes(self._buf[: idx + 1])
+                del self._buf[: idx + 1]
+                return line
+            if len(self._buf) > limit:
+                await self._discard_line()
+                raise LineTooLong()
+            start = len(self._buf)
+            await self._fill()
+
+    async def _discard_line(self) -> None:
+        while True:
+            idx = self._buf.find(b"\n")
+            if idx >= 0:
+                del self._buf[: idx + 1]
+                return
+            self._buf.clear()
+            await self._fill()
+
+    async def read_exactly(self, n: int) -> bytes:
+        """Exactly n bytes (an IMAP literal)."""
+        while len(self._buf) < n:
+            await self._fill()
+        data = bytes(self._buf[:n])
+        del self._buf[:n]
+        return data
+
+    async def discard(self, n: int) -> None:
+        """Throw away n bytes without keeping them (a refused literal)."""
+        while n > 0:
+            if not self._buf:
+                await self._fill()
+            k = min(n, len(self._buf))
+            del self._buf[:k]
+            n -= k
+
+    # --- writing -------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        if self._deflate is not None:
+            data = self._deflate.compress(data) + self._deflate.flush(zlib.Z_SYNC_FLUSH)
+        self.bytes_out += len(data)
+        self._writer.write(data)
+
+    async def drain(self) -> None:
+        """Wait while the peer is slow to read (backpressure)."""
+        try:
+            await self._writer.drain()
+        except (ConnectionError, ssl.SSLError) as exc:
+            raise ConnectionClosed(str(exc)) from exc
+
+    async def send(self, data: bytes) -> None:
+        self.write(data)
+        await self.drain()
+
+    # --- upgrades ------------------------------------------------------
+
+    async def start_tls(self) -> None:
+        """Upgrade to TLS in place (IMAP STARTTLS, POP3 STLS). Input that the
+        client pipelined after the command is dropped, as RFC 2595 wants."""
+        if self.server_ssl is None:
+            raise RuntimeError("TLS is not configured")
+        self._buf.clear()
+        await self._writer.drain()
+        try:
+            await self._writer.start_tls(self.server_ssl)
+        except (ConnectionError, ssl.SSLError, OSError) as exc:
+            raise ConnectionClosed(f"TLS handshake failed: {exc}") from exc
+
+    def start_compress(self) -> None:
+        """RFC 4978 COMPRESS=DEFLATE: raw deflate both ways from now on.
+        Bytes already buffered were sent before the client compressed."""
+        self._deflate = zlib.compressobj(6, zlib.DEFLATED, -15)
+        self._inflate = zlib.decompressobj(-15)
+        pending, self._buf = bytes(self._buf), bytearray()
+        if pending:
+            self._buf += self._inflate.decompress(pending)
+
+    # --- closing -------------------------------------------------------
+
+    async def close(self) -> None:
+        try:
+            if self._deflate is not None:
+                self._writer.write(self._deflate.flush(zlib.Z_FINISH))
+            self._writer.close()
+            await asyncio.wait_for(self._writer.wait_closed(), 2)
+        except (ConnectionError, ssl.SSLError, OSError, asyncio.TimeoutError, RuntimeError):
+            pass
+
+    def abort(self) -> None:
+        transport = self._writer.transport
+        if transport is not None:
+            transport.abort()

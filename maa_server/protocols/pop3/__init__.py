@@ -1,0 +1,1 @@
+"""protocols/pop3."""
