@@ -1,0 +1,44 @@
+"""Errors the IMAP layer raises to turn into tagged BAD / NO answers.
+
+Command code (and the FETCH/SEARCH helpers) raise these; the session turns
+them into `<tag> BAD <text>` or `<tag> NO [CODE] <text>` and goes on.
+"""
+
+from __future__ import annotations
+
+
+class ImapError(Exception):
+    """Base class: `text` is what the client is told."""
+
+    def __init__(self, text: str, code: str = "") -> None:
+        super().__init__(text)
+        self.text = text
+        self.code = code  # RFC 5530 response code without brackets, or ""
+
+    def response(self, tag: str, kind: str) -> bytes:
+        code = f"[{self.code}] " if self.code else ""
+        return f"{tag} {kind} {code}{self.text}\r\n".encode("utf-8", "surrogateescape")
+
+
+class ImapParseError(ImapError):
+    """The command's syntax is wrong: tagged BAD (RFC 3501 7.1.3)."""
+
+
+class ImapBadCharset(ImapError):
+    """SEARCH CHARSET we do not support: `NO [BADCHARSET (UTF-8 US-ASCII)]`."""
+
+    def __init__(self, text: str = "Unsupported charset",
+                 supported: tuple[str, ...] = ("UTF-8", "US-ASCII")) -> None:
+        super().__init__(text, "BADCHARSET (" + " ".join(supported) + ")")
+
+
+class ImapCommandFailed(ImapError):
+    """The command was understood but could not be done: tagged NO."""
+
+
+class ImapBye(Exception):
+    """End the session after sending `* BYE <text>`."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
