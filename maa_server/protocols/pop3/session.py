@@ -1,0 +1,209 @@
+"""A POP3 connection from greeting to logout: `handle_connection(conn, ctx)`.
+
+The AUTHORIZATION state runs as Dovecot's pop3-login does
+(authorization.py); after a login the maildrop is opened and snapshotted
+(mail.py) and the TRANSACTION/UPDATE commands run (transaction.py). Log
+lines are Dovecot's (spec 6.2, 6.3) so fail2ban's stock jail works.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import zlib
+
+from maa_server.auth.interface import AuthResult, UserInfo
+from maa_server.logs import get_log, mail_process_prefix
+from maa_server.protocols.connection import Connection, ConnectionClosed, LineTooLong
+from maa_server.protocols.context import LiveSession, ServerContext, new_session_id
+from maa_server.protocols.pop3.authorization import (
+    Authorization,
+    LoginAborted,
+    LoginState,
+    apop_challenge,
+    is_trusted,
+)
+from maa_server.protocols.pop3.mail import MaildropOpenError, open_maildrop
+from maa_server.protocols.pop3.parser import err, ok, parse_command
+from maa_server.protocols.pop3.settings import Pop3Settings
+from maa_server.protocols.pop3.transaction import QuitSession, Transaction
+
+login_log = get_log("pop3-login")
+
+# src/login-common: an unauthenticated client gets 3 minutes; after login
+# Dovecot's pop3 disconnects after 10 minutes without input (RFC 1939
+# section 3 asks for at least 10).
+LOGIN_TIMEOUT = 180.0
+IDLE_TIMEOUT = 600.0
+# Dovecot aborts longer lines; we answer -ERR and go on (the line is
+# read to its end and thrown away by the Connection).
+LOGIN_LINE_LIMIT = 1024
+COMMAND_LINE_LIMIT = 4096
+
+
+def _setting(ctx: ServerContext, name: str, conn: Connection, default: object) -> object:
+    try:
+        value = ctx.config.get(name, protocol="pop3", local_ip=conn.local_ip or None,
+                               remote_ip=conn.remote_ip or None)
+    except Exception:  # noqa: BLE001 - an unknown setting falls back to Dovecot's default
+        return default
+    return default if value is None else value
+
+
+def _hostname(ctx: ServerContext, conn: Connection) -> str:
+    name = str(_setting(ctx, "hostname", conn, "") or "")
+    return name or os.uname().nodename
+
+
+async def handle_connection(conn: Connection, ctx: ServerContext) -> None:
+    session_id = new_session_id()
+    trusted = is_trusted(conn.remote_ip, str(_setting(ctx, "login_trusted_networks", conn, "")))
+    state = LoginState(session_id=session_id)
+    login = Authorization(conn, ctx, state, trusted)
+    greeting = str(_setting(ctx, "login_greeting", conn, "Dovecot ready."))
+    mechanisms = str(_setting(ctx, "auth_mechanisms", conn, "plain")).upper().split()
+    if "APOP" in mechanisms:
+        state.apop_challenge = apop_challenge(_hostname(ctx, conn))
+        greeting += " " + state.apop_challenge
+    try:
+        await conn.send(ok(greeting))
+        result = await _login_loop(conn, login, state)
+    except LoginAborted as exc:
+        login_log.info(f"Disconnected: {exc.reason} ({state.detail()}): {login.log_fields()}")
+        await conn.close()
+        return
+    except ConnectionClosed:
+        login_log.info(f"Disconnected: Connection closed ({state.detail()}): {login.log_fields()}")
+        await conn.close()
+        return
+    try:
+        await _mail_session(conn, ctx, login, result)
+    finally:
+        await conn.close()
+
+
+async def _login_loop(conn: Connection, login: Authorization, state: LoginState) -> AuthResult:
+    while True:
+        try:
+            line = await asyncio.wait_for(conn.readline(LOGIN_LINE_LIMIT), LOGIN_TIMEOUT)
+        except asyncio.TimeoutError:
+            await _send_quietly(conn, err("Disconnected for inactivity."))
+            raise LoginAborted("Inactivity") from None
+        except LineTooLong:
+            await login.bad_command("Input line too long.")
+            continue
+        result = await login.handle(parse_command(line))
+        if result is not None:
+            return result
+
+
+async def _send_quietly(conn: Connection, data: bytes) -> None:
+    try:
+        await asyncio.wait_for(conn.send(data), 5)
+    except (ConnectionClosed, asyncio.TimeoutError):
+        pass
+
+
+async def _mail_session(conn: Connection, ctx: ServerContext, login: Authorization,
+                        result: AuthResult) -> None:
+    user: UserInfo = result.user or UserInfo(username=result.username)
+    username = result.username or user.username
+    login.state.user = username
+    settings = Pop3Settings.load(ctx.config, conn.local_ip, conn.remote_ip, user.extra)
+    log = get_log(mail_process_prefix("pop3", username, login.state.session_id))
+
+    if ctx.sessions.count(username, conn.remote_ip, "pop3") >= settings.mail_max_userip_connections > 0:
+        text = ("Maximum number of connections from user+IP exceeded "
+                f"(mail_max_userip_connections={settings.mail_max_userip_connections})")
+        await _send_quietly(conn, err("[IN-USE] " + text))
+        login_log.info(f"Disconnected: {text}: {login.log_fields()}")
+        return
+    try:
+        opened = await open_maildrop(ctx, user, username, settings, log)
+    except MaildropOpenError as exc:
+        await _send_quietly(conn, err(exc.reply))
+        login_log.info(f"Disconnected: {exc.reply} (internal failure, 1 successful auths): "
+                       f"{login.log_fields()}")
+        return
+
+    live = LiveSession(user=username, protocol="pop3", remote_ip=conn.remote_ip,
+                       session_id=login.state.session_id, kick=conn.abort)
+    ctx.sessions.add(live)
+    login_log.info("Login: " + login.log_fields(mpid=os.getpid()))
+    transaction = Transaction(conn, opened.mailbox, opened.maildrop, settings, log,
+                              save_uidls=opened.save_uidls)
+    in_start, out_start = conn.bytes_in, conn.bytes_out
+    reason = "Connection closed"
+    try:
+        await conn.send(ok("Logged in."))
+        reason = await _command_loop(conn, transaction)
+    except ConnectionClosed:
+        reason = "Connection closed"
+    finally:
+        ctx.sessions.remove(live)
+        opened.release()
+        counters = logout_values(transaction, conn.bytes_in - in_start, conn.bytes_out - out_start)
+        log.info(f"Disconnected: {reason} {expand_logout(settings.pop3_logout_format, counters)}")
+
+
+async def _command_loop(conn: Connection, transaction: Transaction) -> str:
+    while True:
+        try:
+            line = await asyncio.wait_for(conn.readline(COMMAND_LINE_LIMIT), IDLE_TIMEOUT)
+        except asyncio.TimeoutError:
+            await _send_quietly(conn, err("Disconnected for inactivity."))
+            return f"Inactivity - no input for {int(IDLE_TIMEOUT)} secs"
+        except LineTooLong:
+            await conn.send(err("Input line too long."))
+            continue
+        cmd = parse_command(line)
+        try:
+            await transaction.handle(cmd.name, cmd.args)
+        except QuitSession as quit_:
+            return quit_.reason
+
+
+# --- pop3_logout_format --------------------------------------------------------
+
+_LOGOUT_KEYS = {
+    "t": "top_count", "p": "top_bytes", "r": "retr_count", "b": "retr_bytes",
+    "d": "deleted_count", "m": "message_count", "s": "message_bytes",
+    "i": "input", "o": "output", "u": "uidl_change",
+}
+_LOGOUT_VARIABLE = re.compile(r"%(?:\{([a-z_]+)\}|([a-z%]))")
+
+
+def logout_values(t: Transaction, bytes_in: int, bytes_out: int) -> dict[str, str]:
+    drop = t.maildrop
+    return {
+        "top_count": str(drop.stats.top_count), "top_bytes": str(drop.stats.top_bytes),
+        "retr_count": str(drop.stats.retr_count), "retr_bytes": str(drop.stats.retr_bytes),
+        "deleted_count": str(t.deleted_count), "message_count": str(drop.initial_count),
+        "message_bytes": str(drop.initial_size), "input": str(bytes_in),
+        "output": str(bytes_out), "deleted_bytes": str(drop.deleted_bytes() if t.deleted_count else 0),
+        "uidl_change": uidl_change(drop.uidls, drop.deleted if t.deleted_count else set()),
+    }
+
+
+def uidl_change(uidls: list[str], deleted: set[int]) -> str:
+    """`%{uidl_change}`: XOR of CRC32s of the UIDLs before and after the
+    session (pop3-client.c, client_build_uidl_change_string)."""
+    old = new = 0
+    for index, uidl in enumerate(uidls):
+        crc = zlib.crc32(uidl.encode())
+        old ^= crc
+        if index not in deleted:
+            new ^= crc
+    return f"{old:08x} -> {new:08x}"
+
+
+def expand_logout(template: str, values: dict[str, str]) -> str:
+    def replace(match: re.Match[str]) -> str:
+        if match.group(2) == "%":
+            return "%"
+        name = match.group(1) or _LOGOUT_KEYS.get(match.group(2) or "", "")
+        return values.get(name, "")
+
+    return _LOGOUT_VARIABLE.sub(replace, template)
+

@@ -1,0 +1,171 @@
+"""POP3 UIDLs exactly as Dovecot makes them (spec 5.13, 2.7).
+
+`pop3_uidl_format` is a Dovecot `%` template (src/lib/var-expand.c) over the
+keys of src/pop3/pop3-client.c (`pop3_get_uid`): `%u`/`%{uid}` IMAP UID,
+`%v`/`%{uidvalidity}` the mailbox UIDVALIDITY, `%f`/`%{filename}` Maildir
+base file name, `%g`/`%{guid}` message GUID, `%m`/`%{md5}` header MD5. A UIDL
+saved in dovecot-uidlist (`P` record key) wins over the template, so a
+client keeps its UIDLs when the template later changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+DEFAULT_UIDL_FORMAT = "%08Xu%08Xv"
+
+_LONG_NAMES = {"uid": "u", "uidvalidity": "v", "md5": "m", "filename": "f", "guid": "g"}
+# %[-][0][width][.[-][0]width] modifiers key-or-{name}  (var-expand.c)
+_VARIABLE = re.compile(
+    r"%(?P<neg>-?)(?P<zero>0?)(?P<width>[0-9]*)"
+    r"(?:\.(?P<neg2>-?)(?P<zero2>0?)(?P<width2>[0-9]+))?"
+    r"(?P<mods>[LUEXRHNMDT]*)(?:\{(?P<long>[^}]*)\}|(?P<key>.))",
+    re.DOTALL,
+)
+
+
+class InvalidUidlFormat(ValueError):
+    """Dovecot refuses a template that names no message key (fatal at login:
+    `Invalid pop3_uidl_format`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class UidlKeys:
+    """The values a template may use for one message."""
+
+    uid: int
+    uidvalidity: int
+    filename: str
+    guid: str
+    header_md5: str = ""
+
+
+def _modify(value: str, mods: str, modulo: int) -> str:
+    for mod in mods:
+        if mod == "L":
+            value = value.lower()
+        elif mod == "U":
+            value = value.upper()
+        elif mod == "E":
+            value = re.sub(r"([\"'\\])", r"\\\1", value)
+        elif mod == "X":
+            # decimal -> lowercase hex; non-numbers are left as they are
+            value = format(int(value), "x") if value.isdigit() else value
+        elif mod == "R":
+            value = value[::-1]
+        elif mod == "M":
+            value = hashlib.md5(value.encode()).hexdigest()
+        elif mod == "N":
+            digest = int.from_bytes(hashlib.md5(value.encode()).digest(), "big")
+            value = format(digest % modulo if modulo else digest, "x")
+        elif mod == "T":
+            value = value.rstrip()
+        elif mod == "D":
+            value = ",dc=".join(value.split("."))
+        elif mod == "H":
+            value = format(_old_hash(value) % modulo if modulo else _old_hash(value), "x")
+    return value
+
+
+def _old_hash(value: str) -> int:
+    """Dovecot's str_hash() (src/lib/hash.c), used by the `H` modifier."""
+    g = h = 0
+    for ch in value.encode():
+        h = ((h << 4) + ch) & 0xFFFFFFFF
+        g = h & 0xF0000000
+        if g:
+            h ^= g >> 24
+            h ^= g
+    return h
+
+
+def uses_header_md5(template: str) -> bool:
+    return any((m.group("long") or m.group("key")) in ("m", "md5")
+               for m in _VARIABLE.finditer(template))
+
+
+def validate(template: str) -> None:
+    """At least one message key must appear (pop3-client.c checks this)."""
+    keys = {_LONG_NAMES.get(m.group("long") or "", m.group("key") or "")
+            for m in _VARIABLE.finditer(template)}
+    if not keys & {"u", "v", "m", "f", "g"}:
+        raise InvalidUidlFormat(f"Invalid pop3_uidl_format: {template}")
+
+
+def expand(template: str, keys: UidlKeys) -> str:
+    values: Mapping[str, Callable[[], str]] = {
+        "u": lambda: str(keys.uid),
+        "v": lambda: str(keys.uidvalidity),
+        "f": lambda: keys.filename,
+        "g": lambda: keys.guid or keys.filename,
+        "m": lambda: keys.header_md5,
+        "%": lambda: "%",
+    }
+
+    def replace(match: re.Match[str]) -> str:
+        key = match.group("key")
+        if match.group("long") is not None:
+            key = _LONG_NAMES.get(match.group("long"), "")
+        if key == "%":
+            return "%"
+        getter = values.get(key or "")
+        if getter is None:
+            return ""  # unknown keys expand to nothing, as var_expand does
+        width = int(match.group("width") or 0)
+        offset_given = match.group("width2") is not None
+        modulo = width if match.group("mods") and set(match.group("mods")) & {"N", "H"} else 0
+        value = _modify(getter(), match.group("mods") or "", modulo)
+        if modulo:
+            return value
+        if offset_given:
+            # %<offset>.<width>X: substring; the zero flag belongs to the width
+            offset = -width if match.group("neg") else width
+            length = int(match.group("width2"))
+            if offset < 0:
+                offset = max(len(value) + offset, 0)
+            if match.group("zero2"):
+                return value[offset:].rjust(length, "0")
+            value = value[offset:]
+            return value[:len(value) - length] if match.group("neg2") else value[:length]
+        if not width:
+            return value
+        if match.group("zero"):
+            return value.rjust(width, "0")  # pad, never truncate
+        if match.group("neg"):
+            return value[:max(len(value) - width, 0)]
+        return value[:width]
+
+    return _VARIABLE.sub(replace, template)
+
+
+def header_md5(raw_header: bytes) -> str:
+    """`%m`: MD5 of the header as Dovecot's mbox code hashes it, over the
+    header lines with their line ends removed (src/lib-storage/index/mbox/
+    mbox-md5-all.c, the `all` variant used for Maildir too)."""
+    digest = hashlib.md5()
+    for line in raw_header.splitlines():
+        digest.update(line)
+    return digest.hexdigest()
+
+
+def message_uidl(template: str, keys: UidlKeys, saved: str = "") -> str:
+    """The UIDL shown for one message: the saved one if any (an empty `P`
+    value means the base file name), else the template."""
+    if saved:
+        return saved
+    return expand(template, keys)
+
+
+def make_unique(uidls: list[str]) -> list[str]:
+    """`pop3_uidl_duplicates = rename`: later duplicates get `-2`, `-3`...
+    (pop3-client.c, pop3_uidl_assign_uidls_rename)."""
+    seen: dict[str, int] = {}
+    out = []
+    for uidl in uidls:
+        count = seen.get(uidl, 0) + 1
+        seen[uidl] = count
+        out.append(uidl if count == 1 else f"{uidl}-{count}")
+    return out
