@@ -16,7 +16,14 @@ READ_CHUNK = 65536
 
 
 class LineTooLong(Exception):
-    """A line exceeded the limit; the rest of it was discarded."""
+    """A line exceeded the limit; the rest of it was discarded.
+
+    `head` holds the line's first bytes (so IMAP can still answer with the
+    command's tag)."""
+
+    def __init__(self, head: bytes = b"") -> None:
+        super().__init__("line too long")
+        self.head = head
 
 
 class ConnectionClosed(Exception):
@@ -57,6 +64,11 @@ class Connection:
         return self._deflate is not None
 
     @property
+    def closing(self) -> bool:
+        """The transport is closed or closing (the peer left or we closed)."""
+        return self._writer.is_closing()
+
+    @property
     def has_buffered_input(self) -> bool:
         return bool(self._buf)
 
@@ -86,14 +98,16 @@ class Connection:
             idx = self._buf.find(b"\n", start)
             if idx >= 0:
                 if idx + 1 > limit:
+                    head = bytes(self._buf[:128])
                     del self._buf[: idx + 1]
-                    raise LineTooLong()
+                    raise LineTooLong(head)
                 line = bytes(self._buf[: idx + 1])
                 del self._buf[: idx + 1]
                 return line
             if len(self._buf) > limit:
+                head = bytes(self._buf[:128])
                 await self._discard_line()
-                raise LineTooLong()
+                raise LineTooLong(head)
             start = len(self._buf)
             await self._fill()
 

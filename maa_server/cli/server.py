@@ -1,0 +1,154 @@
+"""maa-server: the daemon's command line (`maa-server [-c CONFIG] [-F] [--version]`).
+
+Everything that can fail at start (configuration, certificates, ports, log
+files) is done before forking, so the admin sees one clear line and a
+non-zero exit instead of a daemon that silently died.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from maa_server import __version__, logs
+
+# Dovecot's exit code for fatal start-up errors (lib/failures.h FATAL_DEFAULT).
+EXIT_FATAL = 89
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="maa-server", description="IMAP/POP3/LMTP server, drop-in for Dovecot 2.3")
+    parser.add_argument("-c", "--config", metavar="CONFIG",
+                        help="Dovecot-style configuration file (default: the embedded conf/maa.conf "
+                             "with a local development setup under ./var)")
+    parser.add_argument("-F", "--foreground", action="store_true",
+                        help="stay in the foreground (systemd, tests); default: daemonize")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    return parser
+
+
+def _event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop  # type: ignore[no-any-return]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.version:
+        print(f"maa-server {__version__} (Dovecot 2.3 compatible)")
+        return 0
+    logs.configure_stderr()
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        return 0
+
+
+def _fatal(message: str) -> int:
+    print(f"maa-server: Fatal: {message}", file=sys.stderr)
+    return EXIT_FATAL
+
+
+def _run(args: Any) -> int:
+    from maa_server.daemon import daemonize as dz
+    from maa_server.daemon import embedded
+    from maa_server.daemon.master import (Master, StartupError, bind_all, load_generation,
+                                          load_handlers, usable_listeners)
+    from maa_server.protocols.context import SessionRegistry
+
+    demo: embedded.DemoLogin | None = None
+    if args.config is None:
+        from maa_server.config import default_config_path
+
+        config_path = str(default_config_path())
+        if not os.path.exists(config_path):
+            return _fatal(f"no -c given and the embedded configuration {config_path} is missing")
+        root = embedded.checkout_root(config_path)
+        # The embedded conf's relative paths (var/...) mean the checkout.
+        os.chdir(root)
+        try:
+            demo = embedded.prepare(root)
+        except OSError as exc:
+            return _fatal(f"cannot prepare {root / 'var'}: {exc}")
+    else:
+        config_path = os.path.abspath(args.config)
+
+    registry = SessionRegistry()
+    try:
+        generation = load_generation(config_path, registry)
+    except StartupError as exc:
+        return _fatal(str(exc))
+    cfg = generation.config
+    base_dir = str(cfg.get("base_dir") or "/run/dovecot")
+    other = dz.running_pid(base_dir)
+    if other is not None:
+        return _fatal(f"maa-server is already running with PID {other} "
+                      f"(read from {os.path.join(base_dir, 'master.pid')})")
+    for warning in getattr(cfg, "warnings", []):
+        print(f"maa-server: Warning: {warning}", file=sys.stderr)
+    handlers = load_handlers({spec.protocol for spec in generation.specs})
+    try:
+        listeners = bind_all(generation.specs)
+    except StartupError as exc:
+        return _fatal(str(exc))
+    listeners = usable_listeners(listeners, handlers, generation.tls is not None)
+    if not listeners:
+        return _fatal("nothing to listen on (check protocols, listen and the inet_listener ports)")
+    try:
+        logs.configure_logging(cfg)
+    except OSError as exc:
+        return _fatal(f"can't open log file {exc.filename}: {exc.strerror}")
+
+    _announce(config_path, listeners, demo, cfg)
+    if os.geteuid() == 0:
+        logs.get_log("master").warning(
+            "started as root: privilege separation is not implemented yet, "
+            "every session runs as root")
+    if not args.foreground:
+        dz.daemonize()
+    pid_file = dz.write_pid_file(base_dir)
+    for warning in getattr(cfg, "warnings", []):
+        logs.get_log("master").warning(warning)
+
+    async def serve() -> int:
+        master = Master(config_path, generation, listeners, handlers)
+        return await master.run()
+
+    factory = _event_loop_factory()
+    try:
+        with asyncio.Runner(loop_factory=factory) as runner:
+            return runner.run(serve())
+    finally:
+        try:
+            os.unlink(pid_file)
+        except OSError:
+            pass
+
+
+def _announce(config_path: str, listeners: list[Any], demo: Any, cfg: Any) -> None:
+    """What a person starting it wants to see: where it listens, how to log in."""
+    out = sys.stdout
+    print(f"maa-server {__version__} using {config_path}", file=out)
+    for state in listeners:
+        print(f"  listening on {state.spec.label}", file=out)
+    if demo is not None:
+        log_path = str(cfg.get("log_path") or "syslog")
+        print(f"  demo login: user {demo.user}, password {demo.password}", file=out)
+        print(f"  mail under {os.getcwd()}/var/mail, log in {log_path}", file=out)
+        tls = [s.spec for s in listeners if s.spec.ssl and s.spec.protocol == "imap"]
+        if tls:
+            print(f"  try: openssl s_client -quiet -connect {tls[0].address}:{tls[0].port}"
+                  "   (self-signed certificate: var/ssl/maa-server.pem)", file=out)
+    out.flush()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

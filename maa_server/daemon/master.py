@@ -1,0 +1,437 @@
+"""The master process: configuration, listeners, TLS, signals, shutdown
+(DESIGN "Processes"; Dovecot: src/master/main.c).
+
+A *generation* is everything built from one reading of the configuration
+(config, authenticator, TLS contexts, ServerContext). A connection is served
+by the generation current when it was accepted; SIGHUP builds a new one and
+swaps it in only if it built without error, so a broken file never stops a
+running server and open sessions are not touched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import os
+import signal
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from maa_server import __version__, logs
+from maa_server.daemon.control import control_path, start_control_server
+from maa_server.daemon.listeners import ListenerSpec, ListenError, bind, listener_specs
+from maa_server.daemon.notify import sd_notify
+from maa_server.daemon.tls import TlsConfigError, TlsContexts, TlsSet, build_tls_set
+from maa_server.protocols.connection import Connection
+from maa_server.protocols.context import ServerContext, SessionRegistry
+
+log = logs.get_log("master")
+
+# protocol -> module providing `async handle_connection(conn, ctx)`
+STREAM_HANDLERS = {
+    "imap": "maa_server.protocols.imap.session",
+    "pop3": "maa_server.protocols.pop3.session",
+    "sieve": "maa_server.protocols.managesieve.session",
+}
+LMTP_MODULE = "maa_server.protocols.lmtp.server"
+# How long logged-in sessions get to say goodbye after SIGTERM before the
+# rest is closed (Dovecot's master waits for its children similarly).
+SHUTDOWN_GRACE_SECS = 3.0
+IMAP_SHUTDOWN_BYE = b"* BYE Server shutting down.\r\n"
+
+
+class StartupError(Exception):
+    """Anything that stops the daemon from starting; str() is one line."""
+
+
+ConnectionHandler = Callable[[Connection, ServerContext], Awaitable[None]]
+
+
+@dataclass
+class Generation:
+    config: Any
+    ctx: ServerContext
+    tls: TlsSet | None
+    specs: list[ListenerSpec]
+
+
+@dataclass
+class ListenerState:
+    spec: ListenerSpec
+    sock: socket.socket | None
+    server: Any = None  # asyncio.Server or the LMTP server
+    current: int = 0
+    total: int = 0
+
+
+@dataclass
+class OpenConnection:
+    protocol: str
+    conn: Connection
+    task: asyncio.Task[Any]
+
+
+def load_generation(config_path: str, registry: SessionRegistry) -> Generation:
+    """Read the config and build auth, TLS and the context. Raises StartupError."""
+    try:
+        from maa_server.config import ConfigError, load_config
+    except ImportError as exc:  # pragma: no cover - the config package is part of the install
+        raise StartupError(f"configuration reader unavailable: {exc}") from exc
+    try:
+        cfg = load_config(config_path)
+    except ConfigError as exc:
+        raise StartupError(str(exc)) from exc
+    except OSError as exc:
+        raise StartupError(f"Can't read configuration {config_path}: {exc.strerror}") from exc
+    return build_generation(cfg, registry)
+
+
+def build_generation(cfg: Any, registry: SessionRegistry) -> Generation:
+    from maa_server.auth import build_authenticator
+    from maa_server.storage.factory import open_mail_store
+
+    ssl_mode = str(cfg.get("ssl") or "yes")
+    tls: TlsSet | None = None
+    if ssl_mode != "no":
+        try:
+            tls = build_tls_set(cfg.get, cfg.local_names)
+        except TlsConfigError as exc:
+            raise StartupError(str(exc)) from exc
+    try:
+        auth = build_authenticator(cfg)
+    except Exception as exc:  # the auth layer reports bad passdb/userdb settings
+        raise StartupError(f"auth: {exc}") from exc
+
+    async def open_store(user: Any) -> Any:
+        return await open_mail_store(cfg, user)
+
+    try:
+        specs = listener_specs(cfg)
+    except ListenError as exc:
+        raise StartupError(str(exc)) from exc
+    ctx = ServerContext(config=cfg, auth=auth, open_store=open_store,
+                        ssl_context=tls.default if tls else None, sessions=registry)
+    return Generation(config=cfg, ctx=ctx, tls=tls, specs=specs)
+
+
+def bind_all(specs: list[ListenerSpec]) -> list[ListenerState]:
+    """Bind every listener now (before forking); one failure closes the rest."""
+    states: list[ListenerState] = []
+    try:
+        for spec in specs:
+            sock = bind(spec)
+            if sock is not None:
+                states.append(ListenerState(spec, sock))
+    except ListenError as exc:
+        for state in states:
+            if state.sock is not None:
+                state.sock.close()
+        raise StartupError(str(exc)) from exc
+    return states
+
+
+def load_handlers(protocols: set[str]) -> dict[str, ConnectionHandler]:
+    """Import protocol modules lazily: a protocol that fails to import is
+    logged and left out, the others still serve."""
+    handlers: dict[str, ConnectionHandler] = {}
+    for protocol in sorted(protocols):
+        if protocol == "lmtp":
+            continue
+        module_name = STREAM_HANDLERS.get(protocol)
+        if module_name is None:
+            log.error(f"protocol {protocol} is not supported; its listeners are not started")
+            continue
+        try:
+            module = importlib.import_module(module_name)
+            handlers[protocol] = module.handle_connection
+        except Exception as exc:
+            log.error(f"protocol {protocol} unavailable ({type(exc).__name__}: {exc}); "
+                      "its listeners are not started")
+    return handlers
+
+
+def usable_listeners(listeners: list[ListenerState], handlers: dict[str, ConnectionHandler],
+                     tls_enabled: bool) -> list[ListenerState]:
+    """Drop (and close) listeners that cannot serve; log why."""
+    kept: list[ListenerState] = []
+    lmtp_ok: bool | None = None
+    for state in listeners:
+        spec = state.spec
+        reason = ""
+        if spec.haproxy:
+            reason = "haproxy = yes is not supported yet"
+        elif spec.ssl and not tls_enabled:
+            # Dovecot accepts and then drops these with "SSL is disabled
+            # (ssl=no)"; not listening at all is clearer.
+            reason = "SSL is disabled (ssl=no)"
+        elif spec.protocol == "lmtp":
+            if lmtp_ok is None:
+                try:
+                    importlib.import_module(LMTP_MODULE).start_lmtp
+                    lmtp_ok = True
+                except Exception as exc:
+                    log.error(f"protocol lmtp unavailable ({type(exc).__name__}: {exc}); "
+                              "its listeners are not started")
+                    lmtp_ok = False
+            if not lmtp_ok:
+                reason = "-"
+        elif spec.protocol not in handlers:
+            reason = "-"
+        if reason:
+            if reason != "-":
+                log.error(f"service({spec.service}): {spec.name}: {reason}, listener not started")
+            if state.sock is not None:
+                state.sock.close()
+            continue
+        kept.append(state)
+    return kept
+
+
+class Master:
+    def __init__(self, config_path: str, generation: Generation, listeners: list[ListenerState],
+                 handlers: dict[str, ConnectionHandler]) -> None:
+        self.config_path = config_path
+        self.gen = generation
+        self.registry = generation.ctx.sessions
+        self.listeners = listeners
+        self.tls = TlsContexts(generation.tls) if generation.tls else None
+        self.handlers = handlers
+        self.open: dict[asyncio.Task[Any], OpenConnection] = {}
+        self.stopping = asyncio.Event()
+        self.control: asyncio.AbstractServer | None = None
+        self.control_path = ""
+        self.lmtp_ctx: ServerContext | None = None
+        self._reloading = False
+        self.started = time.monotonic()
+
+    # --- start ---------------------------------------------------------
+
+    async def start(self) -> None:
+        for state in self.listeners:
+            spec = state.spec
+            if spec.protocol == "lmtp":
+                await self._start_lmtp(state)
+                continue
+            state.server = await asyncio.start_server(
+                self._acceptor(state, self.handlers[spec.protocol]), sock=state.sock,
+                ssl=self.tls.front if (spec.ssl and self.tls) else None,
+                ssl_handshake_timeout=30 if spec.ssl else None)
+        self.listeners = [s for s in self.listeners if s.server is not None]
+        base_dir = str(self.gen.config.get("base_dir") or "/run/dovecot")
+        self.control_path = control_path(base_dir)
+        try:
+            self.control = await start_control_server(self.control_path, self._control_request)
+        except OSError as exc:
+            log.error(f"control socket {self.control_path}: {exc.strerror}; maa-adm reload/stop/who/kick "
+                      "will not work")
+        protocols = ", ".join(sorted({s.spec.protocol for s in self.listeners})) or "nothing"
+        log.info(f"maa-server v{__version__} starting up for {protocols}")
+        sd_notify("READY=1", f"STATUS={self._status()}", f"MAINPID={os.getpid()}")
+
+    async def _start_lmtp(self, state: ListenerState) -> None:
+        spec = state.spec
+        try:
+            module = importlib.import_module(LMTP_MODULE)
+            start_lmtp = module.start_lmtp
+        except Exception as exc:
+            log.error(f"protocol lmtp unavailable ({type(exc).__name__}: {exc}); listener not started")
+            self._close_sock(state)
+            return
+        # start_lmtp binds by itself; we bound first only to report conflicts
+        # before forking. The LMTP context is updated in place on reload
+        # (deliveries are short; there are no sessions to keep).
+        self._close_sock(state)
+        if self.lmtp_ctx is None:
+            self.lmtp_ctx = self._copy_ctx(self.gen.ctx)
+        try:
+            if spec.path:
+                if os.path.exists(spec.path):
+                    os.unlink(spec.path)
+                state.server = await start_lmtp(self.lmtp_ctx, path=spec.path)
+                os.chmod(spec.path, spec.mode)
+            else:
+                state.server = await start_lmtp(self.lmtp_ctx, host=spec.address, port=spec.port)
+        except Exception as exc:
+            log.error(f"service(lmtp): {spec.label}: {exc}")
+
+    @staticmethod
+    def _copy_ctx(ctx: ServerContext) -> ServerContext:
+        return ServerContext(config=ctx.config, auth=ctx.auth, open_store=ctx.open_store,
+                             ssl_context=ctx.ssl_context, sessions=ctx.sessions)
+
+    @staticmethod
+    def _close_sock(state: ListenerState) -> None:
+        if state.sock is not None:
+            state.sock.close()
+            state.sock = None
+
+    # --- connections ---------------------------------------------------
+
+    def _acceptor(self, state: ListenerState, handler: ConnectionHandler
+                  ) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
+        async def accepted(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            if self.stopping.is_set():
+                writer.close()
+                return
+            gen = self.gen  # the generation current at accept time serves it
+            conn = Connection(reader, writer, server_ssl=self.tls.front if self.tls else None)
+            task = asyncio.current_task()
+            assert task is not None
+            self.open[task] = OpenConnection(state.spec.protocol, conn, task)
+            state.current += 1
+            state.total += 1
+            try:
+                await handler(conn, gen.ctx)
+            except asyncio.CancelledError:
+                pass
+            except Exception as exc:  # a protocol bug must not take the server down
+                log.error(f"{state.spec.protocol}: connection from {conn.remote_ip} failed: "
+                          f"{type(exc).__name__}: {exc}")
+            finally:
+                state.current -= 1
+                self.open.pop(task, None)
+                await conn.close()
+        return accepted
+
+    # --- reload --------------------------------------------------------
+
+    async def reload(self) -> tuple[bool, str]:
+        """SIGHUP / maa-adm reload: a new generation for new connections."""
+        if self._reloading:
+            return False, "a reload is already running"
+        self._reloading = True
+        sd_notify("RELOADING=1", f"MONOTONIC_USEC={time.monotonic_ns() // 1000}",
+                  "STATUS=Reloading configuration")
+        log.warning("SIGHUP received - reloading configuration")
+        try:
+            new = await asyncio.to_thread(load_generation, self.config_path, self.registry)
+        except StartupError as exc:
+            log.error(f"Reload failed, keeping the running configuration: {exc}")
+            return False, str(exc)
+        except Exception as exc:
+            log.error(f"Reload failed, keeping the running configuration: {type(exc).__name__}: {exc}")
+            return False, str(exc)
+        finally:
+            self._reloading = False
+            sd_notify("READY=1", f"STATUS={self._status()}")
+        if sorted(map(repr, new.specs)) != sorted(map(repr, self.gen.specs)):
+            log.warning("listener settings changed; they take effect at the next restart")
+        if new.tls is None and self.tls is not None:
+            log.warning("ssl = no takes effect for listeners at the next restart; STARTTLS is off now")
+        if new.tls is not None:
+            if self.tls is None:
+                self.tls = TlsContexts(new.tls)
+            else:
+                self.tls.swap(new.tls)
+        self.gen = new
+        if self.lmtp_ctx is not None:
+            self.lmtp_ctx.config, self.lmtp_ctx.auth = new.ctx.config, new.ctx.auth
+            self.lmtp_ctx.open_store, self.lmtp_ctx.ssl_context = new.ctx.open_store, new.ctx.ssl_context
+        try:
+            logs.configure_logging(new.config)
+        except Exception as exc:
+            log.error(f"log settings: {exc}")
+        for warning in getattr(new.config, "warnings", []):
+            log.warning(warning)
+        return True, ""
+
+    def reopen_logs(self) -> None:
+        """SIGUSR1 (logrotate)."""
+        logs.reopen_logs()
+        log.info("SIGUSR1 received - reopening log files")
+
+    # --- control -------------------------------------------------------
+
+    async def _control_request(self, request: dict[str, Any]) -> dict[str, Any]:
+        command = request.get("command")
+        if command == "who":
+            rows = [{"user": s.user, "protocol": s.protocol, "ip": s.remote_ip,
+                     "session": s.session_id, "pid": os.getpid()}
+                    for s in list(self.registry.sessions)]
+            return {"ok": True, "sessions": rows}
+        if command == "kick":
+            users = [str(u) for u in request.get("users", [])]
+            kicked: dict[str, int] = {}
+            for user in users:
+                count = self.registry.kick(user)
+                if count:
+                    kicked[user] = count
+            return {"ok": True, "kicked": kicked}
+        if command == "reload":
+            ok, error = await self.reload()
+            return {"ok": ok, "error": error}
+        if command == "stop":
+            asyncio.get_running_loop().call_soon(self.stopping.set)
+            return {"ok": True}
+        if command == "status":
+            return {"ok": True, "pid": os.getpid(), "version": __version__,
+                    "listeners": [{"listener": s.spec.label, "connections": s.current, "total": s.total}
+                                  for s in self.listeners]}
+        return {"ok": False, "error": f"unknown command {command!r}"}
+
+    def _status(self) -> str:
+        open_count = sum(s.current for s in self.listeners)
+        return f"{len(self.listeners)} listeners, {open_count} connections, {len(self.registry.sessions)} sessions"
+
+    # --- run and stop --------------------------------------------------
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self.stopping.set)
+        loop.add_signal_handler(signal.SIGINT, self.stopping.set)
+        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
+        loop.add_signal_handler(signal.SIGUSR1, self.reopen_logs)
+        await self.start()
+        await self.stopping.wait()
+        await self.shutdown()
+        return 0
+
+    async def shutdown(self) -> None:
+        """Stop accepting, kick logged-in sessions (IMAP says
+        `* BYE Server shutting down.`), give them a moment, close the rest."""
+        sd_notify("STOPPING=1", "STATUS=Shutting down")
+        log.warning("Master process shutting down")
+        if self.control is not None:
+            self.control.close()
+        for state in self.listeners:
+            if state.server is not None:
+                state.server.close()
+        if self.control_path and os.path.exists(self.control_path):
+            os.unlink(self.control_path)
+        kicked = 0
+        if bool(self.gen.config.get("shutdown_clients")) is not False:
+            for session in list(self.registry.sessions):
+                try:
+                    session.kick()
+                    kicked += 1
+                except Exception as exc:
+                    log.error(f"kick of {session.user} failed: {exc}")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SHUTDOWN_GRACE_SECS
+        # Kicked sessions finish their command, say BYE and unregister.
+        while kicked and self.registry.sessions and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0)
+        for entry in list(self.open.values()):
+            if entry.task.done():
+                continue
+            if entry.protocol == "imap" and not entry.conn.closing:
+                try:
+                    entry.conn.write(IMAP_SHUTDOWN_BYE)
+                    await asyncio.wait_for(entry.conn.drain(), 1)
+                except Exception:
+                    pass
+            entry.task.cancel()
+        if self.open:
+            await asyncio.wait(list(self.open), timeout=SHUTDOWN_GRACE_SECS)
+        for state in self.listeners:
+            if state.server is not None:
+                try:
+                    await asyncio.wait_for(state.server.wait_closed(), 2)
+                except (asyncio.TimeoutError, Exception):
+                    pass
+                if state.spec.path and os.path.exists(state.spec.path):
+                    os.unlink(state.spec.path)
