@@ -1,0 +1,142 @@
+"""Delivery of one message to one user: shared by LMTP and maa-lda.
+
+What Dovecot's LMTP adds before saving (src/lmtp/lmtp-local.c,
+lmtp_local_add_headers(), spec 8.4): `Return-Path:`, `Delivered-To:` (one
+recipient only) and a `Received:` trace header. dovecot-lda adds none of
+them (observed: `dovecot-lda -f x -d alice` stores the message unchanged).
+The message is then saved through `MailStore.deliver`, the one entry point
+that wakes IDLE sessions; Sieve will choose the target mailbox here later.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from maa_server.logs import MailLog
+from maa_server.storage.interface import MailboxError, MailStore, NoSuchMailbox, StorageFull
+
+# Only CRLF pairs become LF: a lone CR is message content (Dovecot's
+# maildir save path, i_stream_create_lf(), does the same).
+_CRLF = re.compile(rb"\r\n")
+_MESSAGE_ID = re.compile(rb"^Message-ID:[ \t]*((?:[^\r\n]|\r?\n[ \t])*)", re.IGNORECASE | re.MULTILINE)
+_HOSTNAME_OK = re.compile(r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)$")
+
+
+class DeliveryFailed(Exception):
+    """Saving failed; `temporary` says 4xx/EX_TEMPFAIL vs 5xx."""
+
+    def __init__(self, message: str, temporary: bool, quota: bool = False) -> None:
+        super().__init__(message)
+        self.temporary = temporary
+        self.quota = quota
+
+
+@dataclass(frozen=True, slots=True)
+class TraceInfo:
+    """What the Received: header says about the LMTP transaction."""
+
+    lhlo_name: str = ""
+    client_ip: str = ""  # "" for UNIX-socket clients
+    tls_description: str = ""  # "TLSv1.3 with cipher ... (256/256 bits)", or ""
+    hostname: str = "localhost"
+    transaction_id: str = ""
+    protocol: str = "LMTP"
+
+
+def to_lf(data: bytes) -> bytes:
+    return _CRLF.sub(b"\n", data) if b"\r\n" in data else data
+
+
+def message_id(data: bytes) -> str:
+    """deliver_log_format's %m: the Message-ID header or `unspecified`."""
+    head_end = data.find(b"\n\n")
+    crlf_end = data.find(b"\r\n\r\n")
+    ends = [e for e in (head_end, crlf_end) if e >= 0]
+    header = data[:min(ends)] if ends else data
+    match = _MESSAGE_ID.search(header)
+    if not match:
+        return "unspecified"
+    value = re.sub(rb"\r?\n[ \t]", b" ", match.group(1)).strip()
+    return value.decode("utf-8", "replace") or "unspecified"
+
+
+def received_header(trace: TraceInfo, mail_from: str, rcpt: str | None,
+                    now: datetime | None = None) -> bytes:
+    """Dovecot's Received: (spec 8.4): continuation lines start with a TAB,
+    `([ip])` only for TCP clients, `(using ...)` only with TLS, `for <..>`
+    only with one recipient."""
+    name = trace.lhlo_name if trace.lhlo_name and _HOSTNAME_OK.match(trace.lhlo_name) else "unknown"
+    first = f"Received: from {name}"
+    if trace.client_ip:
+        first += f" ([{trace.client_ip}])"
+    lines = [first]
+    if trace.tls_description:
+        lines.append(f"\t(using {trace.tls_description})")
+    lines.append(f"\tby {trace.hostname} with {trace.protocol}")
+    lines.append(f"\tid {trace.transaction_id}")
+    date = email.utils.format_datetime((now or datetime.now()).astimezone())
+    if rcpt is not None:
+        lines.append(f"\t(envelope-from <{mail_from}>)")
+        lines.append(f"\tfor <{rcpt}>; {date}")
+    else:
+        lines.append(f"\t(envelope-from <{mail_from}>); {date}")
+    return ("\n".join(lines) + "\n").encode("utf-8", "surrogateescape")
+
+
+def lmtp_headers(mail_from: str, delivered_to: str | None, trace: TraceInfo | None,
+                 single_rcpt: str | None, now: datetime | None = None) -> bytes:
+    """Return-Path, Delivered-To (when given), Received (when `trace`)."""
+    out = f"Return-Path: <{mail_from}>\n".encode("utf-8", "surrogateescape")
+    if delivered_to is not None:
+        out += f"Delivered-To: {delivered_to}\n".encode("utf-8", "surrogateescape")
+    if trace is not None:
+        out += received_header(trace, mail_from, single_rcpt, now)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    mailbox: str
+    uid: int
+
+
+async def deliver_to_store(store: MailStore, data: bytes, mailbox: str, log: MailLog,
+                           msgid: str, autocreate: bool = False,
+                           autosubscribe: bool = False) -> Delivered:
+    """Save `data` (LF line ends) into `mailbox`, falling back to INBOX when
+    it does not exist and lda_mailbox_autocreate is off, and log as
+    Dovecot's deliver_log_format does (`msgid=<..>: saved mail to INBOX`)."""
+    target = mailbox or "INBOX"
+    created = False
+    if target.upper() != "INBOX":
+        try:
+            await store.open_mailbox(target)
+        except NoSuchMailbox:
+            if autocreate:
+                created = True
+            else:
+                log.info(f"msgid={msgid}: save failed to open mailbox {target}: "
+                         f"Mailbox doesn't exist: {target}")
+                target = "INBOX"
+        except MailboxError as exc:
+            log.info(f"msgid={msgid}: save failed to open mailbox {target}: {exc}")
+            target = "INBOX"
+    try:
+        uid = await store.deliver(data, target, create=created)
+        if created and autosubscribe:
+            await store.subscribe(target)
+    except StorageFull as exc:
+        log.info(f"msgid={msgid}: save failed to {target}: {exc or 'Quota exceeded'}")
+        raise DeliveryFailed(str(exc) or "Quota exceeded (mailbox for user is full)",
+                             temporary=False, quota=True) from exc
+    except (MailboxError, OSError) as exc:
+        log.error(f"msgid={msgid}: save failed to {target}: {exc}")
+        raise DeliveryFailed("Internal error occurred. Refer to server log for more information.",
+                             temporary=True) from exc
+    if target.upper() == "INBOX":
+        target = "INBOX"
+    log.info(f"msgid={msgid}: saved mail to {target}")
+    return Delivered(target, uid)
