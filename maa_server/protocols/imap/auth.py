@@ -1,0 +1,298 @@
+"""Any-state and login commands: CAPABILITY, NOOP, LOGOUT, STARTTLS, LOGIN,
+AUTHENTICATE (RFC 3501 6.1-6.2, RFC 4959 SASL-IR), ID (RFC 2971), ENABLE
+(RFC 5161), CHECK, COMPRESS (RFC 4978).
+
+Replies and log lines follow Dovecot's imap-login (client-authenticate.c,
+spec sections 6.2 and 7).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import os
+import shlex
+import socket
+import time
+from typing import TYPE_CHECKING
+
+from maa_server.auth.interface import AuthResult, AuthStatus
+from maa_server.protocols.connection import LineTooLong
+from maa_server.protocols.imap import args as A
+from maa_server.protocols.imap.errors import ImapBye, ImapParseError
+from maa_server.protocols.imap.responses import nstring
+from maa_server.protocols.imap.tokens import Arg, Atom, String
+
+if TYPE_CHECKING:
+    from maa_server.protocols.imap.session import ImapSession
+
+PLAINTEXT_MECHS = {"PLAIN", "LOGIN"}
+INTERNAL_ERROR = "Internal error occurred. Refer to server log for more information."
+
+# imap_id_send `*` values (src/lib-imap/imap-id.c).
+_BUILTIN_ID = {
+    "name": "Dovecot",
+    "version": "2.3.19.1",
+    "os": os.uname().sysname,
+    "os-version": os.uname().release,
+    "support-url": "http://www.dovecot.org/",
+    "support-email": "dovecot@dovecot.org",
+    "revision": "9b53102964",
+}
+
+
+async def cmd_capability(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> str | None:
+    A.count(args, 0)
+    s.untagged("CAPABILITY " + s.capability_string())
+    if s.user is None:
+        # A client that asks explicitly (not just after STARTTLS) is taken to
+        # ignore [CAPABILITY] codes (imap-login-client.c cmd_capability).
+        if not s.starttls_done:
+            s.client_sent_capability = True
+        return "Pre-login capabilities listed, post-login capabilities have more."
+    return "Capability completed."
+
+
+async def cmd_noop(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> str | None:
+    A.count(args, 0)
+    await s.report_changes(allow_expunge=True, full_sync=True)
+    return "NOOP completed."
+
+
+async def cmd_check(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> str | None:
+    A.count(args, 0)
+    await s.report_changes(allow_expunge=True, full_sync=True)
+    return "Check completed."
+
+
+async def cmd_logout(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> str | None:
+    from maa_server.protocols.imap.session import LOGOUT
+
+    A.count(args, 0)
+    s.write(b"* BYE Logging out\r\n")
+    text = "Logout completed" + (s.timing() if s.user else ".")
+    s.write(f"{tag} OK {text}\r\n".encode())
+    s.state = LOGOUT
+    return None
+
+
+async def cmd_starttls(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> str | None:
+    A.count(args, 0)
+    if s.conn.secured:
+        s.tagged(tag, "BAD", "TLS is already active.")
+        return None
+    if not s.starttls_available():
+        s.tagged(tag, "BAD", "TLS support isn't enabled.")
+        return None
+    s.write(f"{tag} OK Begin TLS negotiation now.\r\n".encode())
+    await s.conn.drain()
+    await s.conn.start_tls()
+    s.starttls_done = True
+    s.parser.reset()
+    return None
+
+
+# -- authentication -------------------------------------------------------------
+
+
+def _note_attempt(s: ImapSession, user: str, method: str) -> None:
+    s.auth_attempts += 1
+    if s.first_attempt_at is None:
+        s.first_attempt_at = time.monotonic()
+    s.last_user = user[:80]
+    s.last_method = method
+
+
+def _verbose(s: ImapSession) -> bool:
+    return bool(s.setting("auth_verbose", False))
+
+
+async def cmd_login(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> str | None:
+    A.count(args, 2)
+    user, password = A.astring(args[0]), A.astring(args[1])
+    client = s.client_info()
+    if not s.ctx.auth.plaintext_allowed(client):
+        s.plaintext_refused = True
+        if _verbose(s):
+            s.login_log.info(f"Login failed: Plaintext authentication disabled: {s.login_fields()}")
+        s.untagged("BAD [ALERT] Plaintext authentication not allowed without SSL/TLS, but your "
+                   "client did it anyway. If anyone was listening, the password was exposed.")
+        s.tagged(tag, "NO", "[PRIVACYREQUIRED] Plaintext authentication disallowed on "
+                 "non-secure (SSL/TLS) connections.")
+        return None
+    _note_attempt(s, user, "PLAIN")
+    result = await s.ctx.auth.verify_plain(user, password, client, "PLAIN")
+    await _finish_auth(s, tag, result)
+    return None
+
+
+async def cmd_authenticate(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> str | None:
+    A.count(args, 1, 2)
+    mech = A.atom(args[0]).upper()
+    client = s.client_info()
+    exchange = s.ctx.auth.start_sasl(mech, client)
+    if exchange is None:
+        if mech in PLAINTEXT_MECHS and not s.ctx.auth.plaintext_allowed(client):
+            s.plaintext_refused = True
+            s.last_method = mech
+            s.tagged(tag, "NO", "[PRIVACYREQUIRED] Plaintext authentication disabled.")
+            if _verbose(s):
+                s.login_log.info(f"Authenticate {mech} failed: Plaintext authentication "
+                                 f"disabled.: {s.login_fields()}")
+        else:
+            s.tagged(tag, "NO", "Unsupported authentication mechanism.")
+        return None
+    response: bytes | None = None
+    if len(args) == 2:  # RFC 4959 initial response; "=" is an empty one
+        text = A.astring(args[1])
+        response = b"" if text == "=" else _b64(text)
+        if response is None:
+            s.tagged(tag, "BAD", "Invalid base64 data in initial response")
+            return None
+    _note_attempt(s, s.last_user, mech)
+    while True:
+        step = await exchange.step(response)
+        if step.result is not None:
+            break
+        challenge = base64.b64encode(step.challenge or b"")
+        await s.conn.send(b"+ " + challenge + b"\r\n")
+        try:
+            line = await asyncio.wait_for(s.conn.readline(s.max_line), s.idle_timeout())
+        except LineTooLong:
+            s.tagged(tag, "BAD", "Authentication response too large")
+            return None
+        line = line.rstrip(b"\r\n")
+        if line == b"*":
+            s.tagged(tag, "BAD", "Authentication aborted by client.")
+            return None
+        response = _b64(line.decode("ascii", "replace"))
+        if response is None:
+            s.tagged(tag, "BAD", "Invalid base64 data in continued response")
+            return None
+    if step.result.username:
+        s.last_user = step.result.username[:80]
+    await _finish_auth(s, tag, step.result)
+    return None
+
+
+def _b64(text: str) -> bytes | None:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+async def _finish_auth(s: ImapSession, tag: str, result: AuthResult) -> None:
+    if result.status is AuthStatus.OK and result.user is not None:
+        s.auth_successes += 1
+        limit = int(s.setting("mail_max_userip_connections", 10))
+        username = result.username or result.user.username
+        if limit and s.ctx.sessions.count(username, s.conn.remote_ip, "imap") >= limit:
+            s.tagged(tag, "NO", "[UNAVAILABLE] Maximum number of connections from user+IP "
+                     f"exceeded (mail_max_userip_connections={limit})")
+            return
+        try:
+            await s.begin_mail_session(result.user, username)
+        except Exception as exc:  # storage cannot be opened: Dovecot's BYE
+            s.login_log.error(f"Login failed for {username}: {exc!r}")
+            s.write(f"* BYE {INTERNAL_ERROR}\r\n".encode())
+            raise ImapBye(f"Internal error occurred: {exc}") from exc
+        s.login_log.info(f"Login: {s.login_fields()}")
+        caps = s.capability_string()
+        if s.client_sent_capability:
+            s.write(f"* CAPABILITY {caps}\r\n{tag} OK Logged in\r\n".encode())
+        else:
+            s.write(f"{tag} OK [CAPABILITY {caps}] Logged in\r\n".encode())
+        return
+    if result.status is AuthStatus.TEMPFAIL:
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        s.tagged(tag, "NO", f"[UNAVAILABLE] Temporary authentication failure. "
+                 f"[{socket.gethostname()}:{stamp}]")
+    elif result.status is AuthStatus.NOLOGIN and result.reason:
+        s.tagged(tag, "NO", f"[CONTACTADMIN] {result.reason}")
+    elif result.reason == "Authorization failed":
+        s.tagged(tag, "NO", "[AUTHORIZATIONFAILED] Authorization failed")
+    else:
+        s.tagged(tag, "NO", "[AUTHENTICATIONFAILED] Authentication failed.")
+
+
+# -- ID, ENABLE, COMPRESS -------------------------------------------------------
+
+
+def _id_fields(setting: str) -> list[tuple[str, str | None]]:
+    try:
+        words = shlex.split(setting)
+    except ValueError:
+        words = setting.split()
+    out: list[tuple[str, str | None]] = []
+    for key, value in zip(words[0::2], words[1::2]):
+        if value == "*":
+            out.append((key, _BUILTIN_ID.get(key.lower())))
+        else:
+            out.append((key, value))
+    return out
+
+
+def _id_response(s: ImapSession) -> bytes:
+    fields = _id_fields(str(s.setting("imap_id_send", "name *")))
+    if not fields:
+        return b"* ID NIL\r\n"
+    parts = b" ".join(nstring(k) + b" " + nstring(v) for k, v in fields)
+    return b"* ID (" + parts + b")\r\n"
+
+
+async def cmd_id(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> str | None:
+    A.count(args, 1)
+    sent: list[tuple[str, str]] = []
+    arg = args[0]
+    if isinstance(arg, list):
+        if len(arg) % 2:
+            raise ImapParseError("Invalid ID parameters")
+        for k, v in zip(arg[0::2], arg[1::2]):
+            if not isinstance(k, String) or not isinstance(v, (String, Atom)):
+                raise ImapParseError("Invalid ID parameters")
+            sent.append((k.text(), "NIL" if isinstance(v, Atom) else v.text()))
+    elif not (isinstance(arg, Atom) and arg.upper() == "NIL"):
+        raise ImapParseError("Invalid ID parameters")
+    wanted = str(s.setting("imap_id_log", "")).split()
+    if wanted and sent:
+        logged = [f"{k}={v}" for k, v in sent if "*" in wanted or k.lower() in
+                  (w.lower() for w in wanted)]
+        if logged:
+            s.log.info(f"ID sent: {', '.join(logged)}" +
+                       (f": {s.login_fields()}" if s.user is None else ""))
+    s.write(_id_response(s))
+    return "ID completed."
+
+
+async def cmd_enable(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> str | None:
+    if not args:
+        raise ImapParseError("Missing arguments")
+    newly: list[str] = []
+    for arg in args:
+        name = A.atom(arg).upper()
+        if name in ("CONDSTORE", "QRESYNC") and name not in s.enabled:
+            s.enabled.add(name)
+            newly.append(name)
+    if "QRESYNC" in s.enabled:
+        s.enabled.add("CONDSTORE")  # RFC 7162 3.2.3: QRESYNC implies CONDSTORE
+    s.untagged("ENABLED" + "".join(" " + n for n in newly))
+    return "Enabled."
+
+
+async def cmd_compress(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> str | None:
+    A.count(args, 1)
+    if not s._compress_enabled():
+        s.tagged(tag, "BAD", "Error in IMAP command received by server.")
+        return None
+    if A.atom(args[0]).upper() != "DEFLATE":
+        s.tagged(tag, "NO", "Unknown compression mechanism.")
+        return None
+    if s.conn.compressed:
+        s.tagged(tag, "NO", "[COMPRESSIONACTIVE] COMPRESSION already enabled.")
+        return None
+    s.tagged(tag, "OK", "Begin compression.")
+    await s.conn.drain()
+    s.conn.start_compress()
+    return None

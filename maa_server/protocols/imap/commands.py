@@ -1,0 +1,79 @@
+"""The command table: which handler serves a command, in which states, and
+whether untagged EXPUNGEs may follow it (RFC 3501 7.4.1: not after FETCH,
+STORE or SEARCH, which would shift the numbers the client just used)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from maa_server.protocols.imap import auth, idle, listing, mailboxes, messages, query
+from maa_server.protocols.imap.tokens import Arg
+
+if TYPE_CHECKING:
+    from maa_server.protocols.imap.session import ImapSession
+
+Handler = Callable[["ImapSession", str, list[Arg], bool], Awaitable[str | None]]
+
+NOT_AUTH = "not-authenticated"
+AUTH = "authenticated"
+SEL = "selected"
+ANY = frozenset({NOT_AUTH, AUTH, SEL})
+LOGGED_IN = frozenset({AUTH, SEL})
+IN_MAILBOX = frozenset({SEL})
+PRE_LOGIN = frozenset({NOT_AUTH})
+
+
+@dataclass(frozen=True, slots=True)
+class CommandSpec:
+    handler: Handler
+    states: frozenset[str]
+    allow_expunge: bool = True
+
+
+COMMANDS: dict[str, CommandSpec] = {
+    # Any state
+    "CAPABILITY": CommandSpec(auth.cmd_capability, ANY),
+    "NOOP": CommandSpec(auth.cmd_noop, ANY),
+    "LOGOUT": CommandSpec(auth.cmd_logout, ANY),
+    "ID": CommandSpec(auth.cmd_id, ANY),
+    # Not authenticated
+    "STARTTLS": CommandSpec(auth.cmd_starttls, PRE_LOGIN),
+    "LOGIN": CommandSpec(auth.cmd_login, PRE_LOGIN),
+    "AUTHENTICATE": CommandSpec(auth.cmd_authenticate, PRE_LOGIN),
+    # Authenticated
+    "ENABLE": CommandSpec(auth.cmd_enable, LOGGED_IN),
+    "COMPRESS": CommandSpec(auth.cmd_compress, LOGGED_IN),
+    "SELECT": CommandSpec(mailboxes.cmd_select, LOGGED_IN),
+    "EXAMINE": CommandSpec(mailboxes.cmd_examine, LOGGED_IN),
+    "CREATE": CommandSpec(mailboxes.cmd_create, LOGGED_IN),
+    "DELETE": CommandSpec(mailboxes.cmd_delete, LOGGED_IN),
+    "RENAME": CommandSpec(mailboxes.cmd_rename, LOGGED_IN),
+    "SUBSCRIBE": CommandSpec(mailboxes.cmd_subscribe, LOGGED_IN),
+    "UNSUBSCRIBE": CommandSpec(mailboxes.cmd_unsubscribe, LOGGED_IN),
+    "LIST": CommandSpec(listing.cmd_list, LOGGED_IN),
+    "LSUB": CommandSpec(listing.cmd_lsub, LOGGED_IN),
+    "STATUS": CommandSpec(mailboxes.cmd_status, LOGGED_IN),
+    "NAMESPACE": CommandSpec(mailboxes.cmd_namespace, LOGGED_IN),
+    "APPEND": CommandSpec(messages.cmd_append, LOGGED_IN),
+    "IDLE": CommandSpec(idle.cmd_idle, LOGGED_IN),
+    # Selected
+    "CHECK": CommandSpec(auth.cmd_check, IN_MAILBOX),
+    "CLOSE": CommandSpec(messages.cmd_close, IN_MAILBOX),
+    "UNSELECT": CommandSpec(messages.cmd_unselect, IN_MAILBOX),
+    "EXPUNGE": CommandSpec(messages.cmd_expunge, IN_MAILBOX),
+    "SEARCH": CommandSpec(query.cmd_search, IN_MAILBOX, allow_expunge=False),
+    "FETCH": CommandSpec(query.cmd_fetch, IN_MAILBOX, allow_expunge=False),
+    "STORE": CommandSpec(messages.cmd_store, IN_MAILBOX, allow_expunge=False),
+    "COPY": CommandSpec(messages.cmd_copy, IN_MAILBOX),
+    "MOVE": CommandSpec(messages.cmd_move, IN_MAILBOX),
+    # RFC 3501 6.4.8 UID variants; RFC 7162 3.2.10 lets VANISHED follow UID
+    # FETCH/STORE/SEARCH, but EXPUNGE may not, so hold them back throughout.
+    "UID FETCH": CommandSpec(query.cmd_fetch, IN_MAILBOX, allow_expunge=False),
+    "UID SEARCH": CommandSpec(query.cmd_search, IN_MAILBOX, allow_expunge=False),
+    "UID STORE": CommandSpec(messages.cmd_store, IN_MAILBOX, allow_expunge=False),
+    "UID COPY": CommandSpec(messages.cmd_copy, IN_MAILBOX),
+    "UID MOVE": CommandSpec(messages.cmd_move, IN_MAILBOX),
+    "UID EXPUNGE": CommandSpec(messages.cmd_expunge, IN_MAILBOX),
+}

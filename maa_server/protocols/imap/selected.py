@@ -1,0 +1,148 @@
+"""One session's view of its selected mailbox (RFC 3501 sections 2.3.1.2, 5.5, 7.4.1).
+
+Sequence numbers belong to the session: a message expunged by someone else
+keeps its number until this session may report the EXPUNGE (never during
+FETCH, STORE or SEARCH). The view therefore holds its own list of
+MessageInfo and diffs it against `Mailbox.messages()`; `Mailbox.version`
+lets it skip the diff when nothing changed.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+
+from maa_server.protocols.imap.errors import ImapParseError
+from maa_server.protocols.imap.responses import flag_list, ordered_flags
+from maa_server.protocols.imap.sequence import SequenceSet, format_uid_set
+from maa_server.storage.interface import Mailbox, MessageInfo
+
+
+class SelectedMailbox:
+    def __init__(self, mailbox: Mailbox, name: str, read_only: bool) -> None:
+        self.mailbox = mailbox
+        self.name = name  # the store's name (for STATUS/DELETE checks)
+        self.read_only = read_only or mailbox.read_only
+        self.infos: list[MessageInfo] = list(mailbox.messages())
+        self.uids: list[int] = [m.uid for m in self.infos]
+        self.recent: set[int] = set()
+        self.seen_version = mailbox.version
+        self.keywords: tuple[str, ...] = tuple(mailbox.keywords)
+        self.search_result: list[int] = []  # RFC 5182 `$` (UIDs)
+        self._deferred_expunge = False  # an expunge we could not report yet
+        if not self.read_only:
+            self.recent = set(mailbox.claim_recent())
+
+    # -- lookups ----------------------------------------------------------
+
+    @property
+    def count(self) -> int:
+        return len(self.infos)
+
+    @property
+    def last_uid(self) -> int:
+        return self.uids[-1] if self.uids else 0
+
+    def seq_of(self, uid: int) -> int:
+        """1-based sequence number of uid, or 0."""
+        i = bisect.bisect_left(self.uids, uid)
+        return i + 1 if i < len(self.uids) and self.uids[i] == uid else 0
+
+    def view(self) -> list[tuple[int, MessageInfo]]:
+        return list(enumerate(self.infos, 1))
+
+    def select(self, seqset: SequenceSet, uid: bool) -> list[tuple[int, MessageInfo]]:
+        """(seq, info) for the messages a set names, ascending.
+
+        A sequence-number set naming a number past the end is invalid
+        (BAD, as Dovecot answers); a UID set simply names what exists,
+        and `n:*` always includes the last message (RFC 3501 6.4.8)."""
+        if seqset.saved:
+            wanted = set(self.search_result)
+            return [(i, m) for i, m in enumerate(self.infos, 1) if m.uid in wanted]
+        if uid:
+            return [(self.seq_of(u), self.infos[self.seq_of(u) - 1])
+                    for u in seqset.resolve_in(self.uids, self.last_uid)]
+        if seqset.out_of_range(self.count):
+            raise ImapParseError("Invalid messageset")
+        return [(s, self.infos[s - 1]) for s in seqset.resolve(self.count)]
+
+    def replace_infos(self, changed: Sequence[MessageInfo]) -> None:
+        """Our own STORE changed these: take them without telling ourselves."""
+        for info in changed:
+            seq = self.seq_of(info.uid)
+            if seq:
+                self.infos[seq - 1] = info
+
+    # -- change reporting (RFC 3501 5.2, 7.3.1, 7.4.1; RFC 7162 3.2.10) ------
+
+    def refresh(self, *, allow_expunge: bool, condstore: bool, qresync: bool) -> list[bytes]:
+        """Untagged responses that bring the client up to date.
+
+        Messages gone from the mailbox are reported (EXPUNGE, or VANISHED
+        with QRESYNC) only when `allow_expunge`; until then they keep their
+        sequence numbers and last known state."""
+        box = self.mailbox
+        out: list[bytes] = []
+        if box.version == self.seen_version and not (allow_expunge and self._deferred_expunge):
+            return out
+        current = box.messages()
+        by_uid = {m.uid: m for m in current}
+        expunged: list[int] = []
+        if allow_expunge:
+            expunged = [u for u in self.uids if u not in by_uid]
+            if expunged:
+                gone = set(expunged)
+                if qresync:
+                    out.append(b"* VANISHED " + format_uid_set(expunged).encode() + b"\r\n")
+                else:
+                    # Each EXPUNGE renumbers the rest, so report from the
+                    # highest sequence number down (the numbers stay right).
+                    for seq in range(len(self.uids), 0, -1):
+                        if self.uids[seq - 1] in gone:
+                            out.append(b"* %d EXPUNGE\r\n" % seq)
+                keep = [(u, m) for u, m in zip(self.uids, self.infos) if u not in gone]
+                self.uids = [u for u, _ in keep]
+                self.infos = [m for _, m in keep]
+                self.recent -= gone
+        else:
+            self._deferred_expunge = any(u not in by_uid for u in self.uids)
+        if allow_expunge:
+            self._deferred_expunge = False
+        # Flag changes made by others.
+        for i, old in enumerate(self.infos):
+            new = by_uid.get(old.uid)
+            if new is None or new == old:
+                continue
+            self.infos[i] = new
+            if new.flags == old.flags:
+                continue  # e.g. only the modseq moved: nothing to tell
+            out.append(self.flags_fetch(i + 1, new, uid=qresync, condstore=condstore))
+        # New messages (UIDs only grow, RFC 3501 2.3.1.1).
+        last = self.last_uid
+        added = [m for m in current if m.uid > last]
+        if added:
+            self.infos.extend(added)
+            self.uids.extend(m.uid for m in added)
+            if not self.read_only:
+                self.recent |= set(box.claim_recent())
+            out.append(b"* %d EXISTS\r\n" % len(self.infos))
+            out.append(b"* %d RECENT\r\n" % len(self.recent))
+        if tuple(box.keywords) != self.keywords:
+            self.keywords = tuple(box.keywords)
+            out.insert(0, self.flags_line())
+        self.seen_version = box.version
+        return out
+
+    def flags_fetch(self, seq: int, info: MessageInfo, *, uid: bool, condstore: bool) -> bytes:
+        items = []
+        if uid:
+            items.append(b"UID %d" % info.uid)
+        items.append(b"FLAGS " + flag_list(ordered_flags(info.flags, info.uid in self.recent)))
+        if condstore:
+            items.append(b"MODSEQ (%d)" % info.modseq)
+        return b"* %d FETCH (" % seq + b" ".join(items) + b")\r\n"
+
+    def flags_line(self) -> bytes:
+        return b"* FLAGS " + flag_list(ordered_flags(["\\Answered", "\\Flagged", "\\Deleted",
+                                                      "\\Seen", "\\Draft"]) + list(self.keywords)) + b"\r\n"
