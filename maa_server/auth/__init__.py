@@ -1,1 +1,24 @@
-"""auth."""
+"""Authentication with Dovecot 2.3's semantics: passdb/userdb chains,
+drivers, password schemes, SASL. The protocol layers use only
+`build_authenticator(cfg)` and the interface in `maa_server.auth.interface`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from maa_server.auth.authenticator import AuthLookupError, MaaAuthenticator
+from maa_server.auth.engine import AuthEngine
+from maa_server.auth.interface import Authenticator
+from maa_server.auth.settings import AuthConfigError, AuthSettings, build_passdbs, build_userdbs
+
+
+def build_authenticator(cfg: Any) -> Authenticator:
+    """From a `maa_server.config.Config`. Raises AuthConfigError for blocks
+    Dovecot would refuse (unknown driver, bad args, pass=yes last, ...)."""
+    settings = AuthSettings.from_config(cfg)
+    passdbs, masters = build_passdbs(list(getattr(cfg, "passdbs", []) or []))
+    userdbs = build_userdbs(list(getattr(cfg, "userdbs", []) or []))
+    return MaaAuthenticator(AuthEngine(settings, passdbs, masters, userdbs))
+
+
+__all__ = ["AuthConfigError", "AuthLookupError", "Authenticator", "MaaAuthenticator", "build_authenticator"]

@@ -1,0 +1,172 @@
+"""The `Authenticator` the protocol layers hold (maa_server.auth.interface).
+
+Wraps the engine with what happens around a login: name normalisation,
+the plaintext policy (disable_plaintext_auth), the per-IP penalty, the
+failure delay, and the constant-cost answer for unknown users.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from maa_server.auth.engine import AuthEngine, AuthRequest
+from maa_server.auth.fields import ip_in_networks, is_loopback
+from maa_server.auth.interface import (AuthResult, AuthStatus, Authenticator, ClientInfo,
+                                       SaslExchange, UserInfo)
+from maa_server.auth.chain import PassdbResult
+from maa_server.auth.penalty import AuthPenalty
+from maa_server.auth.username import UsernameError, normalise_login
+from maa_server.logs import get_log
+
+log = get_log("auth")
+
+# What we can run; anything else in auth_mechanisms is not advertised.
+SUPPORTED_MECHANISMS = ("PLAIN", "LOGIN", "CRAM-MD5", "SCRAM-SHA-1", "SCRAM-SHA-256", "EXTERNAL")
+PLAINTEXT_MECHANISMS = ("PLAIN", "LOGIN")
+
+
+class AuthLookupError(OSError):
+    """A userdb lookup failed internally (LMTP answers 451, not 550)."""
+
+
+class MaaAuthenticator(Authenticator):
+    def __init__(self, engine: AuthEngine) -> None:
+        self.engine = engine
+        self.settings = engine.settings
+        self.penalty = AuthPenalty(self.settings.failure_delay)
+
+    # -- policy ----------------------------------------------------------------
+
+    def is_trusted(self, client: ClientInfo) -> bool:
+        return bool(self.settings.login_trusted_networks) and \
+            ip_in_networks(client.remote_ip, self.settings.login_trusted_networks)
+
+    def is_secured(self, client: ClientInfo) -> bool:
+        """TLS, loopback / same-IP connections, or a trusted network (login-common)."""
+        if client.secured or self.is_trusted(client):
+            return True
+        if not client.remote_ip:
+            return True  # UNIX socket
+        return is_loopback(client.remote_ip) or client.remote_ip == client.local_ip
+
+    def plaintext_allowed(self, client: ClientInfo) -> bool:
+        return not self.settings.disable_plaintext_auth or self.is_secured(client)
+
+    def mechanisms(self, client: ClientInfo) -> list[str]:
+        out = []
+        plaintext_ok = self.plaintext_allowed(client)
+        for mech in self.settings.mechanisms:
+            if mech not in SUPPORTED_MECHANISMS:
+                continue
+            if mech in PLAINTEXT_MECHANISMS and not plaintext_ok:
+                continue
+            if mech == "EXTERNAL" and not self.settings.ssl_verify_client_cert:
+                continue
+            out.append(mech)
+        return out
+
+    # -- delays --------------------------------------------------------------------
+
+    async def wait_penalty(self, client: ClientInfo) -> None:
+        if self.is_trusted(client):
+            return
+        delay = self.penalty.delay_for(client.remote_ip)
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    async def conclude(self, req: AuthRequest, result: AuthResult, fields: dict[str, str],
+                       password: str | None) -> AuthResult:
+        """Penalty bookkeeping and the failure delay for a finished attempt."""
+        ip = req.client.remote_ip
+        if result.status is AuthStatus.OK:
+            self.penalty.succeeded(ip)
+            return result
+        if result.status is AuthStatus.FAIL:
+            await self.engine.equalise_timing(req)
+            if not self.is_trusted(req.client):
+                checksum = self.penalty.checksum(req.original_user or req.user, password) \
+                    if password is not None else None
+                self.penalty.failed(ip, checksum)
+        if "nodelay" not in fields and self.settings.failure_delay > 0:
+            await asyncio.sleep(self.settings.failure_delay)
+        return result
+
+    def new_request(self, username: str, client: ClientInfo, mechanism: str,
+                    authzid: str = "") -> AuthRequest | AuthResult:
+        try:
+            name = normalise_login(username, self.settings, authzid)
+        except UsernameError as exc:
+            req = AuthRequest(user=username, client=client, mech=mechanism)
+            self.engine.verbose(None, username, req, str(exc))
+            return AuthResult(AuthStatus.FAIL, username=username, log_reason=str(exc))
+        return AuthRequest(user=name.user, client=client, mech=mechanism,
+                           master_user=name.master_user, original_user=username)
+
+    # -- Authenticator ---------------------------------------------------------------
+
+    async def verify_plain(self, username: str, password: str, client: ClientInfo,
+                           mechanism: str = "PLAIN") -> AuthResult:
+        return await self.authenticate_plain(username, password, client, mechanism)
+
+    async def authenticate_plain(self, username: str, password: str, client: ClientInfo,
+                                 mechanism: str = "PLAIN", authzid: str = "") -> AuthResult:
+        await self.wait_penalty(client)
+        req = self.new_request(username, client, mechanism, authzid)
+        if isinstance(req, AuthResult):
+            dummy = AuthRequest(user=username, client=client, mech=mechanism, password=password)
+            return await self.conclude(dummy, req, {}, password)
+        req.password = password
+        chain, fields = await self.engine.run_passdbs(req, "plain")
+        result = await self.engine.finish(req, chain, fields)
+        return await self.conclude(req, result, fields, password)
+
+    async def authenticate_credentials(self, req: AuthRequest, scheme: str) -> tuple[bool, dict[str, str], bool]:
+        """Credentials lookup for CRAM-MD5/SCRAM: (found, fields, tempfail)."""
+        chain, fields = await self.engine.run_passdbs(req, "credentials", scheme)
+        final = chain.state.final
+        return final is PassdbResult.OK, fields, final is PassdbResult.INTERNAL_FAILURE
+
+    def start_sasl(self, mechanism: str, client: ClientInfo) -> SaslExchange | None:
+        from maa_server.auth.sasl import make_exchange
+
+        mech = mechanism.upper()
+        if mech not in self.mechanisms(client):
+            return None
+        return make_exchange(mech, self, client)
+
+    async def lookup_user(self, username: str, client: ClientInfo | None = None) -> UserInfo | None:
+        client = client or ClientInfo(protocol="doveadm")
+        req = self.new_request(username, client, "")
+        if isinstance(req, AuthResult):
+            return None
+        if req.master_user:
+            return None
+        if self.needs_passdb_lookup():
+            chain, fields = await self.engine.run_passdbs(req, "lookup")
+            if chain.state.final is PassdbResult.INTERNAL_FAILURE:
+                raise AuthLookupError(f"passdb lookup failed for {req.user}")
+            if chain.state.final is not PassdbResult.OK:
+                return None
+        result, ufields = await self.engine.run_userdbs(req)
+        if result is PassdbResult.INTERNAL_FAILURE:
+            raise AuthLookupError(f"userdb lookup failed for {req.user}")
+        if result is not PassdbResult.OK:
+            return None
+        info = self.engine.user_info(req, ufields)
+        if isinstance(info, str):
+            raise AuthLookupError(info)
+        return info
+
+    def needs_passdb_lookup(self) -> bool:
+        """static (without allow_all_users) and prefetch userdbs learn about
+        the user from the passdbs (userdb-static.c, userdb-prefetch.c)."""
+        from maa_server.auth.drivers.static import PrefetchUserdb, StaticUserdb
+
+        if not self.engine.userdbs:
+            return True
+        for udb in self.engine.userdbs:
+            if isinstance(udb.driver, PrefetchUserdb):
+                return True
+            if isinstance(udb.driver, StaticUserdb) and not udb.driver.allow_all_users:
+                return True  # with a PAM-only passdb this fails, as in Dovecot
+        return False

@@ -1,0 +1,45 @@
+"""passdb and userdb drivers; `make_passdb` / `make_userdb` pick one by name."""
+
+from __future__ import annotations
+
+from maa_server.auth.drivers.base import DriverError, PassdbDriver, PassdbLookup, UserdbDriver
+
+
+def make_passdb(driver: str, args: str) -> PassdbDriver:
+    name = driver.strip().lower()
+    if name == "passwd-file":
+        from maa_server.auth.drivers.passwd_file import PasswdFilePassdb
+        return PasswdFilePassdb(args)
+    if name == "passwd":
+        from maa_server.auth.drivers.system import PasswdPassdb
+        return PasswdPassdb(args)
+    if name == "shadow":
+        from maa_server.auth.drivers.system import ShadowPassdb
+        return ShadowPassdb(args)
+    if name == "pam":
+        from maa_server.auth.drivers.pam import PamPassdb
+        return PamPassdb(args)
+    if name == "static":
+        from maa_server.auth.drivers.static import StaticPassdb
+        return StaticPassdb(args)
+    raise DriverError(f"Unknown passdb driver '{driver}'")
+
+
+def make_userdb(driver: str, args: str) -> UserdbDriver:
+    name = driver.strip().lower()
+    if name == "passwd-file":
+        from maa_server.auth.drivers.passwd_file import PasswdFileUserdb
+        return PasswdFileUserdb(args)
+    if name == "passwd":
+        from maa_server.auth.drivers.system import PasswdUserdb
+        return PasswdUserdb(args)
+    if name == "static":
+        from maa_server.auth.drivers.static import StaticUserdb
+        return StaticUserdb(args)
+    if name == "prefetch":
+        from maa_server.auth.drivers.static import PrefetchUserdb
+        return PrefetchUserdb(args)
+    raise DriverError(f"Unknown userdb driver '{driver}'")
+
+
+__all__ = ["DriverError", "PassdbDriver", "PassdbLookup", "UserdbDriver", "make_passdb", "make_userdb"]

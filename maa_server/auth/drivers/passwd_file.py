@@ -1,0 +1,245 @@
+"""passwd-file passdb and userdb (src/auth/db-passwd-file.c).
+
+`user:password:uid:gid:gecos:home:shell:extra_fields`, re-read whenever the
+file's mtime, size or inode changes; the path may contain %-variables (one
+file per domain). Reading and parsing run in a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import grp
+import os
+import pwd
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from maa_server.auth.chain import PassdbResult
+from maa_server.auth.drivers.base import DriverError, PassdbDriver, PassdbLookup, UserdbDriver
+from maa_server.auth.fields import parse_fields
+from maa_server.auth.varexpand import ExpansionError, expand
+from maa_server.logs import get_log
+
+log = get_log("auth")
+
+
+@dataclass(slots=True)
+class PasswdEntry:
+    user: str
+    password: str | None  # None: the line had no password field
+    uid: int | None = None
+    gid: int | None = None
+    home: str = ""
+    has_userdb: bool = False  # at least uid and gid columns present
+    extra: list[tuple[str, str]] = field(default_factory=list)
+    mail: str = ""  # old format: the rest after an empty 7th field
+
+
+def _id(value: str, kind: str, user: str, path: str, lineno: int) -> int | None:
+    if not value:
+        return None
+    if value.isdigit():
+        number = int(value)
+    else:
+        try:
+            number = pwd.getpwnam(value).pw_uid if kind == "UID" else grp.getgrnam(value).gr_gid
+        except KeyError:
+            number = 0
+    if number == 0:
+        raise ValueError(f"{path}:{lineno}: User {user} has invalid {kind} '{value}'")
+    return number
+
+
+# libpam-pwdfile's `hash[13]` style: the suffix names the scheme.
+_PWDFILE_SUFFIX = {"13": "CRYPT", "34": "PLAIN-MD5", "56": "DIGEST-MD5"}
+
+
+def parse_line(line: str, path: str = "", lineno: int = 0) -> PasswdEntry | None:
+    """One line; None for empty, `#` comments and lines starting with `:`."""
+    line = line.rstrip("\r\n")
+    if not line or line.startswith("#") or line.startswith(":"):
+        return None
+    parts = line.split(":")
+    user = parts[0]
+    password: str | None = parts[1] if len(parts) > 1 else None
+    if password and password.endswith("]") and "[" in password:
+        head, _, tail = password[:-1].rpartition("[")
+        if tail in _PWDFILE_SUFFIX and not head.startswith("{"):
+            password = "{" + _PWDFILE_SUFFIX[tail] + "}" + head
+    entry = PasswdEntry(user, password)
+    if len(parts) >= 4:
+        entry.has_userdb = True
+        entry.uid = _id(parts[2], "UID", user, path, lineno)
+        entry.gid = _id(parts[3], "GID", user, path, lineno)
+    if len(parts) > 5:
+        entry.home = parts[5]
+    if len(parts) > 7:
+        rest = ":".join(parts[7:])
+        if len(parts) > 6 and parts[6] == "" and rest and "=" not in rest.split(" ")[0]:
+            entry.mail = rest  # old format: mail location after an empty shell
+        else:
+            entry.extra = parse_fields(rest)
+    return entry
+
+
+@dataclass(slots=True)
+class _Loaded:
+    stamp: tuple[int, int, int, int]
+    users: dict[str, PasswdEntry]
+
+
+def load_file(path: str) -> dict[str, PasswdEntry]:
+    users: dict[str, PasswdEntry] = {}
+    with open(path, encoding="utf-8", errors="surrogateescape") as fh:
+        for lineno, line in enumerate(fh, 1):
+            try:
+                entry = parse_line(line, path, lineno)
+            except ValueError as exc:
+                log.error(f"passwd-file {exc}")
+                continue
+            if entry is None:
+                continue
+            if entry.user in users:
+                log.error(f"passwd-file {path}: User {entry.user} exists more than once")
+                continue
+            users[entry.user] = entry
+    return users
+
+
+class PasswdFileCache:
+    """Parsed files by path, re-read when the file changes on disk."""
+
+    def __init__(self) -> None:
+        self._files: dict[str, _Loaded] = {}
+        self._lock = asyncio.Lock()
+
+    def _read(self, path: str) -> _Loaded | None:
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return None
+        stamp = (st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns)
+        cached = self._files.get(path)
+        if cached is not None and cached.stamp == stamp:
+            return cached
+        loaded = _Loaded(stamp, load_file(path))
+        self._files[path] = loaded
+        return loaded
+
+    async def get(self, path: str) -> _Loaded | None:
+        """Raises OSError when the file exists but cannot be read."""
+        async with self._lock:
+            return await asyncio.to_thread(self._read, path)
+
+
+_CACHE = PasswdFileCache()
+
+
+def _parse_args(args: str, allowed: tuple[str, ...], kind: str) -> tuple[dict[str, str], str]:
+    options: dict[str, str] = {}
+    words = args.split()
+    path = ""
+    for i, word in enumerate(words):
+        key, eq, value = word.partition("=")
+        if eq and key in allowed:
+            options[key] = value
+            continue
+        if eq and "/" not in key and key.isidentifier():
+            raise DriverError(f"{kind} passwd-file: Unknown setting: {word}")
+        path = " ".join(words[i:])
+        break
+    if not path:
+        raise DriverError(f"{kind} passwd-file: Missing args")
+    return options, path
+
+
+class _PasswdFileBase:
+    def __init__(self, args: str, allowed: tuple[str, ...], kind: str) -> None:
+        options, self.path_template = _parse_args(args, allowed, kind)
+        self.username_format = options.get("username_format", "%u")
+        self.options = options
+
+    async def find(self, user: str, variables: Mapping[str, str]) -> tuple[PassdbResult, PasswdEntry | None, str]:
+        try:
+            path = expand(self.path_template, variables)
+            # `variables` describe the name being looked up (the master
+            # user's own name in a master passdb)
+            key = expand(self.username_format, variables)
+        except ExpansionError as exc:
+            return PassdbResult.INTERNAL_FAILURE, None, f"passwd-file: {exc}"
+        try:
+            loaded = await _CACHE.get(path)
+        except OSError as exc:
+            return PassdbResult.INTERNAL_FAILURE, None, f"passwd-file {path}: open() failed: {exc.strerror}"
+        if loaded is None:
+            # A missing per-domain file means "no such user" (db-passwd-file.c
+            # logs it only with auth_debug).
+            return PassdbResult.USER_UNKNOWN, None, "unknown user"
+        entry = loaded.users.get(key)
+        if entry is None:
+            return PassdbResult.USER_UNKNOWN, None, "unknown user"
+        return PassdbResult.OK, entry, ""
+
+
+class PasswdFilePassdb(_PasswdFileBase, PassdbDriver):
+    name = "passwd-file"
+
+    def __init__(self, args: str) -> None:
+        _PasswdFileBase.__init__(self, args, ("scheme", "username_format"), "passdb")
+        self.default_scheme = self.options.get("scheme", "CRYPT").upper()
+
+    async def lookup(self, user: str, variables: Mapping[str, str]) -> PassdbLookup:
+        result, entry, error = await self.find(user, variables)
+        if entry is None:
+            return PassdbLookup(result, error=error)
+        fields: dict[str, str] = {}
+        userdb: dict[str, str] = {}
+        for key, value in entry.extra:
+            try:
+                value = expand(value, variables)
+            except ExpansionError as exc:
+                return PassdbLookup(PassdbResult.INTERNAL_FAILURE, error=f"passwd-file: {exc}")
+            if key.startswith("userdb_"):
+                userdb[key[7:]] = value
+            else:
+                fields[key] = value
+        if entry.has_userdb:
+            # the line's own userdb columns, for a prefetch userdb
+            if entry.uid is not None:
+                userdb.setdefault("uid", str(entry.uid))
+            if entry.gid is not None:
+                userdb.setdefault("gid", str(entry.gid))
+            if entry.home:
+                userdb.setdefault("home", entry.home)
+        return PassdbLookup(PassdbResult.OK, entry.password or "", fields, userdb)
+
+
+class PasswdFileUserdb(_PasswdFileBase, UserdbDriver):
+    name = "passwd-file"
+
+    def __init__(self, args: str) -> None:
+        _PasswdFileBase.__init__(self, args, ("username_format",), "userdb")
+
+    async def lookup(self, user: str, variables: Mapping[str, str],
+                     prefetched: Mapping[str, str]) -> tuple[PassdbResult, dict[str, str]]:
+        result, entry, _error = await self.find(user, variables)
+        if entry is None:
+            return result, {}
+        if not entry.has_userdb:
+            return PassdbResult.USER_UNKNOWN, {}  # "no userdb info" on this line
+        fields: dict[str, str] = {}
+        if entry.uid is not None:
+            fields["uid"] = str(entry.uid)
+        if entry.gid is not None:
+            fields["gid"] = str(entry.gid)
+        if entry.home:
+            fields["home"] = entry.home
+        if entry.mail:
+            fields["mail"] = entry.mail
+        for key, value in entry.extra:
+            if key.startswith("userdb_"):
+                try:
+                    fields[key[7:]] = expand(value, variables)
+                except ExpansionError:
+                    return PassdbResult.INTERNAL_FAILURE, {}
+        return PassdbResult.OK, fields
