@@ -1,0 +1,236 @@
+"""Evaluate a SearchProgram over the session's view of a mailbox.
+
+Like Dovecot's index-search.c (search_match_next), each message is first
+tried with what the index knows (flags, UID, size, dates, modseq): a
+three-valued pass where content keys are "unknown". Only when the answer
+still depends on the content is the file read (Mailbox.read_message runs off
+the event loop), once per message, and the MIME work for big messages runs
+in a worker thread too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import email.utils
+import time
+from collections.abc import Collection, Sequence
+
+from maa_server.protocols.imap.search.program import (
+    Age, All, And, Body, DateKey, HasFlag, Header, InSequence, InUids, Key, ModSeq, Not, Or,
+    Recent, SearchProgram, Size, Text,
+)
+from maa_server.protocols.imap.search.text import (
+    all_headers_text, fold, header_haystacks, raw_header_values,
+)
+from maa_server.storage.interface import Mailbox, MessageInfo, NoSuchMessage
+
+THREAD_THRESHOLD = 256 * 1024
+
+
+class _Message:
+    """One message during evaluation: index data now, content on demand."""
+
+    __slots__ = ("seq", "info", "recent", "raw", "_header", "_body", "_text", "_cache")
+
+    def __init__(self, seq: int, info: MessageInfo, recent: bool) -> None:
+        self.seq = seq
+        self.info = info
+        self.recent = recent
+        self.raw: bytes | None = None
+        self._header: bytes | None = None
+        self._body: str | None = None
+        self._text: str | None = None
+        self._cache: dict[str, list[str] | None] = {}
+
+    @property
+    def header_block(self) -> bytes:
+        if self._header is None:
+            raw = self.raw or b""
+            end = _header_end(raw)
+            self._header = raw[:end]
+        return self._header
+
+    def header(self, name: str) -> list[str] | None:
+        if name not in self._cache:
+            self._cache[name] = header_haystacks(self.header_block, name)
+        return self._cache[name]
+
+    def body(self) -> str:
+        if self._body is None:
+            from maa_server.storage.message import body_text
+
+            self._body = fold(body_text(self.raw or b""))
+        return self._body
+
+    def text(self) -> str:
+        if self._text is None:
+            self._text = fold(all_headers_text(self.raw or b"")) + "\n" + self.body()
+        return self._text
+
+
+def _header_end(raw: bytes) -> int:
+    """Offset just past the header block (the blank line included)."""
+    positions = [p for p in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if p >= 0]
+    if not positions:
+        return len(raw)
+    p = min(positions)
+    return p + (4 if raw.startswith(b"\r\n\r\n", p) else 2)
+
+
+class _Context:
+    def __init__(self, last_seq: int, last_uid: int, saved: Collection[int] | None,
+                 now: float) -> None:
+        self.last_seq = last_seq
+        self.last_uid = last_uid
+        self.saved = saved
+        self.now = int(now)
+
+
+def _local_day(timestamp: float) -> datetime.date:
+    # Internal dates are compared in the server's time zone, as Dovecot does
+    # for Maildir mtimes (index-search.c: date + timezone offset).
+    return datetime.date.fromtimestamp(int(timestamp))
+
+
+def _compare_day(op: str, day: datetime.date, wanted: datetime.date) -> bool:
+    if op == "before":
+        return day < wanted
+    if op == "on":
+        return day == wanted
+    return day >= wanted
+
+
+def _sent_day(msg: _Message) -> datetime.date | None:
+    """The calendar day of the Date: field as written (its own zone), or
+    None when missing/unparsable (then no SENT* key matches, like Dovecot's
+    search_sent)."""
+    values = raw_header_values(msg.header_block, "date")
+    if not values:
+        return None
+    parsed = email.utils.parsedate_tz(values[0])
+    if parsed is None:
+        return None
+    try:
+        return datetime.date(parsed[0], parsed[1], parsed[2])
+    except ValueError:
+        return None
+
+
+def _cheap(key: Key, msg: _Message, ctx: _Context) -> bool | None:
+    """Three-valued: True/False from index data, None when content decides."""
+    info = msg.info
+    if isinstance(key, All):
+        return True
+    if isinstance(key, HasFlag):
+        if key.keyword:
+            wanted = key.flag.lower()
+            return any(f.lower() == wanted for f in info.flags if not f.startswith("\\"))
+        return key.flag in info.flags
+    if isinstance(key, Recent):
+        return msg.recent
+    if isinstance(key, InSequence):
+        return key.numbers.contains(msg.seq, ctx.last_seq)
+    if isinstance(key, InUids):
+        if key.uids.saved:
+            return ctx.saved is not None and info.uid in ctx.saved
+        return key.uids.contains(info.uid, ctx.last_uid)
+    if isinstance(key, Size):
+        return info.size > key.size if key.larger else info.size < key.size
+    if isinstance(key, DateKey):
+        if key.sent:
+            return None
+        return _compare_day(key.op, _local_day(info.internal_date), key.day)
+    if isinstance(key, Age):
+        limit = ctx.now - key.seconds
+        return info.internal_date <= limit if key.older else info.internal_date >= limit
+    if isinstance(key, ModSeq):
+        return info.modseq >= key.modseq
+    if isinstance(key, Not):
+        inner = _cheap(key.key, msg, ctx)
+        return None if inner is None else not inner
+    if isinstance(key, Or):
+        left = _cheap(key.left, msg, ctx)
+        if left is True:
+            return True
+        right = _cheap(key.right, msg, ctx)
+        if right is True:
+            return True
+        if left is False and right is False:
+            return False
+        return None
+    if isinstance(key, And):
+        result: bool | None = True
+        for sub in key.keys:
+            value = _cheap(sub, msg, ctx)
+            if value is False:
+                return False
+            if value is None:
+                result = None
+        return result
+    return None  # Header, Body, Text
+
+
+def _full(key: Key, msg: _Message, ctx: _Context) -> bool:
+    """Two-valued, with the content loaded (msg.raw set)."""
+    cheap = _cheap(key, msg, ctx)
+    if cheap is not None:
+        return cheap
+    if isinstance(key, Header):
+        haystacks = msg.header(key.name)
+        if haystacks is None:
+            return False
+        return not key.needle or any(key.needle in h for h in haystacks)
+    if isinstance(key, Body):
+        return key.needle in msg.body()
+    if isinstance(key, Text):
+        return key.needle in msg.text()
+    if isinstance(key, DateKey):
+        day = _sent_day(msg)
+        return day is not None and _compare_day(key.op, day, key.day)
+    if isinstance(key, Not):
+        return not _full(key.key, msg, ctx)
+    if isinstance(key, Or):
+        return _full(key.left, msg, ctx) or _full(key.right, msg, ctx)
+    if isinstance(key, And):
+        # Cheap decisions were made above; evaluate the rest in order.
+        return all(_full(sub, msg, ctx) for sub in key.keys)
+    raise TypeError(f"unknown search key {key!r}")
+
+
+async def evaluate_search(
+    program: SearchProgram,
+    view: Sequence[tuple[int, MessageInfo]],
+    mailbox: Mailbox,
+    *,
+    recent_uids: Collection[int],
+    last_seq: int,
+    last_uid: int,
+    saved_uids: Collection[int] | None = None,
+    now: float | None = None,
+) -> list[int]:
+    """Sequence numbers of the matching messages of `view` ((seq, info)
+    pairs in the session's order), ascending.
+
+    `saved_uids` is the RFC 5182 saved result that `$` stands for (None: no
+    saved result, `$` matches nothing, as Dovecot answers). A message
+    expunged meanwhile (its file gone) simply does not match.
+    """
+    ctx = _Context(last_seq, last_uid, saved_uids, time.time() if now is None else now)
+    root = program.root
+    matches: list[int] = []
+    for seq, info in view:
+        msg = _Message(seq, info, info.uid in recent_uids)
+        decided = _cheap(root, msg, ctx)
+        if decided is None:
+            try:
+                msg.raw = await mailbox.read_message(info.uid)
+            except NoSuchMessage:
+                continue
+            if len(msg.raw) > THREAD_THRESHOLD:
+                decided = await asyncio.to_thread(_full, root, msg, ctx)
+            else:
+                decided = _full(root, msg, ctx)
+        if decided:
+            matches.append(seq)
+    return matches
