@@ -248,10 +248,7 @@ class Master:
             self.lmtp_ctx = self._copy_ctx(self.gen.ctx)
         try:
             if spec.path:
-                if os.path.exists(spec.path):
-                    os.unlink(spec.path)
-                state.server = await start_lmtp(self.lmtp_ctx, path=spec.path)
-                os.chmod(spec.path, spec.mode)
+                state.server = await start_lmtp(self.lmtp_ctx, path=spec.path, mode=spec.mode)
             else:
                 state.server = await start_lmtp(self.lmtp_ctx, host=spec.address, port=spec.port)
         except Exception as exc:

@@ -1,0 +1,70 @@
+"""maa-adm who / kick / reload / stop through the control socket."""
+
+from __future__ import annotations
+
+import os
+import poplib
+import stat
+import subprocess
+import sys
+
+from .conftest import PASSWORD, Daemon
+
+
+def adm(daemon: Daemon, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "maa_server.cli.adm", "-c", str(daemon.config), *args],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_control_socket_is_private(daemon: Daemon) -> None:
+    mode = os.stat(daemon.home / "run" / "maa-control").st_mode
+    assert stat.S_ISSOCK(mode)
+    assert stat.S_IMODE(mode) == 0o600
+
+
+def test_who_and_kick(daemon: Daemon) -> None:
+    pop = poplib.POP3("127.0.0.1", daemon.ports["pop3"], timeout=10)
+    pop.user("alice")
+    pop.pass_(PASSWORD)
+
+    who = adm(daemon, "who")
+    assert who.returncode == 0, who.stderr
+    lines = who.stdout.splitlines()
+    assert lines[0].split() == ["username", "#", "proto", "(pids)", "(ips)"]
+    assert lines[1].split()[:3] == ["alice", "1", "pop3"]
+    assert lines[1].split()[-1] == "(127.0.0.1)"
+
+    one = adm(daemon, "who", "-1")
+    assert one.stdout.splitlines()[0].split() == ["username", "proto", "pid", "ip"]
+
+    nobody = adm(daemon, "kick", "bob")
+    assert nobody.returncode == 68
+    assert nobody.stdout == "no users kicked\n"
+
+    kicked = adm(daemon, "kick", "ali*")
+    assert kicked.returncode == 0, kicked.stderr
+    assert kicked.stdout == "alice kicked connections from the following users:\n\n"
+    try:
+        pop.noop()
+        closed = False
+    except (poplib.error_proto, OSError, EOFError):
+        closed = True
+    assert closed
+
+    assert adm(daemon, "who").stdout.splitlines()[1:] == []
+
+
+def test_reload_and_stop(daemon: Daemon) -> None:
+    daemon.messages.clear()
+    result = adm(daemon, "reload")
+    assert result.returncode == 0, result.stderr
+    assert any("RELOADING=1" in m.split("\n") for m in daemon.messages) or daemon.wait_notify("READY=1")
+    assert adm(daemon, "stop").returncode == 0
+    assert daemon.proc.wait(20) == 0
+
+
+def test_no_daemon_is_a_clear_error(daemon: Daemon) -> None:
+    daemon.stop()
+    result = adm(daemon, "who")
+    assert result.returncode == 75
+    assert "maa-control" in result.stderr and "Traceback" not in result.stderr

@@ -1,0 +1,79 @@
+"""The daemon serves plain and implicit-TLS listeners from the config, picks
+certificates by SNI, and stops cleanly on SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import ssl
+
+from .conftest import Daemon
+from .pki import TestCA, peer_common_name
+
+
+def tls_client(ca: TestCA) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(cafile=str(ca.pem_path))
+    return ctx
+
+
+def read_line(sock: socket.socket | ssl.SSLSocket) -> bytes:
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = sock.recv(1)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def test_plain_imap_and_pop3_greet(daemon: Daemon) -> None:
+    with socket.create_connection(("127.0.0.1", daemon.ports["imap"]), timeout=10) as s:
+        assert read_line(s).startswith(b"* OK")
+    with socket.create_connection(("127.0.0.1", daemon.ports["pop3"]), timeout=10) as s:
+        assert read_line(s).startswith(b"+OK")
+
+
+def test_implicit_tls_verifies_against_the_ca(daemon: Daemon, ca: TestCA) -> None:
+    ctx = tls_client(ca)
+    for port, greeting in ((daemon.ports["imaps"], b"* OK"), (daemon.ports["pop3s"], b"+OK")):
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+            with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+                assert peer_common_name(s.getpeercert(binary_form=True)) == "localhost"
+                assert read_line(s).startswith(greeting)
+
+
+def test_sni_picks_the_local_name_certificate(daemon: Daemon, ca: TestCA) -> None:
+    ctx = tls_client(ca)
+    with socket.create_connection(("127.0.0.1", daemon.ports["imaps"]), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname="mail.example.test") as s:
+            assert peer_common_name(s.getpeercert(binary_form=True)) == "mail.example.test"
+            assert read_line(s).startswith(b"* OK")
+    # An unknown name gets the default certificate.
+    ctx.check_hostname = False
+    with socket.create_connection(("127.0.0.1", daemon.ports["imaps"]), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname="other.example.test") as s:
+            assert peer_common_name(s.getpeercert(binary_form=True)) == "localhost"
+
+
+def test_sigterm_says_bye_and_exits_zero(daemon: Daemon) -> None:
+    sock = socket.create_connection(("127.0.0.1", daemon.ports["imap"]), timeout=10)
+    assert read_line(sock).startswith(b"* OK")
+    daemon.signal(signal.SIGTERM)
+    assert daemon.proc.wait(20) == 0
+    rest = b""
+    while chunk := sock.recv(4096):
+        rest += chunk
+    sock.close()
+    assert b"* BYE Server shutting down.\r\n" in rest
+    assert any("STOPPING=1" in m for m in daemon.messages) or "STOPPING=1" in "\n".join(
+        daemon.wait_notify("STOPPING=1", timeout=5))
+
+
+def test_version() -> None:
+    import subprocess
+
+    from .conftest import server_command
+
+    out = subprocess.run(server_command("--version"), capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0
+    assert out.stdout.startswith("maa-server ")

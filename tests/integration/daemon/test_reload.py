@@ -1,0 +1,80 @@
+"""SIGHUP: new certificate for new connections, old sessions untouched,
+a broken configuration rejected while the old one keeps serving; sd_notify
+around it (READY=1, RELOADING=1, STATUS=)."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import ssl
+
+from .conftest import Daemon
+from .pki import TestCA, peer_common_name
+
+
+def tls_connect(daemon: Daemon, ca: TestCA, port_name: str = "pop3s") -> ssl.SSLSocket:
+    ctx = ssl.create_default_context(cafile=str(ca.pem_path))
+    raw = socket.create_connection(("127.0.0.1", daemon.ports[port_name]), timeout=10)
+    return ctx.wrap_socket(raw, server_hostname="localhost")
+
+
+def read_line(sock: ssl.SSLSocket) -> bytes:
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = sock.recv(1)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def read_capa(sock: ssl.SSLSocket) -> list[bytes]:
+    sock.sendall(b"CAPA\r\n")
+    lines = [read_line(sock)]
+    assert lines[0].startswith(b"+OK"), lines
+    while lines[-1] != b".\r\n":
+        lines.append(read_line(sock))
+    return lines
+
+
+def test_ready_notification_has_status(daemon: Daemon) -> None:
+    ready = next(m for m in daemon.messages if "READY=1" in m.split("\n"))
+    assert any(line.startswith("STATUS=") for line in ready.split("\n"))
+
+
+def test_sighup_swaps_certificate_for_new_connections(daemon: Daemon, ca: TestCA) -> None:
+    old = tls_connect(daemon, ca)
+    assert peer_common_name(old.getpeercert(binary_form=True)) == "localhost"
+    assert read_line(old).startswith(b"+OK")
+
+    # certbot renews: same file names, new content.
+    ca.issue(daemon.home, "server", ["renewed.localhost", "localhost", "127.0.0.1"])
+    daemon.messages.clear()
+    daemon.signal(signal.SIGHUP)
+    daemon.wait_notify("READY=1")
+    assert any("RELOADING=1" in m.split("\n") for m in daemon.messages)
+
+    new = tls_connect(daemon, ca)
+    assert peer_common_name(new.getpeercert(binary_form=True)) == "renewed.localhost"
+    assert read_line(new).startswith(b"+OK")
+    new.close()
+
+    # The session opened before the reload goes on with its old certificate.
+    assert peer_common_name(old.getpeercert(binary_form=True)) == "localhost"
+    assert read_capa(old)[-1] == b".\r\n"
+    old.close()
+    assert "reloading configuration" in daemon.log_text()
+
+
+def test_broken_config_on_reload_keeps_the_old_one(daemon: Daemon, ca: TestCA) -> None:
+    good = daemon.config.read_text()
+    daemon.config.write_text(good + "\nssl = maybe\n")
+    daemon.messages.clear()
+    daemon.signal(signal.SIGHUP)
+    daemon.wait_notify("READY=1")
+    assert daemon.proc.poll() is None
+    assert "Reload failed" in daemon.log_text()
+    conn = tls_connect(daemon, ca)
+    assert read_line(conn).startswith(b"+OK")
+    conn.close()
+    daemon.config.write_text(good)
