@@ -91,7 +91,6 @@ def load_generation(config_path: str, registry: SessionRegistry) -> Generation:
 
 def build_generation(cfg: Any, registry: SessionRegistry) -> Generation:
     from maa_server.auth import build_authenticator
-    from maa_server.storage.factory import open_mail_store
 
     ssl_mode = str(cfg.get("ssl") or "yes")
     tls: TlsSet | None = None
@@ -106,6 +105,9 @@ def build_generation(cfg: Any, registry: SessionRegistry) -> Generation:
         raise StartupError(f"auth: {exc}") from exc
 
     async def open_store(user: Any) -> Any:
+        # Imported on first use: the daemon, TLS and logins do not need it.
+        from maa_server.storage.factory import open_mail_store
+
         return await open_mail_store(cfg, user)
 
     try:
