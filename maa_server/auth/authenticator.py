@@ -23,6 +23,8 @@ log = get_log("auth")
 # What we can run; anything else in auth_mechanisms is not advertised.
 SUPPORTED_MECHANISMS = ("PLAIN", "LOGIN", "CRAM-MD5", "SCRAM-SHA-1", "SCRAM-SHA-256", "EXTERNAL")
 PLAINTEXT_MECHANISMS = ("PLAIN", "LOGIN")
+# Usable when configured but never advertised (MECH_SEC_PRIVATE in Dovecot).
+PRIVATE_MECHANISMS = ("APOP",)
 
 
 class AuthLookupError(OSError):
@@ -130,7 +132,9 @@ class MaaAuthenticator(Authenticator):
         from maa_server.auth.sasl import make_exchange
 
         mech = mechanism.upper()
-        if mech not in self.mechanisms(client):
+        allowed = mech in self.mechanisms(client) or \
+            (mech in PRIVATE_MECHANISMS and mech in self.settings.mechanisms)
+        if not allowed:
             return None
         return make_exchange(mech, self, client)
 

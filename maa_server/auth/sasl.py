@@ -303,6 +303,31 @@ class ExternalExchange(_Base):
         return SaslStep(result=await self.auth.conclude(req, result, fields, None))
 
 
+class ApopExchange(_Base):
+    """POP3 APOP (RFC 1939 section 7) as Dovecot's private `APOP` mechanism
+    (mech-apop.c): data = challenge NUL user NUL hex digest. Needs a
+    plaintext-recoverable stored password."""
+
+    mechanism = "APOP"
+
+    async def step(self, response: bytes | None) -> SaslStep:
+        if self.finished:
+            return _fail("unexpected response")
+        if response is None:
+            return SaslStep(challenge=b"")
+        self.finished = True
+        parts = response.split(b"\0")
+        if len(parts) != 3 or not parts[0].startswith(b"<") or not parts[1]:
+            return await self._invalid("invalid input")
+        challenge, user, digest = parts
+        name = _decode(user)
+        if name is None or len(digest) != 32:
+            return await self._invalid("invalid input")
+        expected = digest.decode("ascii", "replace").lower()
+        return await finish_with_credentials(self, name, "PLAIN", lambda creds: hmac.compare_digest(
+            hashlib.md5(challenge + creds).hexdigest(), expected))
+
+
 def make_exchange(mech: str, auth: MaaAuthenticator, client: ClientInfo) -> SaslExchange | None:
     if mech == "PLAIN":
         return PlainExchange(auth, client)
@@ -316,4 +341,6 @@ def make_exchange(mech: str, auth: MaaAuthenticator, client: ClientInfo) -> Sasl
         return ScramExchange(auth, client, "sha256")
     if mech == "EXTERNAL":
         return ExternalExchange(auth, client)
+    if mech == "APOP":
+        return ApopExchange(auth, client)
     return None
