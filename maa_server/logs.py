@@ -197,7 +197,7 @@ class _DovecotFileFormatter(DovecotFormatter):
 def configure_logging(cfg: object) -> None:
     """Route the `maa` logger as the config says. Raises OSError when a log
     file cannot be opened (the daemon reports it as a start-up error)."""
-    get = getattr(cfg, "get")
+    get = cfg.get  # type: ignore[attr-defined]
     log_path = str(get("log_path") or "syslog")
     info_path = str(get("info_log_path") or "") or log_path
     debug_path = str(get("debug_log_path") or "") or info_path

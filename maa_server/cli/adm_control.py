@@ -37,10 +37,8 @@ def socket_path(args: Any) -> str:
     """<base_dir>/maa-control of the configuration maa-adm was pointed at."""
     from maa_server.config import ConfigError, default_config_path, load_config
 
-    config_path = getattr(args, "config", None)
-    embedded = config_path is None
-    if embedded:
-        config_path = str(default_config_path())
+    embedded = getattr(args, "config", None) is None
+    config_path = str(default_config_path()) if embedded else str(args.config)
     try:
         cfg = load_config(config_path)
     except ConfigError as exc:

@@ -17,7 +17,7 @@ import signal
 import socket
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from maa_server import __version__, logs
@@ -172,8 +172,7 @@ def usable_listeners(listeners: list[ListenerState], handlers: dict[str, Connect
         elif spec.protocol == "lmtp":
             if lmtp_ok is None:
                 try:
-                    importlib.import_module(LMTP_MODULE).start_lmtp
-                    lmtp_ok = True
+                    lmtp_ok = callable(importlib.import_module(LMTP_MODULE).start_lmtp)
                 except Exception as exc:
                     log.error(f"protocol lmtp unavailable ({type(exc).__name__}: {exc}); "
                               "its listeners are not started")
@@ -400,20 +399,17 @@ class Master:
                 state.server.close()
         if self.control_path and os.path.exists(self.control_path):
             os.unlink(self.control_path)
-        kicked = 0
         if bool(self.gen.config.get("shutdown_clients")) is not False:
+            # POP3 and others: their kick closes the connection. IMAP gets
+            # Dovecot's shutdown BYE from here (its kick() says
+            # "Disconnected by admin", the maa-adm kick wording).
             for session in list(self.registry.sessions):
+                if session.protocol == "imap":
+                    continue
                 try:
                     session.kick()
-                    kicked += 1
                 except Exception as exc:
                     log.error(f"kick of {session.user} failed: {exc}")
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + SHUTDOWN_GRACE_SECS
-        # Kicked sessions finish their command, say BYE and unregister.
-        while kicked and self.registry.sessions and loop.time() < deadline:
-            await asyncio.sleep(0.05)
-        await asyncio.sleep(0)
         for entry in list(self.open.values()):
             if entry.task.done():
                 continue
