@@ -22,7 +22,8 @@ import sys
 import time
 from pathlib import Path
 
-from dovecot_fixtures import KEYWORDS, MAILBOX  # the same table the tests read
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+from tests.unit.imap_fetch.dovecot_fixtures import KEYWORDS, MAILBOX  # noqa: E402  (same table as the tests)
 
 HERE = Path(__file__).resolve().parent
 FIXTURES = HERE / "fixtures"

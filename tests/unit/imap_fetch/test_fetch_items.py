@@ -4,8 +4,8 @@ the real Dovecot's BAD texts, and a property test that nothing else escapes."""
 from __future__ import annotations
 
 import pytest
-from argtree import Unparsable, parse_args
-from dovecot_fixtures import load
+from tests.unit.imap_fetch.argtree import Unparsable, parse_args
+from tests.unit.imap_fetch.dovecot_fixtures import load
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -93,7 +93,9 @@ def _local_day(timestamp: float) -> datetime.date:
     return datetime.date.fromtimestamp(int(timestamp))
 
 
-def _compare_day(op: str, day: datetime.date, wanted: datetime.date) -> bool:
+def _compare_day(op: str, day: datetime.date, wanted: datetime.date | None) -> bool:
+    if wanted is None:
+        return False
     if op == "before":
         return day < wanted
     if op == "on":

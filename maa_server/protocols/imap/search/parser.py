@@ -224,14 +224,17 @@ def _parse_modseq(reader: _Reader) -> ModSeq:
     return ModSeq(value)
 
 
-def parse_search_date(text: str) -> datetime.date:
-    """`5-Jun-2024` / `05-jun-2024` (RFC 3501 `date`). Like Dovecot's mktime()
-    use, a day past the month's end rolls over (31-Feb-2024 is 2-Mar-2024)
-    and day 0 is the last day of the month before."""
+def parse_search_date(text: str) -> datetime.date | None:
+    """`5-Jun-2024` / `05-jun-2024` (RFC 3501 `date`). A well-formed date
+    naming a day the month does not have (31-Feb-2024, 0-Jun-2024) is not an
+    error for Dovecot, but it then matches nothing (captured); None says so."""
     match = _DATE.match(text)
     if not match or match.group(2).upper() not in MONTHS:
         raise ImapParseError("Invalid search date parameter")
     day, month, year = int(match.group(1)), MONTHS[match.group(2).upper()], int(match.group(3))
-    if year < 1 or year > 9998:
+    if year < 1:
         raise ImapParseError("Invalid search date parameter")
-    return datetime.date(year, month, 1) + datetime.timedelta(days=day - 1)
+    try:
+        return datetime.date(year, month, day)
+    except ValueError:
+        return None

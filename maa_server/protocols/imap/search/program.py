@@ -56,7 +56,7 @@ class DateKey:
 
     sent: bool
     op: str  # "before", "on", "since"
-    day: datetime.date
+    day: datetime.date | None  # None: a day the month lacks; matches nothing
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,112 @@
+"""evaluate_search against the real Dovecot: every captured SEARCH over the same
+six messages must find the same messages; index-only keys never read files."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from maa_server.protocols.imap.search import evaluate_search, parse_search
+from maa_server.protocols.imap.search.program import Body, Text
+from tests.unit.imap_fetch.argtree import Unparsable, parse_args
+from tests.unit.imap_fetch.dovecot_fixtures import load
+from tests.unit.imap_fetch.memory_mailbox import MemoryMailbox, fixture_mailbox
+
+ALL_RECENT = {1, 2, 3, 4, 5, 6}  # Dovecot's first SELECT saw six \Recent messages
+
+
+@pytest.fixture(autouse=True)
+def utc() -> Iterator[None]:
+    old = os.environ.get("TZ")
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+    yield
+    if old is None:
+        del os.environ["TZ"]
+    else:
+        os.environ["TZ"] = old
+    time.tzset()
+
+
+def _mime_available() -> bool:
+    try:
+        from maa_server.storage.message import body_text  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _cases() -> list[tuple[bytes, bool, list[int]]]:
+    """(search args, uid command, Dovecot's numbers) for every successful
+    SEARCH without RETURN on the unchanged mailbox."""
+    out = []
+    for ex in load("search"):
+        words = ex.command.split(b" ", 1)
+        uid = words[0] == b"UID"
+        if uid:
+            words = words[1].split(b" ", 1)
+        if words[0] != b"SEARCH" or not ex.tagged.startswith(b"OK") or len(words) < 2:
+            continue
+        if words[1].upper().startswith(b"RETURN") or words[1] == b"1,":
+            continue
+        line = next(ln for ln in ex.untagged.split(b"\r\n") if ln.startswith(b"* SEARCH"))
+        numbers = [int(n) for n in line[len(b"* SEARCH"):].split(b" (")[0].split()]
+        out.append((words[1], uid, numbers))
+    return out
+
+
+async def run(box: MemoryMailbox, args: bytes, uid: bool = False) -> list[int]:
+    program = parse_search(parse_args(args), None)
+    view = [(i + 1, info) for i, info in enumerate(box.infos)]
+    seqs = await evaluate_search(program, view, box, recent_uids=ALL_RECENT,
+                                 last_seq=len(view), last_uid=view[-1][1].uid)
+    return [box.infos[s - 1].uid for s in seqs] if uid else seqs
+
+
+@pytest.mark.parametrize("args, uid, expected", _cases(), ids=lambda v: repr(v)[:50])
+async def test_same_matches_as_dovecot(args: bytes, uid: bool, expected: list[int]) -> None:
+    try:
+        program = parse_search(parse_args(args), None)
+    except Unparsable:  # pragma: no cover
+        pytest.fail("fixture the test double cannot read")
+    if any(isinstance(n, (Body, Text)) for n in program.nodes) and not _mime_available():
+        pytest.skip("BODY/TEXT need maa_server.storage.message.body_text (MIME helper)")
+    assert await run(fixture_mailbox(), args, uid) == expected
+
+
+async def test_flag_and_size_keys_never_read_a_file() -> None:
+    box = fixture_mailbox()
+    assert await run(box, b"OR (SEEN LARGER 400) (UID 5:* SINCE 7-Jun-2024 NOT DRAFT)") == [1, 4, 5]
+    assert box.reads == []
+
+
+async def test_content_is_read_only_for_messages_still_in_question() -> None:
+    box = fixture_mailbox()
+    assert await run(box, b"SEEN SUBJECT lunch") == [1, 4]
+    assert box.reads == [1, 4, 6]  # unseen messages were decided from flags
+
+
+async def test_saved_result_and_expunged_files() -> None:
+    box = fixture_mailbox()
+    program = parse_search(parse_args(b"$ SUBJECT lunch"), None)
+    view = [(i + 1, info) for i, info in enumerate(box.infos)]
+    del box.contents[4]  # expunged by another session meanwhile: simply no match
+    seqs = await evaluate_search(program, view, box, recent_uids=set(), last_seq=6, last_uid=6,
+                                 saved_uids={1, 4, 5})
+    assert seqs == [1]
+    none = await evaluate_search(program, view, box, recent_uids=set(), last_seq=6, last_uid=6)
+    assert none == []
+
+
+async def test_modseq_and_age_keys() -> None:
+    box = fixture_mailbox(modseq=7)
+    assert await run(box, b"MODSEQ 7") == [1, 2, 3, 4, 5, 6]
+    assert await run(box, b"MODSEQ 8") == []
+    program = parse_search(parse_args(b"YOUNGER 100"), None)
+    view = [(i + 1, info) for i, info in enumerate(box.infos)]
+    now = box.infos[5].internal_date + 50
+    assert await evaluate_search(program, view, box, recent_uids=set(), last_seq=6, last_uid=6,
+                                 now=now) == [6]
