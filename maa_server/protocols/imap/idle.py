@@ -42,6 +42,10 @@ async def cmd_idle(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> str 
                 next_keepalive = now + keepalive
             timeout = min(next_keepalive, deadline) - now
             sel = s.selected
+            if sel is not None and sel.mailbox.version != sel.seen_version:
+                # Changed while we were busy: report now, do not wait.
+                await s.report_changes(allow_expunge=True)
+                await s.conn.drain()
             if sel is not None and waiter is None:
                 waiter = asyncio.ensure_future(sel.mailbox.wait_for_change(min(timeout, check)))
             pending = {reader} | ({waiter} if waiter is not None else set())

@@ -205,9 +205,9 @@ async def cmd_store(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> str
         info = sel.infos[seq - 1]
         if old.uid in failed:
             continue
-        # RFC 7162 3.1.3: with UNCHANGEDSINCE even .SILENT reports the new
-        # MODSEQ of changed messages; otherwise FETCH FLAGS unless .SILENT.
-        if silent and not (unchanged_since is not None and old.uid in changed_uids):
+        # RFC 7162 3.1.3: with CONDSTORE even .SILENT reports the new MODSEQ
+        # of changed messages; otherwise FETCH FLAGS unless .SILENT.
+        if silent and not (s.condstore and old.uid in changed_uids):
             continue
         items = []
         if uid:

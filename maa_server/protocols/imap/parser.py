@@ -173,6 +173,9 @@ class CommandParser:
                 pos = self._parse_quoted(line, pos)
             elif c == 0x7B:  # {
                 return self._parse_literal_head(line, pos)
+            elif c == 0x7E and pos + 1 < n and line[pos + 1] == 0x7B:
+                # RFC 3516 literal8 `~{n}` (APPEND of binary data).
+                return self._parse_literal_head(line, pos + 1)
             else:
                 pos = self._parse_atom(line, pos)
             if pos < n and line[pos] not in b" )":
@@ -256,3 +259,57 @@ class CommandParser:
             raise self._error("Missing space between arguments")
         self._stack[-1].append(Atom(raw.decode("utf-8", "surrogateescape")))
         return pos
+
+
+class CommandReader:
+    """Byte-stream framing around CommandParser (h11 style): `feed()` any
+    chunks, then call `next_event()` until it returns None (more input
+    needed). Events are Command, NeedLiteral (send `+ OK` when
+    synchronizing) or CommandSyntaxError instances (answer BAD and go on).
+    The session itself reads through Connection; this serves tools and tests
+    that hold raw bytes."""
+
+    def __init__(self, max_line: int = 64 * 1024, max_literal: int = 64 * 1024) -> None:
+        self.parser = CommandParser(max_literal=max_literal)
+        self.max_line = max_line
+        self._buf = bytearray()
+        self._literal: int | None = None
+        self._skip = 0
+
+    def feed(self, data: bytes) -> None:
+        self._buf += data
+
+    def next_event(self) -> Command | NeedLiteral | CommandSyntaxError | None:
+        if self._skip:
+            k = min(self._skip, len(self._buf))
+            del self._buf[:k]
+            self._skip -= k
+            if self._skip:
+                return None
+        if self._literal is not None:
+            if len(self._buf) < self._literal:
+                return None
+            data = bytes(self._buf[: self._literal])
+            del self._buf[: self._literal]
+            self._literal = None
+            self.parser.feed_literal(data)
+        idx = self._buf.find(b"\n")
+        if idx < 0:
+            if len(self._buf) > self.max_line:
+                self._buf.clear()
+                self.parser.reset()
+                return CommandSyntaxError("Too long argument.")
+            return None
+        line = bytes(self._buf[: idx + 1])
+        del self._buf[: idx + 1]
+        if len(line) > self.max_line:
+            self.parser.reset()
+            return CommandSyntaxError("Too long argument.")
+        try:
+            event = self.parser.feed_line(line)
+        except CommandSyntaxError as exc:
+            self._skip = exc.skip_literal
+            return exc
+        if isinstance(event, NeedLiteral):
+            self._literal = event.size
+        return event

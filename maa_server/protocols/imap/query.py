@@ -18,39 +18,22 @@ if TYPE_CHECKING:
     from maa_server.protocols.imap.session import ImapSession
 
 
-def _fetch_modifiers(arg: Arg, uid: bool, s: ImapSession) -> dict[str, Any]:
-    mods: dict[str, Any] = {}
-    items = A.plist(arg)
-    i = 0
-    while i < len(items):
-        name = A.atom(items[i]).upper()
-        if name == "CHANGEDSINCE":
-            if i + 1 >= len(items):
-                raise ImapParseError("Missing CHANGEDSINCE value")
-            mods["CHANGEDSINCE"] = A.number(items[i + 1], bits=63)
-            i += 2
-        elif name == "VANISHED":
-            if not uid or not s.qresync:
-                raise ImapParseError("VANISHED only allowed with UID FETCH after ENABLE QRESYNC")
-            mods["VANISHED"] = True
-            i += 1
-        else:
-            raise ImapParseError(f"Unknown FETCH modifier {name}")
-    if mods.get("VANISHED") and "CHANGEDSINCE" not in mods:
-        raise ImapParseError("VANISHED used without CHANGEDSINCE")
-    return mods
-
-
 async def cmd_fetch(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> str | None:
-    from maa_server.protocols.imap.fetch import parse_fetch_items, render_fetch
+    from maa_server.protocols.imap.fetch import (
+        parse_fetch_items, parse_fetch_modifiers, render_fetch,
+    )
 
     A.count(args, 2, 3)
     sel = s.selected
     assert sel is not None
     seqset = parse_sequence_set(A.atom(args[0]))
-    mods = _fetch_modifiers(args[2], uid, s) if len(args) == 3 else {}
+    mods = parse_fetch_modifiers(args[2], qresync=s.qresync) if len(args) == 3 else {}
+    if mods.get("VANISHED") and (not uid or "CHANGEDSINCE" not in mods):
+        # RFC 7162 3.2.6: only UID FETCH, and only together with CHANGEDSINCE.
+        raise ImapParseError("VANISHED used without CHANGEDSINCE")
     req = parse_fetch_items(args[1], mods or None)
-    changedsince: int | None = mods.get("CHANGEDSINCE")
+    changedsince = mods.get("CHANGEDSINCE")
+    assert changedsince is None or isinstance(changedsince, int)
     if changedsince is not None:
         s.enabled.add("CONDSTORE")  # RFC 7162 3.1: CHANGEDSINCE enables it
     chosen = sel.select(seqset, uid)
@@ -121,7 +104,8 @@ async def cmd_search(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> st
         raise ImapParseError("Missing search parameters")
     program = parse_search(rest, charset)
     seqs = await evaluate_search(program, sel.view(), sel.mailbox, recent_uids=set(sel.recent),
-                                 last_seq=sel.count, last_uid=sel.last_uid)
+                                 last_seq=sel.count, last_uid=sel.last_uid,
+                                 saved_uids=sel.search_result if sel.has_saved_result else None)
     results = [sel.infos[q - 1].uid for q in seqs] if uid else list(seqs)
     modseq = 0
     if getattr(program, "uses_modseq", False) and seqs:
@@ -145,6 +129,7 @@ async def cmd_search(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> st
                 keep.append(saved[-1])
             saved = sorted(set(keep))
         sel.search_result = saved
+        sel.has_saved_result = True
         if not others:
             return "Search completed."
     parts = [f'* ESEARCH (TAG "{tag}")']

@@ -29,6 +29,7 @@ class SelectedMailbox:
         self.seen_version = mailbox.version
         self.keywords: tuple[str, ...] = tuple(mailbox.keywords)
         self.search_result: list[int] = []  # RFC 5182 `$` (UIDs)
+        self.has_saved_result = False
         self._deferred_expunge = False  # an expunge we could not report yet
         if not self.read_only:
             self.recent = set(mailbox.claim_recent())

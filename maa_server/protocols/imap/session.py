@@ -257,7 +257,9 @@ class ImapSession:
                 code = f"[{exc.code}] " if exc.code else ""
                 self.tagged(exc.tag or "*", "NO", code + exc.text)
             elif exc.tag:
-                self.tagged(exc.tag, "BAD", f"Error in IMAP command received by server: {exc.text}")
+                text = BAD_COMMAND if exc.text == BAD_COMMAND else \
+                    f"Error in IMAP command received by server: {exc.text}"
+                self.tagged(exc.tag, "BAD", text)
             else:
                 self.write(f"* BAD {BAD_COMMAND}\r\n".encode())
             await self.conn.drain()
