@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from tests.unit.imap_fetch.dovecot_fixtures import KEYWORDS, MAILBOX, message_bytes, message_flags
-
 from maa_server.storage.interface import Mailbox, MessageInfo, MessageStructure, NoSuchMessage
+from tests.unit.imap_fetch.dovecot_fixtures import KEYWORDS, MAILBOX, message_bytes, message_flags
 
 
 class MemoryMailbox(Mailbox):

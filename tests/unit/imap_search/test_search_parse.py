@@ -12,8 +12,21 @@ from hypothesis import strategies as st
 from maa_server.protocols.imap.errors import ImapBadCharset, ImapParseError
 from maa_server.protocols.imap.search import SearchProgram, parse_search, parse_search_date
 from maa_server.protocols.imap.search.program import (
-    Age, All, And, Body, DateKey, HasFlag, Header, InSequence, InUids, ModSeq, Not, Or, Recent,
-    Size, Text,
+    Age,
+    All,
+    And,
+    Body,
+    DateKey,
+    HasFlag,
+    Header,
+    InSequence,
+    InUids,
+    ModSeq,
+    Not,
+    Or,
+    Recent,
+    Size,
+    Text,
 )
 from maa_server.protocols.imap.tokens import Arg, Atom, String
 from tests.unit.imap_fetch.argtree import Unparsable, parse_args
@@ -186,4 +199,4 @@ def test_any_tree_parses_or_raises_imap_errors(tree: list[Arg], charset: str | N
     except (ImapParseError, ImapBadCharset):
         return
     assert isinstance(program, SearchProgram)
-    program.nodes  # walkable
+    assert program.nodes[0] is program.root

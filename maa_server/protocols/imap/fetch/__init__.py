@@ -6,10 +6,18 @@
 
 from maa_server.protocols.imap.fetch.binary import UnknownCte
 from maa_server.protocols.imap.fetch.items import (
-    FetchItem, FetchRequest, SectionItem, SimpleItem, parse_fetch_items, parse_fetch_modifiers,
+    FetchItem,
+    FetchRequest,
+    SectionItem,
+    SimpleItem,
+    parse_fetch_items,
+    parse_fetch_modifiers,
 )
 from maa_server.protocols.imap.fetch.render import (
-    format_flag_list, format_internal_date, ordered_items, render_fetch,
+    format_flag_list,
+    format_internal_date,
+    ordered_items,
+    render_fetch,
 )
 
 __all__ = [

@@ -19,7 +19,8 @@ IDENTITY = frozenset({"", "7bit", "8bit", "binary"})
 DECODABLE = frozenset({"base64", "quoted-printable"})
 
 _ENCODED_PART = re.compile(
-    rb"^content-transfer-encoding[ \t]*:[ \t]*(base64|quoted-printable)", re.IGNORECASE | re.MULTILINE)
+    rb"^content-transfer-encoding[ \t]*:[ \t]*(base64|quoted-printable)",
+    re.IGNORECASE | re.MULTILINE)
 
 
 class UnknownCte(ImapCommandFailed):

@@ -247,7 +247,8 @@ def _parse_item(text: str) -> FetchItem:
     close = _find_close(text, bracket + 1)
     if close < 0:
         raise ImapParseError(BAD_PARAMETER + "Missing ']'")
-    kind = "BODY" if name.startswith("BODY") else ("BINARY.SIZE" if name == "BINARY.SIZE" else "BINARY")
+    kind = "BODY" if name.startswith("BODY") else (
+        "BINARY.SIZE" if name == "BINARY.SIZE" else "BINARY")
     peek = name.endswith(".PEEK")
     part, spec, fields, wire = _parse_section(text[bracket + 1:close])
     if kind != "BODY" and spec not in ("", "HEADER", "TEXT", "MIME"):

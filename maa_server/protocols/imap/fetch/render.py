@@ -19,7 +19,15 @@ from collections.abc import Iterable, Sequence
 from maa_server.protocols.imap.fetch.binary import binary_content
 from maa_server.protocols.imap.fetch.items import FetchItem, FetchRequest, SectionItem, SimpleItem
 from maa_server.storage.interface import (
-    ANSWERED, DELETED, DRAFT, FLAGGED, RECENT, SEEN, SYSTEM_FLAGS, Mailbox, MessageInfo,
+    ANSWERED,
+    DELETED,
+    DRAFT,
+    FLAGGED,
+    RECENT,
+    SEEN,
+    SYSTEM_FLAGS,
+    Mailbox,
+    MessageInfo,
 )
 
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -55,8 +63,9 @@ def format_internal_date(timestamp: float) -> str:
     offset = (t.tm_gmtoff or 0) // 60
     sign = "+" if offset >= 0 else "-"
     offset = abs(offset)
+    zone = f"{sign}{offset // 60:02d}{offset % 60:02d}"
     return (f'"{t.tm_mday:02d}-{MONTHS[t.tm_mon - 1]}-{t.tm_year:04d} '
-            f'{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} {sign}{offset // 60:02d}{offset % 60:02d}"')
+            f'{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} {zone}"')
 
 
 def ordered_items(req: FetchRequest, *, uid_command: bool, flags_changed: bool) -> list[FetchItem]:
@@ -134,7 +143,8 @@ def _render_sections(raw: bytes, items: list[SectionItem]) -> list[bytes]:
             out.append(b"%s %d" % (item.response_name.encode("ascii"), len(data)))
         else:
             name = item.response_name.encode("ascii", "replace")
-            out.append(name + b" " + _literal(_partial(data, item), binary and item.kind == "BINARY"))
+            literal8 = binary and item.kind == "BINARY"
+            out.append(name + b" " + _literal(_partial(data, item), literal8))
     return out
 
 
@@ -196,7 +206,8 @@ async def render_fetch(
             flags = format_flag_list(info.flags, recent, mailbox.keywords)
             parts.append(b"FLAGS " + flags.encode("utf-8"))
         elif name == "INTERNALDATE":
-            parts.append(b"INTERNALDATE " + format_internal_date(info.internal_date).encode("ascii"))
+            date = format_internal_date(info.internal_date)
+            parts.append(b"INTERNALDATE " + date.encode("ascii"))
         elif name == "RFC822.SIZE":
             parts.append(b"RFC822.SIZE %d" % info.size)
         elif name == "MODSEQ":

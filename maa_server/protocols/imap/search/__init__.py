@@ -2,7 +2,8 @@
 evaluation over a mailbox view (evaluate.py), Dovecot-style matching (text.py).
 
     program = parse_search(args, charset)
-    seqs = await evaluate_search(program, view, mailbox, recent_uids=..., last_seq=..., last_uid=...)
+    seqs = await evaluate_search(program, view, mailbox,
+                                 recent_uids=..., last_seq=..., last_uid=..., saved_uids=...)
 """
 
 from maa_server.protocols.imap.search.evaluate import evaluate_search

@@ -19,8 +19,23 @@ from collections.abc import Sequence
 
 from maa_server.protocols.imap.errors import ImapBadCharset, ImapParseError
 from maa_server.protocols.imap.search.program import (
-    Age, All, And, Body, DateKey, HasFlag, Header, InSequence, InUids, Key, ModSeq, Not, Or,
-    Recent, SearchProgram, Size, Text,
+    Age,
+    All,
+    And,
+    Body,
+    DateKey,
+    HasFlag,
+    Header,
+    InSequence,
+    InUids,
+    Key,
+    ModSeq,
+    Not,
+    Or,
+    Recent,
+    SearchProgram,
+    Size,
+    Text,
 )
 from maa_server.protocols.imap.search.text import ADDRESS_HEADERS, fold
 from maa_server.protocols.imap.sequence import parse_sequence_set

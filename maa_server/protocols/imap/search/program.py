@@ -113,8 +113,9 @@ class And:
     keys: tuple[Key, ...]
 
 
-Key = Union[All, HasFlag, Recent, InSequence, InUids, Size, DateKey, Age, ModSeq,
-            Header, Body, Text, Not, Or, And]
+Key = Union[  # noqa: UP007 - a runtime alias of forward references
+    All, HasFlag, Recent, InSequence, InUids, Size, DateKey, Age, ModSeq,
+    Header, Body, Text, Not, Or, And]
 
 CONTENT_KEYS = (Header, Body, Text)
 
