@@ -18,9 +18,6 @@ from maa_server.protocols.imap.errors import ImapCommandFailed
 IDENTITY = frozenset({"", "7bit", "8bit", "binary"})
 DECODABLE = frozenset({"base64", "quoted-printable"})
 
-_ENCODED_PART = re.compile(
-    rb"^content-transfer-encoding[ \t]*:[ \t]*(base64|quoted-printable)",
-    re.IGNORECASE | re.MULTILINE)
 
 
 class UnknownCte(ImapCommandFailed):
@@ -105,25 +102,88 @@ def rewrite_header(header: bytes) -> bytes:
     return b"\r\n".join(out) + b"\r\n\r\n"
 
 
+def _param(header: bytes, name: str) -> str | None:
+    """A Content-Type parameter (quoted or not), e.g. the boundary."""
+    ctype = header_field(header, "Content-Type") or ""
+    match = re.search(r';\s*' + re.escape(name) + r'\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;\s]+))',
+                      ctype, re.IGNORECASE)
+    if not match:
+        return None
+    return match.group(1) if match.group(1) is not None else match.group(2)
+
+
+def _split_entity(data: bytes) -> tuple[bytes, bytes]:
+    """A MIME entity into (header with its blank line, body)."""
+    if data.startswith(b"\r\n"):
+        return b"\r\n", data[2:]
+    end = data.find(b"\r\n\r\n")
+    if end < 0:
+        return data, b""
+    return data[:end + 4], data[end + 4:]
+
+
+def _convert_multipart(body: bytes, boundary: str) -> tuple[bytes, bool]:
+    """Convert every part between the delimiter lines; the delimiters, the
+    preamble and the epilogue are kept byte for byte (RFC 2046 5.1.1: the
+    CRLF before a delimiter belongs to the delimiter)."""
+    delimiter = re.compile(rb"(?m)^--" + re.escape(boundary.encode("latin-1"))
+                           + rb"(--)?[ \t]*\r?$")
+    out = bytearray()
+    converted = False
+    position = 0
+    part_start: int | None = None
+    for match in delimiter.finditer(body):
+        if part_start is not None:
+            end = match.start() - 2 if body[match.start() - 2:match.start()] == b"\r\n" \
+                else match.start()
+            end = max(end, part_start)
+            header, part_body = _split_entity(body[part_start:end])
+            data, was = binary_content(header, part_body, include_header=True)
+            converted |= was
+            out += data + body[end:match.start()]
+        else:
+            out += body[position:match.start()]
+        line_end = body.find(b"\n", match.end())
+        line_end = len(body) if line_end < 0 else line_end + 1
+        out += body[match.start():line_end]
+        position = line_end
+        if match.group(1):  # the close delimiter: the rest is epilogue
+            part_start = None
+            break
+        part_start = line_end
+    if part_start is not None:  # no close delimiter: the last part runs to the end
+        header, part_body = _split_entity(body[part_start:])
+        data, was = binary_content(header, part_body, include_header=True)
+        return bytes(out) + data, converted or was
+    return bytes(out) + body[position:], converted
+
+
 def binary_content(header: bytes, body: bytes, include_header: bool) -> tuple[bytes, bool]:
     """Decode one entity given its header block and body (both CRLF).
 
-    Returns (data, converted). `include_header` is for BINARY[] of a whole
-    (sub)message, whose header is sent too. A multipart or message/* body
-    passes through when nothing inside it is encoded; Dovecot would convert
-    each inner part, which we refuse with UNKNOWN-CTE rather than send
-    something different."""
+    Returns (data, converted): converted when a transfer encoding was undone
+    or NULs appear, which is when Dovecot answers with a `~{n}` literal8.
+    `include_header` is for an entity sent with its header (BINARY[] of a
+    message, the parts inside a multipart). Inside multiparts and embedded
+    messages each part is converted, as Dovecot does (captured BINARY[1] of
+    a multipart/alternative)."""
     cte = transfer_encoding(header)
     if is_container(header):
         if cte not in IDENTITY:
-            raise UnknownCte()
-        if _ENCODED_PART.search(body):
-            raise UnknownCte()
-        return (header + body if include_header else body), b"\x00" in body
+            raise UnknownCte()  # RFC 2045 6.4: composite types are never encoded
+        ctype = (header_field(header, "Content-Type") or "").strip().lower()
+        boundary = _param(header, "boundary") if ctype.startswith("multipart/") else None
+        if boundary:
+            data, converted = _convert_multipart(body, boundary)
+        elif ctype.startswith("message/rfc822") or ctype.startswith("message/global"):
+            sub_header, sub_body = _split_entity(body)
+            data, converted = binary_content(sub_header, sub_body, include_header=True)
+        else:
+            data, converted = body, False
+        converted = converted or b"\x00" in data
+        return (header + data if include_header else data), converted
     decoded = decode_body(body, cte)
     converted = cte in DECODABLE or b"\x00" in decoded
-    if include_header:
-        if cte in DECODABLE:
-            return rewrite_header(header) + decoded, True
-        return header + decoded, converted
-    return decoded, converted
+    if include_header and cte in DECODABLE:
+        return rewrite_header(header) + decoded, True
+    return (header + decoded if include_header else decoded), converted
