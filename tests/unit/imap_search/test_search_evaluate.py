@@ -8,9 +8,13 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from maa_server.protocols.imap.search import evaluate_search, parse_search
 from maa_server.protocols.imap.search.program import Body, Text
+from maa_server.protocols.imap.tokens import Atom, String
+from maa_server.storage.interface import MessageInfo
 from tests.unit.imap_fetch.argtree import Unparsable, parse_args
 from tests.unit.imap_fetch.dovecot_fixtures import load
 from tests.unit.imap_fetch.memory_mailbox import MemoryMailbox, fixture_mailbox
@@ -110,3 +114,29 @@ async def test_modseq_and_age_keys() -> None:
     now = box.infos[5].internal_date + 50
     assert await evaluate_search(program, view, box, recent_uids=set(), last_seq=6, last_uid=6,
                                  now=now) == [6]
+
+
+# -- property: any message bytes and any header key give an answer ----------------
+
+header_names = st.sampled_from(["from", "to", "subject", "date", "x-any", "cc"])
+raw_messages = st.one_of(
+    st.binary(max_size=300),
+    st.builds(lambda name, value, body: name + b": " + value + b"\r\n\r\n" + body,
+              st.sampled_from([b"From", b"To", b"Subject", b"Date", b"Cc"]),
+              st.binary(max_size=80), st.binary(max_size=40)),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(raw_messages, header_names, st.text(max_size=6), st.booleans())
+async def test_header_keys_never_fail_on_any_message(raw: bytes, name: str, needle: str,
+                                                     sent: bool) -> None:
+    box = MemoryMailbox([MessageInfo(uid=1, flags=frozenset(), internal_date=0.0,
+                                     size=len(raw), modseq=1)], {1: raw})
+    keys = [Atom("HEADER"), String(name.encode()), String(needle.encode())]
+    if sent:
+        keys = [Atom("OR"), keys, [Atom("SENTON"), Atom("1-Jan-2024")]]  # type: ignore[list-item]
+    program = parse_search(keys, None)
+    result = await evaluate_search(program, [(1, box.infos[0])], box, recent_uids=set(),
+                                   last_seq=1, last_uid=1)
+    assert result in ([], [1])

@@ -45,6 +45,7 @@ from maa_server.protocols.imap.search.text import (
 from maa_server.storage.interface import Mailbox, MessageInfo, NoSuchMessage
 
 THREAD_THRESHOLD = 256 * 1024
+YIELD_EVERY = 2000
 _ENCODED = re.compile(rb"content-transfer-encoding[ \t]*:[ \t]*(?:base64|quoted-printable)",
                       re.IGNORECASE)
 _UNFOLD = re.compile(rb"\r?\n(?=[ \t])")
@@ -259,7 +260,9 @@ async def evaluate_search(
     ctx = _Context(last_seq, last_uid, saved_uids, time.time() if now is None else now)
     root = program.root
     matches: list[int] = []
-    for seq, info in view:
+    for count, (seq, info) in enumerate(view, 1):
+        if count % YIELD_EVERY == 0:
+            await asyncio.sleep(0)  # a 100,000-message SEARCH must not starve other sessions
         msg = _Message(seq, info, info.uid in recent_uids)
         decided = _cheap(root, msg, ctx)
         if decided is None:
