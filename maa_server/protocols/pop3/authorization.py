@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from maa_server.auth.interface import AuthResult, AuthStatus, ClientInfo
 from maa_server.logs import get_log
-from maa_server.protocols.connection import Connection
+from maa_server.protocols.connection import Connection, LineTooLong
 from maa_server.protocols.context import ServerContext
 from maa_server.protocols.pop3.parser import Command, err, multiline, ok
 
@@ -327,7 +327,11 @@ class Authorization:
                     break
                 challenge = base64.b64encode(step.challenge or b"").decode("ascii")
                 await self.conn.send(b"+ " + challenge.encode("ascii") + b"\r\n")
-                line = (await self.conn.readline(SASL_LINE_LIMIT)).rstrip(b"\r\n")
+                try:
+                    line = (await self.conn.readline(SASL_LINE_LIMIT)).rstrip(b"\r\n")
+                except LineTooLong:
+                    await self.conn.send(err("[AUTH] Authentication response too large."))
+                    return None
                 if line == b"*":
                     self.state.aborted_auth = True
                     self.state.attempts -= 1

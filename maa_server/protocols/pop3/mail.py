@@ -22,7 +22,6 @@ from maa_server.protocols.pop3.settings import Pop3Settings
 from maa_server.protocols.pop3.uidl import (
     InvalidUidlFormat,
     UidlKeys,
-    header_md5,
     make_unique,
     message_uidl,
     uses_header_md5,
@@ -76,25 +75,26 @@ def _lock_directory(mailbox: Mailbox) -> str | None:
 
 
 async def _compute_uidls(mailbox: Mailbox, messages: list[MessageInfo],
-                         settings: Pop3Settings) -> list[str]:
+                         settings: Pop3Settings) -> list[str] | None:
+    """The UIDL of every message, or None when the template needs `%m`, the
+    header MD5 that only Dovecot's mbox storage keeps (observed on Maildir:
+    UIDL fails with `Header MD5 not found`)."""
     template = settings.pop3_uidl_format
-    needs_header = uses_header_md5(template) or settings.pop3_reuse_xuidl
     uidls = []
     for info in messages:
         if info.pop3_uidl:
             uidls.append(info.pop3_uidl)
             continue
-        md5 = ""
-        if needs_header and not info.pop3_uidl:
+        if settings.pop3_reuse_xuidl:
             head = _header_block(await mailbox.read_message(info.uid))
-            if settings.pop3_reuse_xuidl:
-                match = _X_UIDL.search(head)
-                if match and match.group(1).strip():
-                    uidls.append(match.group(1).strip().decode("utf-8", "replace"))
-                    continue
-            md5 = header_md5(head)
+            match = _X_UIDL.search(head)
+            if match and match.group(1).strip():
+                uidls.append(match.group(1).strip().decode("utf-8", "replace"))
+                continue
+        if uses_header_md5(template):
+            return None
         keys = UidlKeys(uid=info.uid, uidvalidity=mailbox.uidvalidity,
-                        filename=info.guid, guid=info.guid, header_md5=md5)
+                        filename=info.guid, guid=info.guid)
         uidls.append(message_uidl(template, keys))
     if settings.pop3_uidl_duplicates == "rename":
         uidls = make_unique(uidls)
@@ -147,8 +147,10 @@ async def open_maildrop(ctx: ServerContext, user: UserInfo, username: str,
         raise MaildropOpenError("[SYS/TEMP] Internal error occurred. "
                                 "Refer to server log for more information.") from exc
 
+    drop = Maildrop(messages, uidls or [""] * len(messages))
+    drop.uidls_unavailable = uidls is None
     save = None
     saver = getattr(mailbox, "save_pop3_uidls", None)
     if settings.pop3_save_uidl and callable(saver):
         save = saver
-    return OpenedMaildrop(mailbox, Maildrop(messages, uidls), save, lock)
+    return OpenedMaildrop(mailbox, drop, save, lock)

@@ -40,6 +40,7 @@ class Maildrop:
     deleted: set[int] = field(default_factory=set)  # 0-based indexes
     seen: set[int] = field(default_factory=set)  # RETR'd, \Seen to be set at QUIT
     stats: TransferStats = field(default_factory=TransferStats)
+    uidls_unavailable: bool = False  # pop3_uidl_format needs data we don't have
 
     def __post_init__(self) -> None:
         self.initial_count = len(self.messages)

@@ -40,6 +40,7 @@ IDLE_TIMEOUT = 600.0
 # read to its end and thrown away by the Connection).
 LOGIN_LINE_LIMIT = 1024
 COMMAND_LINE_LIMIT = 4096
+INTERNAL_ERROR = "[SYS/TEMP] Internal error occurred. Refer to server log for more information."
 
 
 def _setting(ctx: ServerContext, name: str, conn: Connection, default: object) -> object:
@@ -93,7 +94,15 @@ async def _login_loop(conn: Connection, login: Authorization, state: LoginState)
         except LineTooLong:
             await login.bad_command("Input line too long.")
             continue
-        result = await login.handle(parse_command(line))
+        try:
+            result = await login.handle(parse_command(line))
+        except (LoginAborted, ConnectionClosed, asyncio.CancelledError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - e.g. the auth backend failed
+            login_log.error(f"Internal error during login: {type(exc).__name__}: {exc}")
+            state.tempfail = True
+            await conn.send(err("[SYS/TEMP] Temporary authentication failure."))
+            continue
         if result is not None:
             return result
 
@@ -162,6 +171,11 @@ async def _command_loop(conn: Connection, transaction: Transaction) -> str:
             await transaction.handle(cmd.name, cmd.args)
         except QuitSession as quit_:
             return quit_.reason
+        except (ConnectionClosed, asyncio.CancelledError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - one failed command must not kill the session
+            transaction.log.error(f"{cmd.name} failed: {type(exc).__name__}: {exc}")
+            await conn.send(err(INTERNAL_ERROR))
 
 
 # --- pop3_logout_format --------------------------------------------------------

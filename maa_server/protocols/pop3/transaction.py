@@ -126,6 +126,11 @@ class Transaction:
 
     async def cmd_uidl(self, args: str) -> None:
         drop = self.maildrop
+        if drop.uidls_unavailable:
+            # What Dovecot does on Maildir with %m (observed): log, disconnect.
+            self.log.error("UIDL: Header MD5 not found "
+                           f"(pop3_uidl_format={self.settings.pop3_uidl_format} not supported by storage?)")
+            raise QuitSession("POP3 UIDLs couldn't be listed")
         if args:
             index, _ = drop.message(args)
             await self._save_uidls([index])

@@ -3,7 +3,8 @@
 `pop3_uidl_format` is a Dovecot `%` template (src/lib/var-expand.c) over the
 keys of src/pop3/pop3-client.c (`pop3_get_uid`): `%u`/`%{uid}` IMAP UID,
 `%v`/`%{uidvalidity}` the mailbox UIDVALIDITY, `%f`/`%{filename}` Maildir
-base file name, `%g`/`%{guid}` message GUID, `%m`/`%{md5}` header MD5. A UIDL
+base file name, `%g`/`%{guid}` message GUID, `%m`/`%{md5}` header MD5 (mbox
+only: on Maildir Dovecot cannot list such UIDLs, see mail.py). A UIDL
 saved in dovecot-uidlist (`P` record key) wins over the template, so a
 client keeps its UIDLs when the template later changes.
 """
@@ -139,16 +140,6 @@ def expand(template: str, keys: UidlKeys) -> str:
         return value[:width]
 
     return _VARIABLE.sub(replace, template)
-
-
-def header_md5(raw_header: bytes) -> str:
-    """`%m`: MD5 of the header as Dovecot's mbox code hashes it, over the
-    header lines with their line ends removed (src/lib-storage/index/mbox/
-    mbox-md5-all.c, the `all` variant used for Maildir too)."""
-    digest = hashlib.md5()
-    for line in raw_header.splitlines():
-        digest.update(line)
-    return digest.hexdigest()
 
 
 def message_uidl(template: str, keys: UidlKeys, saved: str = "") -> str:
