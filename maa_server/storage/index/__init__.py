@@ -1,0 +1,1 @@
+"""storage/index: our own rebuildable per-mailbox cache (never Dovecot's files)."""

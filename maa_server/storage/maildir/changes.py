@@ -1,0 +1,152 @@
+"""Flag changes (renames), new/ -> cur/ moves and expunges (unlinks); blocking.
+
+Dovecot source: maildir-sync-index.c, maildir-util.c. Spec 5.3 and 5.4: a flag
+change is a rename() within cur/ with the letters sorted; expunge unlinks the
+file and leaves its uidlist line until the next rewrite, which happens when at
+most 75 % of the lines are live.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Iterable
+
+from maa_server.storage.interface import MessageInfo
+from maa_server.storage.maildir.filename import (
+    build_name,
+    flags_to_letters,
+    letters_to_flags,
+    parse_name,
+)
+from maa_server.storage.maildir.folder import Folder, Rec
+from maa_server.storage.maildir.keywords import keyword_index
+
+
+def _rename(folder: Folder, rec: Rec, flags: frozenset[str], index: dict[str, int]) -> bool:
+    """Rename the file to carry `flags`; False when it is gone."""
+    for attempt in range(2):
+        letters = flags_to_letters(flags, index, rec.unknown)
+        new_name = build_name(rec.base, letters, rec.tail)
+        if new_name == rec.name and rec.subdir == "cur":
+            break
+        try:
+            os.rename(folder.path(rec.subdir, rec.name), folder.path("cur", new_name))
+            break
+        except FileNotFoundError:
+            if attempt:
+                return False
+            # Renamed by someone else meanwhile: find its current name.
+            found = folder.scan().get(rec.base)
+            if found is None:
+                return False
+            rec.subdir, rec.name = found
+            parsed = parse_name(rec.name)
+            rec.unknown, rec.tail = letters_to_flags(parsed.letters, folder.keywords)[1], parsed.tail
+    rec.subdir, rec.name = "cur", new_name
+    rec.flags = letters_to_flags(letters, folder.keywords)[0]
+    return True
+
+
+def store(folder: Folder, uids: Iterable[int], flags: frozenset[str], mode: str,
+          unchanged_since: int | None) -> tuple[list[MessageInfo], list[int]]:
+    """STORE: mode "set", "add" or "remove" (RFC 3501 6.4.6), with RFC 7162
+    UNCHANGEDSINCE. Keywords beyond the 26 letters cannot be stored."""
+    flags = frozenset(f for f in flags if f != "\\Recent")
+    keywords = {f for f in flags if not f.startswith("\\")}
+    if keywords and mode != "remove":
+        folder.refresh_keywords()
+        if not {k.lower() for k in keywords} <= set(keyword_index(folder.keywords)):
+            with folder.locked():
+                folder.ensure_keywords(sorted(keywords))
+    index = keyword_index(folder.keywords)
+    changed: list[MessageInfo] = []
+    failed: list[int] = []
+    for uid in uids:
+        rec = folder.recs.get(uid)
+        if rec is None:
+            continue
+        if unchanged_since is not None and rec.modseq > unchanged_since:
+            failed.append(uid)
+            continue
+        if mode == "set":
+            target = flags
+        elif mode == "add":
+            target = rec.flags | flags
+        else:
+            lowered = {f.lower() for f in flags}
+            target = frozenset(f for f in rec.flags if f.lower() not in lowered)
+        if target == rec.flags:
+            continue
+        if not _rename(folder, rec, target, index):
+            continue
+        folder.highest_modseq += 1
+        rec.modseq = folder.highest_modseq
+        changed.append(rec.info())
+    if changed:
+        folder.dirty = True
+    return changed, failed
+
+
+def move_new_to_cur(folder: Folder) -> bool:
+    """SELECT semantics: every file in new/ goes to cur/ with ':2,' added
+    (a name that already has ':' keeps it), spec 5.4."""
+    moved = False
+    for rec in list(folder.recs.values()):
+        if rec.subdir != "new":
+            continue
+        name = rec.name if ":" in rec.name else rec.name + ":2,"
+        try:
+            os.rename(folder.path("new", rec.name), folder.path("cur", name))
+        except FileNotFoundError:
+            continue
+        rec.subdir, rec.name = "cur", name
+        moved = True
+    if moved:
+        folder.dirty = True
+    return moved
+
+
+def remove(folder: Folder, uids: Iterable[int]) -> list[int]:
+    """Unlink the files of these messages; returns the UIDs removed."""
+    removed: list[int] = []
+    for uid in sorted(set(uids)):
+        rec = folder.recs.get(uid)
+        if rec is None:
+            continue
+        try:
+            os.unlink(folder.path(rec.subdir, rec.name))
+        except FileNotFoundError:
+            found = folder.scan().get(rec.base)
+            if found is not None:
+                try:
+                    os.unlink(folder.path(*found))
+                except FileNotFoundError:
+                    pass
+        except OSError as exc:
+            if exc.errno != errno.ENOENT:
+                raise
+        del folder.recs[uid]
+        folder.by_base.pop(rec.base, None)
+        folder.new_recent.discard(uid)
+        removed.append(uid)
+    if removed:
+        folder.highest_modseq += 1
+        folder.dirty = True
+        compact_if_needed(folder)
+    return removed
+
+
+def compact_if_needed(folder: Folder) -> None:
+    """Rewrite dovecot-uidlist when live records are <= 75 % of its lines."""
+    data = folder.uidlist.data
+    if data is None or data.lines_read == 0 or len(folder.recs) > data.lines_read * 3 // 4:
+        return
+    with folder.locked():
+        folder.uidlist.refresh()
+        data = folder.uidlist.data
+        if data is None:
+            return
+        files = folder.scan()
+        data.records = {base: rec for base, rec in data.records.items() if base in files}
+        folder.uidlist.rewrite(folder.file_mode)

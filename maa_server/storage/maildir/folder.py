@@ -1,0 +1,445 @@
+"""One Maildir folder's state and its blocking operations (sync, save, flag
+renames, unlink). The async `MaildirMailbox` runs these in worker threads,
+one at a time per folder.
+
+Dovecot source: src/lib-storage/index/maildir/maildir-sync.c, maildir-save.c,
+maildir-uidlist.c. Spec sections 5.2-5.7 and 5.12.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from maa_server.logs import get_log
+from maa_server.storage.interface import MessageInfo, NoSuchMessage
+from maa_server.storage.maildir import dotlock
+from maa_server.storage.maildir.filename import (
+    letters_to_flags,
+    parse_name,
+    sort_key,
+    virtual_size,
+)
+from maa_server.storage.maildir.keywords import (
+    add_keywords,
+    format_keywords,
+    parse_keywords,
+)
+from maa_server.storage.maildir.uidlist import (
+    UidList,
+    UidListCorrupt,
+    UidRecord,
+    generate_guid,
+)
+from maa_server.storage.maildir.uidlist_file import FileStamp, UidListFile, stamp_of
+from maa_server.storage.maildir.uidvalidity import allocate_uidvalidity
+
+log = get_log("maildir: ")
+TMP_MAX_AGE = 36 * 3600  # maildir-sync.c: tmp/ files older than this go
+
+
+@dataclass(slots=True)
+class Rec:
+    """A message of the folder: where its file is and what we know of it."""
+
+    uid: int
+    base: str
+    subdir: str  # "new" or "cur"
+    name: str  # the full current file name
+    flags: frozenset[str]
+    unknown: str  # flag letters we do not understand (kept on rename)
+    tail: str  # further ",..." info groups (kept)
+    mtime: float
+    size: int
+    vsize: int
+    modseq: int
+    pop3_uidl: str = ""
+
+    def info(self) -> MessageInfo:
+        return MessageInfo(self.uid, self.flags, self.mtime, self.vsize, self.modseq, self.base, self.pop3_uidl)
+
+
+@dataclass(slots=True)
+class FolderPaths:
+    mail_dir: str
+    control_dir: str
+    cache_path: str  # "" = no index cache (INDEX=MEMORY)
+    root_control_dir: str  # where dovecot-uidvalidity lives
+
+
+def _uidl_of(rec: UidRecord) -> str:
+    if "P" not in rec.ext:
+        return ""
+    return rec.ext["P"] or rec.base
+
+
+class Folder:
+    """The blocking engine; not thread-safe (the mailbox serialises calls)."""
+
+    def __init__(self, paths: FolderPaths, fsync: str = "optimized", file_mode: int = 0o600) -> None:
+        self.paths = paths
+        self.fsync = fsync
+        self.file_mode = file_mode
+        self.uidlist = UidListFile(paths.control_dir, fsync)
+        self.keywords: list[str] = []
+        self._keywords_stamp: FileStamp | None = None
+        self.recs: dict[int, Rec] = {}  # uid -> rec, ascending UID order
+        self.by_base: dict[str, int] = {}
+        self.uidvalidity = 0
+        self.highest_modseq = 1
+        self.next_uid = 1
+        self.new_recent: set[int] = set()  # uids found or saved since the last claim
+        self._dir_stamps: tuple[FileStamp | None, FileStamp | None] = (None, None)
+        self._cached: dict[str, tuple[int, str, float, int, int, int]] = {}  # base -> cache row
+        self.last_tmp_scan = 0.0
+        self.dirty = False  # the index cache needs writing
+        self.uidvalidity_hint = 0  # UIDVALIDITY the index cache was written for
+        # Without a cache only files in new/ are \Recent (as Dovecot without
+        # its index); with one, also every UID above those it knew.
+        self._baseline_known = False
+
+    # Paths -----------------------------------------------------------------
+
+    def path(self, subdir: str, name: str) -> str:
+        return os.path.join(self.paths.mail_dir, subdir, name)
+
+    def needs_sync(self) -> bool:
+        """Cheap check (three stats) whether another writer may have changed
+        the folder since our last sync."""
+        dirs = (stamp_of(os.path.join(self.paths.mail_dir, "new")),
+                stamp_of(os.path.join(self.paths.mail_dir, "cur")))
+        return (dirs != self._dir_stamps or self.uidlist.changed()
+                or stamp_of(self._keywords_path()) != self._keywords_stamp)
+
+    def sync_dir(self, subdir: str) -> None:
+        if self.fsync == "never":
+            return
+        fd = os.open(os.path.join(self.paths.mail_dir, subdir), os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    # Locks -----------------------------------------------------------------
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        lock = dotlock.acquire(self.uidlist.lock_path, self.uidlist.path, stale_timeout=120.0,
+                               mode=self.file_mode)
+        assert lock is not None
+        try:
+            yield
+        finally:
+            lock.release()
+
+    # Keywords --------------------------------------------------------------
+
+    def _keywords_path(self) -> str:
+        return os.path.join(self.paths.control_dir, "dovecot-keywords")
+
+    def refresh_keywords(self) -> bool:
+        path = self._keywords_path()
+        stamp = stamp_of(path)
+        if stamp == self._keywords_stamp:
+            return False
+        self._keywords_stamp = stamp
+        try:
+            with open(path, "rb") as fh:
+                self.keywords = parse_keywords(fh.read())
+        except FileNotFoundError:
+            self.keywords = []
+        return True
+
+    def ensure_keywords(self, names: Iterable[str]) -> None:
+        """Add keywords to dovecot-keywords; caller holds the uidlist lock."""
+        self.refresh_keywords()
+        slots, changed = add_keywords(self.keywords, [n for n in names if not n.startswith("\\")])
+        if not changed:
+            return
+        path = self._keywords_path()
+        dotlock.write_replace(path, path + ".lock", format_keywords(slots), stale_timeout=120.0,
+                              timeout=122.0, mode=self.file_mode, fsync=self.fsync != "never")
+        # Readers notice changes by mtime: make sure it moves (maildir-keywords.c).
+        old = self._keywords_stamp
+        st = os.stat(path)
+        if old is not None and st.st_mtime_ns <= old.mtime_ns:
+            bumped = old.mtime_ns + 1_000_000_000
+            os.utime(path, ns=(bumped, bumped))
+        self.keywords = slots
+        self._keywords_stamp = stamp_of(path)
+
+    # Scanning ---------------------------------------------------------------
+
+    def scan(self) -> dict[str, tuple[str, str]]:
+        """base -> (subdir, name) of every message file in new/ and cur/."""
+        found: dict[str, tuple[str, str]] = {}
+        for subdir in ("new", "cur"):
+            try:
+                with os.scandir(os.path.join(self.paths.mail_dir, subdir)) as it:
+                    for entry in it:
+                        name = entry.name
+                        # Dot files are not messages; names with CR/LF are ignored
+                        # (maildir-sync.c).
+                        if name.startswith(".") or "\n" in name or "\r" in name:
+                            continue
+                        base = name.partition(":")[0]
+                        if not base:
+                            continue
+                        found[base] = (subdir, name)
+            except FileNotFoundError:
+                continue  # never recreate: the folder may have been deleted
+        return found
+
+    def _make_rec(self, uid: int, base: str, subdir: str, name: str, urec: UidRecord | None) -> Rec | None:
+        parsed = parse_name(name)
+        flags, unknown = letters_to_flags(parsed.letters, self.keywords)
+        cached = self._cached.get(base)
+        if cached is not None and cached[0] == uid:
+            _, _, mtime, size, vsize, modseq = cached
+            rec = Rec(uid, base, subdir, name, flags, unknown, parsed.tail, mtime, size, vsize, modseq)
+            if cached[1] != name:
+                # Renamed by someone else while we were away: a flag change.
+                self.highest_modseq += 1
+                rec.modseq = self.highest_modseq
+        else:
+            path = self.path(subdir, name)
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                return None
+            size = parsed.size if parsed.size is not None else st.st_size
+            vsize = parsed.vsize
+            if vsize is None and urec is not None and urec.ext.get("W", "").isdigit():
+                vsize = int(urec.ext["W"])
+            if vsize is None:
+                try:
+                    with open(path, "rb") as fh:
+                        vsize = virtual_size(fh.read())
+                except FileNotFoundError:
+                    return None
+            self.highest_modseq += 1
+            rec = Rec(uid, base, subdir, name, flags, unknown, parsed.tail, st.st_mtime, size, vsize,
+                      self.highest_modseq)
+        if urec is not None:
+            rec.pop3_uidl = _uidl_of(urec)
+        return rec
+
+    # Sync ------------------------------------------------------------------
+
+    def create_uidlist(self, keep_uidvalidity: bool) -> UidList:
+        """Under the lock: a fresh header (new folder, or a broken file)."""
+        uidvalidity = self.uidvalidity if keep_uidvalidity and self.uidvalidity else 0
+        if not uidvalidity:
+            uidvalidity = allocate_uidvalidity(self.paths.root_control_dir)
+        data = UidList(uidvalidity=uidvalidity, next_uid=max(self.next_uid, 1), guid=generate_guid())
+        self.uidlist.data = data
+        os.makedirs(self.paths.control_dir, exist_ok=True)
+        self.uidlist.rewrite(self.file_mode)
+        return data
+
+    def ensure_uidlist(self) -> bool:
+        """Read (or create, or rebuild) the uidlist; True when it changed."""
+        try:
+            if self.uidlist.refresh() is False and self.uidlist.data is not None:
+                return False
+            if self.uidlist.data is not None:
+                return True
+        except UidListCorrupt as exc:
+            log.error(f"Broken file {self.uidlist.path}: {exc} - rebuilding")
+        with self.locked():
+            try:
+                self.uidlist.refresh()
+            except UidListCorrupt:
+                self.uidlist.data = None
+                try:
+                    os.unlink(self.uidlist.path)
+                except FileNotFoundError:
+                    pass
+                # Dovecot keeps UIDVALIDITY from its index when it has one.
+                self.create_uidlist(keep_uidvalidity=True)
+            if self.uidlist.data is None:
+                self.create_uidlist(keep_uidvalidity=False)
+        return True
+
+    def sync(self, force: bool = False) -> bool:
+        """Bring recs in line with the disk. Returns True when anything changed."""
+        if not os.path.isdir(self.paths.mail_dir):
+            # Deleted (or renamed) under us: it has no messages any more.
+            if not self.recs:
+                return False
+            self.recs.clear()
+            self.by_base.clear()
+            self.highest_modseq += 1
+            return True
+        uidlist_changed = self.ensure_uidlist()
+        kw_changed = self.refresh_keywords()
+        data = self.uidlist.data
+        assert data is not None
+        changed = False
+        if data.uidvalidity != self.uidvalidity:
+            if self.uidvalidity:
+                log.warning(f"UIDVALIDITY changed ({self.uidvalidity} -> {data.uidvalidity}) in {self.paths.mail_dir}")
+            if self.uidvalidity or self.uidvalidity_hint != data.uidvalidity:
+                self._cached = {}
+                self._baseline_known = False
+                self.next_uid = 1
+            self.recs.clear()
+            self.by_base.clear()
+            self.uidvalidity = data.uidvalidity
+            changed = True
+        dirs = (stamp_of(os.path.join(self.paths.mail_dir, "new")),
+                stamp_of(os.path.join(self.paths.mail_dir, "cur")))
+        # The same-second race: a change within the second of our last scan
+        # may not move the mtime, so rescan while the stamp is that fresh.
+        fresh = any(s is not None and time.time() - s.mtime_ns / 1e9 < 2 for s in dirs)
+        if not force and not kw_changed and not changed and not uidlist_changed \
+                and dirs == self._dir_stamps and not fresh:
+            return False
+        files = self.scan()
+        self._dir_stamps = dirs
+        missing = [uid for uid, rec in self.recs.items() if rec.base not in files]
+        if missing:
+            # A file renamed new/ -> cur/ between our two listdirs: look again.
+            files = self.scan()
+        changed |= self._reconcile(files, data, kw_changed)
+        unknown = [base for base in files if base not in data.records]
+        if unknown:
+            changed |= self._assign_uids(files)
+        if time.time() - self.last_tmp_scan > 7 * 86400:
+            self.clean_tmp()
+        self._baseline_known = True
+        return changed
+
+    def _reconcile(self, files: dict[str, tuple[str, str]], data: UidList, kw_changed: bool) -> bool:
+        changed = False
+        for uid in [uid for uid, rec in self.recs.items()
+                    if rec.base not in files or data.records.get(rec.base, None) is None
+                    or data.records[rec.base].uid != uid]:
+            rec = self.recs.pop(uid)
+            self.by_base.pop(rec.base, None)
+            self.highest_modseq += 1
+            changed = True
+        additions: list[Rec] = []
+        for base, (subdir, name) in files.items():
+            urec = data.records.get(base)
+            if urec is None:
+                continue
+            uid = self.by_base.get(base)
+            if uid is None:
+                rec = self._make_rec(urec.uid, base, subdir, name, urec)
+                if rec is not None:
+                    additions.append(rec)
+                continue
+            rec = self.recs[uid]
+            rec.pop3_uidl = _uidl_of(urec)
+            if rec.name != name or rec.subdir != subdir or kw_changed:
+                parsed = parse_name(name)
+                flags, unknown = letters_to_flags(parsed.letters, self.keywords)
+                if flags != rec.flags:
+                    self.highest_modseq += 1
+                    rec.modseq = self.highest_modseq
+                    changed = True
+                rec.subdir, rec.name, rec.flags, rec.unknown, rec.tail = subdir, name, flags, unknown, parsed.tail
+        if additions:
+            self.insert(additions)
+            changed = True
+        if changed:
+            self.dirty = True
+        return changed
+
+    def insert(self, recs: list[Rec]) -> None:
+        recs.sort(key=lambda r: r.uid)
+        if self.recs and recs[0].uid < next(reversed(self.recs)):
+            merged = sorted([*self.recs.values(), *recs], key=lambda r: r.uid)
+            self.recs = {r.uid: r for r in merged}
+        else:
+            for rec in recs:
+                self.recs[rec.uid] = rec
+        for rec in recs:
+            self.by_base[rec.base] = rec.uid
+            if rec.subdir == "new" or (self._baseline_known and rec.uid >= self.next_uid):
+                self.new_recent.add(rec.uid)
+        self.next_uid = max(self.next_uid, recs[-1].uid + 1)
+
+    def _assign_uids(self, files: dict[str, tuple[str, str]]) -> bool:
+        """Files no uidlist line names yet (an LDA, a crashed saver) get UIDs in
+        Dovecot's order: time stamp, microseconds, name (spec 5.5)."""
+        with self.locked():
+            self.uidlist.refresh()
+            data = self.uidlist.data
+            assert data is not None
+            files = self.scan()
+            self._reconcile(files, data, False)
+            unknown = sorted((b for b in files if b not in data.records), key=sort_key)
+            if not unknown:
+                return True
+            new_records: list[UidRecord] = []
+            uid = max(data.effective_next_uid, self.next_uid)
+            for base in unknown:
+                new_records.append(UidRecord(uid, base, {}))
+                uid += 1
+            self.uidlist.append(new_records, self.file_mode)
+            additions = []
+            for urec in new_records:
+                subdir, name = files[urec.base]
+                rec = self._make_rec(urec.uid, urec.base, subdir, name, urec)
+                if rec is not None:
+                    additions.append(rec)
+            if additions:
+                self.insert(additions)
+                for rec in additions:
+                    self.new_recent.add(rec.uid)
+            self.dirty = True
+        return True
+
+    def clean_tmp(self) -> None:
+        """tmp/ files whose ctime is older than 36 hours (maildir-sync.c)."""
+        self.last_tmp_scan = time.time()
+        limit = time.time() - TMP_MAX_AGE
+        try:
+            with os.scandir(os.path.join(self.paths.mail_dir, "tmp")) as it:
+                for entry in it:
+                    try:
+                        if entry.is_file(follow_symlinks=False) and entry.stat().st_ctime < limit:
+                            os.unlink(entry.path)
+                    except FileNotFoundError:
+                        continue
+        except FileNotFoundError:
+            pass
+        self.dirty = True
+
+    # Reading ---------------------------------------------------------------
+
+    def read(self, uid: int) -> bytes:
+        for attempt in range(2):
+            rec = self.recs.get(uid)
+            if rec is None:
+                break
+            try:
+                with open(self.path(rec.subdir, rec.name), "rb") as fh:
+                    return fh.read()
+            except FileNotFoundError:
+                if attempt == 0:
+                    self.sync(force=True)
+        raise NoSuchMessage(f"Message UID {uid} was expunged")
+
+    def source_path(self, uid: int) -> str | None:
+        rec = self.recs.get(uid)
+        return None if rec is None else self.path(rec.subdir, rec.name)
+
+    # Index cache -------------------------------------------------------------
+
+    def cache_rows(self) -> list[tuple[int, str, str, float, int, int, int]]:
+        return [(r.uid, r.base, r.name, r.mtime, r.size, r.vsize, r.modseq) for r in self.recs.values()]
+
+    def load_cache_rows(self, uidvalidity: int, highest_modseq: int, next_uid: int,
+                        rows: list[tuple[int, str, str, float, int, int, int]]) -> None:
+        self.highest_modseq = max(self.highest_modseq, highest_modseq)
+        self.uidvalidity_hint = uidvalidity
+        self._cached = {base: (uid, name, mtime, size, vsize, modseq)
+                        for uid, base, name, mtime, size, vsize, modseq in rows}
+        self.next_uid = max(self.next_uid, next_uid)
+        self._baseline_known = True

@@ -1,0 +1,325 @@
+"""MaildirMailbox: the shared, async face of one Maildir folder.
+
+One object per (user, folder) in the process, shared by every session.
+Blocking work (scans, reads, renames, the uidlist lock) runs in worker
+threads, one operation at a time per folder (an asyncio.Lock); the loop only
+reads immutable snapshots. In-process changes wake `wait_for_change` at once;
+changes by other processes (Dovecot, an LDA) are found by polling the stat
+of new/, cur/ and dovecot-uidlist.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Coroutine, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from maa_server.logs import get_log
+from maa_server.storage.index.cache import CacheContent, load_cache, save_cache
+from maa_server.storage.interface import (
+    Mailbox,
+    MessageInfo,
+    MessageStructure,
+    NoSuchMessage,
+)
+from maa_server.storage.maildir import changes, saving
+from maa_server.storage.maildir.folder import Folder
+
+if TYPE_CHECKING:
+    from maa_server.storage.maildir.store import MaildirStore
+
+log = get_log("maildir: ")
+POLL_INTERVAL = 0.5  # seconds between stat checks for other processes' changes
+CACHE_WRITE_DELAY = 2.0  # coalesce index cache writes
+
+
+class MaildirMailbox(Mailbox):
+    def __init__(self, name: str, folder: Folder, store: MaildirStore | None = None,
+                 hardlinks: bool = True) -> None:
+        self.name = name
+        self.version = 0
+        self.read_only = False
+        self._folder = folder
+        self._store = store
+        self._hardlinks = hardlinks
+        self._lock = asyncio.Lock()
+        self._event = asyncio.Event()
+        self._infos: dict[int, MessageInfo] = {}
+        self._snapshot: tuple[MessageInfo, ...] | None = ()
+        self._structures: dict[int, MessageStructure] = {}
+        self._save_handle: asyncio.TimerHandle | None = None
+        self._saving: asyncio.Task[None] | None = None
+        self._opened = False
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # Opening ---------------------------------------------------------------
+
+    async def open(self) -> None:
+        async with self._lock:
+            if self._opened:
+                return
+            await asyncio.to_thread(self._open_blocking)
+            self._opened = True
+            self._rebuild()
+
+    def _open_blocking(self) -> None:
+        folder = self._folder
+        if folder.paths.cache_path:
+            cache = load_cache(folder.paths.cache_path)
+            if cache is not None:
+                folder.load_cache_rows(cache.uidvalidity, cache.highest_modseq, cache.next_uid, cache.rows)
+                folder.last_tmp_scan = cache.last_tmp_scan
+                self._structures = cache.structures
+        folder.sync(force=True)
+        if folder.uidvalidity != folder.uidvalidity_hint:
+            self._structures = {}
+
+    # State -----------------------------------------------------------------
+
+    @property  # type: ignore[override]
+    def uidvalidity(self) -> int:
+        return self._folder.uidvalidity
+
+    @property
+    def uidnext(self) -> int:
+        data = self._folder.uidlist.data
+        nxt = data.effective_next_uid if data is not None else 1
+        return max(nxt, self._folder.next_uid)
+
+    @property
+    def highest_modseq(self) -> int:
+        return self._folder.highest_modseq
+
+    @property
+    def keywords(self) -> Sequence[str]:
+        return [k for k in self._folder.keywords if k]
+
+    @property
+    def mail_dir(self) -> str:
+        return self._folder.paths.mail_dir
+
+    def messages(self) -> Sequence[MessageInfo]:
+        if self._snapshot is None:
+            self._snapshot = tuple(self._infos.values())
+        return self._snapshot
+
+    def get(self, uid: int) -> MessageInfo | None:
+        return self._infos.get(uid)
+
+    def recent_count(self) -> int:
+        return len(self._folder.new_recent)
+
+    def claim_recent(self) -> frozenset[int]:
+        recent = set(self._folder.new_recent)
+        self._folder.new_recent.difference_update(recent)
+        claimed = frozenset(u for u in recent if u in self._infos)
+        # A read-write SELECT moves new/ to cur/ (spec 5.4); do it off the loop.
+        self._background(self._locked(changes.move_new_to_cur, self._folder))
+        return claimed
+
+    def _background(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error(f"{self._folder.paths.mail_dir}: background work failed: {task.exception()!r}")
+
+    def _rebuild(self) -> None:
+        self._infos = {uid: rec.info() for uid, rec in self._folder.recs.items()}
+        self._snapshot = None
+        for uid in [u for u in self._structures if u not in self._infos]:
+            del self._structures[uid]
+
+    def _changed(self) -> None:
+        self.version += 1
+        self._event.set()
+        self._event = asyncio.Event()
+        self._schedule_cache_write()
+
+    # Locked blocking calls ----------------------------------------------------
+
+    async def _locked(self, func, *args):  # type: ignore[no-untyped-def]
+        async with self._lock:
+            return await asyncio.to_thread(func, *args)
+
+    async def sync(self) -> None:
+        async with self._lock:
+            changed = await asyncio.to_thread(self._folder.sync)
+            if changed:
+                self._rebuild()
+                self._changed()
+
+    async def wait_for_change(self, timeout: float) -> bool:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        event = self._event
+        while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            try:
+                await asyncio.wait_for(event.wait(), min(POLL_INTERVAL, remaining))
+                return True
+            except TimeoutError:
+                pass
+            if event is not self._event:
+                return True
+            if await asyncio.to_thread(self._folder.needs_sync):
+                return True
+
+    # Content -----------------------------------------------------------------
+
+    async def read_message(self, uid: int) -> bytes:
+        rec = self._folder.recs.get(uid)
+        if rec is None or uid not in self._infos:
+            raise NoSuchMessage(f"Message UID {uid} was expunged")
+        path = self._folder.path(rec.subdir, rec.name)
+        try:
+            return await asyncio.to_thread(_read_file, path)
+        except FileNotFoundError:
+            pass
+        # Renamed or removed by someone else: resync and look again.
+        return await self._locked(self._folder.read, uid)
+
+    async def structure(self, uid: int) -> MessageStructure:
+        cached = self._structures.get(uid)
+        if cached is not None:
+            return cached
+        raw = await self.read_message(uid)
+        from maa_server.storage.message import parse_structure
+
+        struct = await asyncio.to_thread(parse_structure, raw)
+        if uid in self._infos:
+            self._structures[uid] = struct
+            self._folder.dirty = True
+            self._schedule_cache_write()
+        return struct
+
+    # Changes -------------------------------------------------------------------
+
+    async def append(self, data: bytes, flags: Iterable[str] = (), internal_date: float | None = None) -> int:
+        order = tuple(flags)
+        item = saving.Incoming(frozenset(order), data=data, internal_date=internal_date, keyword_order=order)
+        uids = await self._locked(saving.save, self._folder, [item], self._hardlinks)
+        self._rebuild()
+        self._changed()
+        return int(uids[0])
+
+    async def append_many(self, items: list[tuple[bytes, Iterable[str], float | None]]) -> list[int]:
+        """MULTIAPPEND (RFC 3502): all or nothing, one uidlist lock."""
+        incoming = []
+        for data, flags, when in items:
+            order = tuple(flags)
+            incoming.append(saving.Incoming(frozenset(order), data=data, internal_date=when, keyword_order=order))
+        uids = await self._locked(saving.save, self._folder, incoming, self._hardlinks)
+        self._rebuild()
+        self._changed()
+        return list(uids)
+
+    async def store_flags(self, uids: Iterable[int], flags: Iterable[str], mode: str,
+                          unchanged_since: int | None = None) -> tuple[list[MessageInfo], list[int]]:
+        if mode not in ("set", "add", "remove"):
+            raise ValueError(f"bad store mode {mode!r}")
+        result: tuple[list[MessageInfo], list[int]] = await self._locked(
+            changes.store, self._folder, list(uids), frozenset(flags), mode, unchanged_since)
+        if result[0]:
+            for info in result[0]:
+                self._infos[info.uid] = info
+            self._snapshot = None
+            self._changed()
+        return result
+
+    async def expunge(self, uids: Iterable[int] | None = None) -> list[int]:
+        wanted = None if uids is None else set(uids)
+        targets = [m.uid for m in self.messages() if "\\Deleted" in m.flags and (wanted is None or m.uid in wanted)]
+        return await self.remove(targets)
+
+    async def remove(self, uids: Iterable[int]) -> list[int]:
+        targets = list(uids)
+        if not targets:
+            return []
+        removed: list[int] = await self._locked(changes.remove, self._folder, targets)
+        if removed:
+            self._rebuild()
+            self._changed()
+        return removed
+
+    async def copy_to(self, uids: Iterable[int], dest: Mailbox) -> list[tuple[int, int]]:
+        sources: list[tuple[int, saving.Incoming]] = []
+        for uid in sorted(set(uids)):
+            rec = self._folder.recs.get(uid)
+            info = self._infos.get(uid)
+            if rec is None or info is None:
+                continue
+            sources.append((uid, saving.Incoming(info.flags, source=self._folder.path(rec.subdir, rec.name),
+                                                 source_dir=self._folder.paths.mail_dir,
+                                                 keyword_order=tuple(k for k in self._folder.keywords if k))))
+        if not sources:
+            return []
+        if isinstance(dest, MaildirMailbox):
+            new_uids = await dest._receive([item for _, item in sources])
+        else:
+            new_uids = []
+            for uid, item in sources:
+                new_uids.append(await dest.append(await self.read_message(uid), item.flags, self._infos[uid].internal_date))
+        return [(src, new) for (src, _), new in zip(sources, new_uids) if new]
+
+    async def _receive(self, items: list[saving.Incoming]) -> list[int]:
+        uids: list[int] = await self._locked(saving.commit, self._folder, items, self._hardlinks)
+        self._rebuild()
+        self._changed()
+        return uids
+
+    def detach(self) -> None:
+        """The folder was deleted or renamed: stop caching, wake the sessions."""
+        self._folder.paths.cache_path = ""
+        if self._save_handle is not None:
+            self._save_handle.cancel()
+            self._save_handle = None
+        self.version += 1
+        self._event.set()
+        self._event = asyncio.Event()
+
+    # Index cache -------------------------------------------------------------
+
+    def _schedule_cache_write(self) -> None:
+        if not self._folder.paths.cache_path or self._save_handle is not None:
+            return
+        loop = asyncio.get_running_loop()
+        self._save_handle = loop.call_later(CACHE_WRITE_DELAY, self._start_cache_write)
+
+    def _start_cache_write(self) -> None:
+        self._save_handle = None
+        if self._saving is not None and not self._saving.done():
+            self._schedule_cache_write()
+            return
+        self._saving = asyncio.get_running_loop().create_task(self.flush_cache())
+        self._tasks.add(self._saving)
+        self._saving.add_done_callback(self._task_done)
+
+    async def flush_cache(self) -> None:
+        """Write the index cache now (also called at shutdown)."""
+        folder = self._folder
+        if not folder.paths.cache_path or not self._opened or not os.path.isdir(folder.paths.mail_dir):
+            return
+        async with self._lock:
+            content = CacheContent(folder.uidvalidity, folder.highest_modseq, self.uidnext, folder.last_tmp_scan,
+                                   folder.cache_rows(), dict(self._structures))
+            folder.dirty = False
+            try:
+                await asyncio.to_thread(save_cache, folder.paths.cache_path, content, folder.file_mode)
+            except OSError as exc:
+                log.warning(f"Cannot write index cache {folder.paths.cache_path}: {exc}")
+
+
+def _read_file(path: str) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read()
+
+
+def mailbox_exists(mail_dir: str) -> bool:
+    return os.path.isdir(os.path.join(mail_dir, "cur")) or os.path.isdir(os.path.join(mail_dir, "new"))

@@ -1,0 +1,184 @@
+"""MaildirStore/MaildirMailbox end to end on a temporary Maildir (LAYOUT=fs and Maildir++)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from maa_server.storage.interface import (
+    DELETED,
+    FLAGGED,
+    SEEN,
+    InvalidMailboxName,
+    MailboxExists,
+    NoSuchMailbox,
+)
+from maa_server.storage.location import parse_mail_location
+from maa_server.storage.maildir.store import AutoMailbox, MaildirStore
+
+MSG = b"From: a@example.org\r\nSubject: hi\r\n\r\nbody line\r\n"
+
+
+async def make_store(tmp_path, layout: str = "fs", **kw) -> MaildirStore:
+    spec = "maildir:~/Maildir" + (":LAYOUT=fs" if layout == "fs" else "")
+    store = MaildirStore("bob", parse_mail_location(spec, "bob", str(tmp_path)), **kw)
+    await store.prepare()
+    return store
+
+
+async def test_append_writes_dovecot_files(tmp_path):
+    store = await make_store(tmp_path)
+    inbox = await store.open_mailbox("inbox")
+    assert inbox.name == "INBOX"
+    uid = await inbox.append(MSG, internal_date=1717495200)
+    assert uid == 1
+    root = tmp_path / "Maildir"
+    (name,) = os.listdir(root / "new")
+    # LF line ends stored; S= is the stored size, W= the CRLF size (spec 5.2).
+    data = (root / "new" / name).read_bytes()
+    assert data == MSG.replace(b"\r\n", b"\n")
+    assert name.endswith(f",S={len(data)},W={len(MSG)}")
+    assert os.stat(root / "new" / name).st_mtime == 1717495200
+    lines = (root / "dovecot-uidlist").read_text().splitlines()
+    assert lines[0].startswith(f"3 V{inbox.uidvalidity} N1 G")
+    assert lines[1] == f"1 :{name}"
+    info = inbox.get(1)
+    assert info is not None and info.size == len(MSG) and info.internal_date == 1717495200
+    assert inbox.uidnext == 2
+
+
+async def test_flags_and_keywords_in_file_names(tmp_path):
+    store = await make_store(tmp_path)
+    inbox = await store.open_mailbox("INBOX")
+    uid = await inbox.append(MSG, [SEEN, "$Forwarded", "Project_X"])
+    root = tmp_path / "Maildir"
+    (name,) = os.listdir(root / "cur")
+    assert name.endswith(":2,Sab")
+    assert (root / "dovecot-keywords").read_text() == "0 $Forwarded\n1 Project_X\n"
+    before = inbox.highest_modseq
+    changed, failed = await inbox.store_flags([uid], [FLAGGED, "Urgent"], "add")
+    assert failed == [] and changed[0].flags == {SEEN, FLAGGED, "$Forwarded", "Project_X", "Urgent"}
+    assert changed[0].modseq > before == changed[0].modseq - 1
+    (name,) = os.listdir(root / "cur")
+    assert name.endswith(":2,FSabc")
+    changed, failed = await inbox.store_flags([uid], [FLAGGED], "remove", unchanged_since=before)
+    assert changed == [] and failed == [uid]
+    changed, _ = await inbox.store_flags([uid], [], "set")
+    assert changed[0].flags == frozenset()
+    (name,) = os.listdir(root / "cur")
+    assert name.endswith(":2,")
+
+
+async def test_expunge_and_copy(tmp_path):
+    store = await make_store(tmp_path)
+    inbox = await store.open_mailbox("INBOX")
+    uids = [await inbox.append(MSG + bytes([65 + i])) for i in range(4)]
+    await store.create_mailbox("Archive")
+    archive = await store.open_mailbox("Archive")
+    pairs = await inbox.copy_to(uids[:2], archive)
+    assert pairs == [(1, 1), (2, 2)]
+    src = inbox._folder.source_path(1)
+    dst = archive._folder.source_path(1)
+    assert src and dst and os.stat(src).st_ino == os.stat(dst).st_ino  # hard link
+    await inbox.store_flags(uids[1:3], [DELETED], "add")
+    assert await inbox.expunge([3, 4]) == [3]
+    assert await inbox.expunge() == [2]
+    assert [m.uid for m in inbox.messages()] == [1, 4]
+    with pytest.raises(Exception):
+        await inbox.read_message(2)
+    assert (await inbox.read_message(4)).endswith(b"D")
+
+
+async def test_move_and_recent(tmp_path):
+    store = await make_store(tmp_path)
+    inbox = await store.open_mailbox("INBOX")
+    await inbox.append(MSG)
+    await inbox.append(MSG)
+    assert inbox.recent_count() == 2
+    assert inbox.claim_recent() == {1, 2}
+    assert inbox.claim_recent() == frozenset()
+    await store.create_mailbox("Trash")
+    trash = await store.open_mailbox("Trash")
+    assert await inbox.move_to([1], trash) == [(1, 1)]
+    assert [m.uid for m in inbox.messages()] == [2]
+    assert [m.uid for m in trash.messages()] == [1]
+
+
+async def test_names_validated(tmp_path):
+    store = await make_store(tmp_path)
+    for bad in ["", "../x", "a/../b", "/abs", "~x", "a//b", "a\x00b", "a\x01", "cur", "x/new"]:
+        with pytest.raises(InvalidMailboxName):
+            await store.create_mailbox(bad)
+    assert not any(p.name.startswith("..") for p in tmp_path.iterdir())
+    with pytest.raises(MailboxExists):
+        await store.create_mailbox("INBOX")
+    with pytest.raises(NoSuchMailbox):
+        await store.open_mailbox("Nope")
+
+
+async def test_list_rename_delete_fs(tmp_path):
+    store = await make_store(tmp_path)
+    await store.create_mailbox("Entwürfe")
+    await store.create_mailbox("Work/Projects/Q1")
+    assert (tmp_path / "Maildir" / "Entw&APw-rfe" / "cur").is_dir()
+    entries = {e.name: e.attributes for e in await store.list_mailboxes()}
+    assert next(iter(entries)) == "INBOX"
+    assert entries["Work"] == {"\\Noselect", "\\HasChildren"}
+    assert entries["Work/Projects/Q1"] == {"\\HasNoChildren"}
+    assert entries["Entwürfe"] == {"\\HasNoChildren"}
+    await store.rename_mailbox("Work", "Job")
+    names = [e.name for e in await store.list_mailboxes()]
+    assert "Job/Projects/Q1" in names and "Work" not in names
+    await store.create_mailbox("Job/Projects")
+    await store.delete_mailbox("Job/Projects")  # has children: becomes \Noselect
+    entries = {e.name: e.attributes for e in await store.list_mailboxes()}
+    assert "\\Noselect" in entries["Job/Projects"]
+    await store.delete_mailbox("Job/Projects/Q1")
+    assert "Job/Projects/Q1" not in [e.name for e in await store.list_mailboxes()]
+
+
+async def test_maildirpp_layout(tmp_path):
+    store = await make_store(tmp_path, layout="maildir++")
+    assert store.separator == "."
+    await store.create_mailbox("Projects.2024.Q1")
+    root = tmp_path / "Maildir"
+    assert (root / ".Projects.2024.Q1" / "maildirfolder").exists()
+    entries = {e.name: e.attributes for e in await store.list_mailboxes()}
+    assert entries["Projects"] == {"\\Noselect", "\\HasChildren"}
+    await store.create_mailbox("Projects.2024")
+    await store.rename_mailbox("Projects.2024", "Projects.2025")
+    assert (root / ".Projects.2025.Q1").is_dir() and not (root / ".Projects.2024.Q1").exists()
+
+
+async def test_subscriptions_v2(tmp_path):
+    store = await make_store(tmp_path, layout="maildir++")
+    await store.create_mailbox("Projects.2024")
+    for name in ["Entwürfe", "Projects.2024", "inbox", "Archive"]:
+        await store.subscribe(name)
+    data = (tmp_path / "Maildir" / "subscriptions").read_bytes()
+    assert data == b"V\t2\n\nEntw&APw-rfe\nProjects\t2024\nINBOX\nArchive\n"
+    await store.unsubscribe("Archive")
+    assert await store.subscriptions() == ["Entwürfe", "Projects.2024", "INBOX"]
+
+
+async def test_auto_mailboxes(tmp_path):
+    auto = [AutoMailbox("Sent", frozenset({"\\Sent"}), "subscribe"), AutoMailbox("Junk", frozenset({"\\Junk"}), "create"),
+            AutoMailbox("Trash", frozenset({"\\Trash"}), "no")]
+    store = await make_store(tmp_path, layout="maildir++", auto_mailboxes=auto)
+    entries = {e.name: e for e in await store.list_mailboxes()}
+    assert entries["Sent"].special_use == {"\\Sent"} and entries["Sent"].subscribed
+    assert "Junk" in entries and not entries["Junk"].subscribed and "Trash" not in entries
+    assert not (tmp_path / "Maildir" / ".Sent").exists()
+    assert await store.subscriptions() == ["Sent"]
+    box = await store.open_mailbox("Sent")
+    assert (tmp_path / "Maildir" / ".Sent" / "cur").is_dir() and box.messages() == ()
+
+
+async def test_deliver_falls_back_to_inbox(tmp_path):
+    store = await make_store(tmp_path)
+    assert await store.deliver(MSG, "Missing") == 1
+    inbox = await store.open_mailbox("INBOX")
+    assert len(inbox.messages()) == 1
+    assert await store.deliver(MSG, "New", create=True) == 1
+    assert "New" in [e.name for e in await store.list_mailboxes()]
