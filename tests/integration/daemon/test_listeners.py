@@ -77,3 +77,42 @@ def test_version() -> None:
     out = subprocess.run(server_command("--version"), capture_output=True, text=True, timeout=30)
     assert out.returncode == 0
     assert out.stdout.startswith("maa-server ")
+
+
+def test_without_foreground_it_daemonizes(tmp_path, ca: TestCA) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import subprocess
+    import time
+
+    from .conftest import free_port, server_command, write_config
+
+    ports = {name: free_port() for name in ("imap", "imaps", "pop3", "pop3s")}
+    config = write_config(tmp_path, ca, ports)
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / "notify.sock"))
+    notify.settimeout(30)
+    env = dict(os.environ, NOTIFY_SOCKET=str(tmp_path / "notify.sock"))
+    started = subprocess.run(server_command("-c", str(config)), env=env, capture_output=True, text=True,
+                             timeout=60, stdin=subprocess.DEVNULL)
+    assert started.returncode == 0, started.stderr
+    pid = 0
+    try:
+        while "READY=1" not in notify.recv(4096).decode().split("\n"):
+            pass
+        pid = int((tmp_path / "run" / "master.pid").read_text())
+        assert pid != os.getpid()
+        with socket.create_connection(("127.0.0.1", ports["imap"]), timeout=10) as s:
+            assert read_line(s).startswith(b"* OK")
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        while (tmp_path / "run" / "master.pid").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not (tmp_path / "run" / "master.pid").exists()
+        pid = 0
+    finally:
+        notify.close()
+        if pid:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
