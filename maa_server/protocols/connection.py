@@ -64,6 +64,14 @@ class Connection:
         return self._deflate is not None
 
     @property
+    def sni_name(self) -> str:
+        """The server name the client asked for in its TLS ClientHello (SNI),
+        "" without TLS or SNI; the daemon's SNI callback records it
+        (maa_server/daemon/tls.py). For ClientInfo.local_name."""
+        obj = self._writer.get_extra_info("ssl_object")
+        return str(getattr(obj, "maa_server_name", "") or "") if obj is not None else ""
+
+    @property
     def closing(self) -> bool:
         """The transport is closed or closing (the peer left or we closed)."""
         return self._writer.is_closing()
