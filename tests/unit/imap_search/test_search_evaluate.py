@@ -3,6 +3,7 @@ six messages must find the same messages; index-only keys never read files."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Iterator
@@ -140,3 +141,31 @@ async def test_header_keys_never_fail_on_any_message(raw: bytes, name: str, need
     result = await evaluate_search(program, [(1, box.infos[0])], box, recent_uids=set(),
                                    last_seq=1, last_uid=1)
     assert result in ([], [1])
+
+
+async def test_modseq_searches_after_changes_match_dovecot() -> None:
+    """Replay the CONDSTORE session: STORE and an implicit \\Seen raise the
+    mod-sequences; every SEARCH MODSEQ then finds what Dovecot found."""
+    box = fixture_mailbox(modseq=4)
+    checked = 0
+    for ex in load("condstore"):
+        words = ex.command.split(b" ")
+        uid = words[0] == b"UID"
+        if uid:
+            words = words[1:]
+        if words[0] == b"STORE" or (words[0] == b"FETCH" and b"BODY[" in ex.command):
+            seq = int(words[1])
+            flag = "\\Flagged" if words[0] == b"STORE" else "\\Seen"
+            info = box.infos[seq - 1]
+            box.infos[seq - 1] = dataclasses.replace(info, flags=info.flags | {flag},
+                                                     modseq=box.highest_modseq + 1)
+        if words[0] != b"SEARCH" or not ex.tagged.startswith(b"OK"):
+            continue
+        line = next(ln for ln in ex.untagged.split(b"\r\n") if ln.startswith(b"* SEARCH"))
+        numbers, _, modseq = line[len(b"* SEARCH"):].partition(b" (MODSEQ ")
+        found = await run(box, b" ".join(words[1:]), uid)
+        assert found == [int(n) for n in numbers.split()], ex.command
+        if found:  # what the session will put in "(MODSEQ n)"
+            assert max(box.infos[s - 1].modseq for s in found) == int(modseq.rstrip(b")"))
+        checked += 1
+    assert checked == 6
