@@ -173,6 +173,11 @@ def _scram_unescape(name: str) -> str | None:
 class ScramExchange(_Base):
     """RFC 5802 / RFC 7677, without channel binding (`p=` is refused)."""
 
+    @staticmethod
+    def server_nonce() -> str:
+        """The server's half of the nonce (printable, no commas)."""
+        return base64.b64encode(os.urandom(18)).decode()
+
     def __init__(self, auth: MaaAuthenticator, client: ClientInfo, algo: str) -> None:
         super().__init__(auth, client)
         self.algo = algo
@@ -238,7 +243,7 @@ class ScramExchange(_Base):
                 iterations, salt, self.stored_key, self.server_key = parse_scram(req.credentials)
             except SchemeError:
                 chain.state.final = PassdbResult.INTERNAL_FAILURE
-        self.nonce = client_nonce + base64.b64encode(os.urandom(18)).decode()
+        self.nonce = client_nonce + self.server_nonce()
         self.server_first = f"r={self.nonce},s={base64.b64encode(salt).decode()},i={iterations}"
         self.state = "final"
         return SaslStep(challenge=self.server_first.encode())

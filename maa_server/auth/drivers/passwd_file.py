@@ -32,7 +32,7 @@ class PasswdEntry:
     home: str = ""
     has_userdb: bool = False  # at least uid and gid columns present
     extra: list[tuple[str, str]] = field(default_factory=list)
-    mail: str = ""  # old format: the rest after an empty 7th field
+    mail: str = ""  # old format: the rest after an empty 8th field
 
 
 def _id(value: str, kind: str, user: str, path: str, lineno: int) -> int | None:
@@ -74,11 +74,13 @@ def parse_line(line: str, path: str = "", lineno: int = 0) -> PasswdEntry | None
     if len(parts) > 5:
         entry.home = parts[5]
     if len(parts) > 7:
-        rest = ":".join(parts[7:])
-        if len(parts) > 6 and parts[6] == "" and rest and "=" not in rest.split(" ")[0]:
-            entry.mail = rest  # old format: mail location after an empty shell
+        if parts[7] == "":
+            # Old format: an empty 8th field, then the mail location.
+            if len(parts) > 8 and parts[8] != "":
+                entry.mail = ":".join(parts[8:])
         else:
-            entry.extra = parse_fields(rest)
+            # New format: space separated extra fields (colons rejoined).
+            entry.extra = parse_fields(":".join(parts[7:]))
     return entry
 
 

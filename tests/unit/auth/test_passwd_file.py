@@ -118,3 +118,12 @@ async def test_unreadable_file_is_internal_failure(tmp_path: Path) -> None:
     path.mkdir()  # open() of a directory fails
     look = await PasswdFilePassdb(str(path)).lookup("a", user_parts("a"))
     assert look.result is PassdbResult.INTERNAL_FAILURE
+
+
+def test_old_format_mail_after_empty_eighth_field() -> None:
+    # db-passwd-file.c: an empty field after the shell means "old format":
+    # the rest is the mail location.
+    entry = parse_line("u:pw:1000:1000::/home/u:::maildir:~/Mail")
+    assert entry is not None and entry.mail == "maildir:~/Mail" and entry.extra == []
+    entry = parse_line("u:pw:1000:1000::/home/u:/bin/sh:maildir:~/Mail")
+    assert entry is not None and entry.mail == "" and entry.extra == [("maildir:~/Mail", "")]
