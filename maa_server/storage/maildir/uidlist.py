@@ -167,9 +167,11 @@ def format_record(record: UidRecord) -> bytes:
     return _encode(f"{record.uid}{fields} :{record.base}\n")
 
 
-def format_uidlist(uidlist: UidList) -> bytes:
-    """A full rewrite: header (N brought up to date) then every record."""
-    uidlist.next_uid = uidlist.effective_next_uid
+def format_uidlist(uidlist: UidList, update_next: bool = True) -> bytes:
+    """A full rewrite: header (N brought up to date, as Dovecot's rewrite
+    does) then every record."""
+    if update_next:
+        uidlist.next_uid = uidlist.effective_next_uid
     out = [format_header(uidlist)]
     out.extend(format_record(rec) for rec in uidlist.records.values())
     return b"".join(out)
