@@ -1,0 +1,179 @@
+"""MIME part tree over byte offsets, cut as Dovecot's message-parser.c cuts it.
+
+One pass over the message with a stack of open parts and active boundaries:
+
+- A boundary line starts with "--" at a line start; the boundary is found by
+  prefix match against every active boundary, innermost first, preferring the
+  longest match (Dovecot's boundary_find()). The line end before a boundary
+  line belongs to the boundary (RFC 2046 5.1.1).
+- "--b--" closes the multipart; what follows is its epilogue, up to a boundary
+  of an enclosing multipart or the end.
+- Dovecot 2.3.11+ limits: parts nested 99 deep can no longer be containers
+  (they become application/octet-stream leaves), and after 10,000 parts no
+  more boundaries are looked for (message-parser.h: max_nested_mime_parts =
+  100, max_total_mime_parts = 10000).
+
+Only the header fields IMAP needs are decoded here (content.py); bodies are
+never copied: sizes and line counts come from bytes.count over ranges.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .content import ContentInfo, parse_content_info
+from .headers import HeaderField, parse_header_block
+
+MAX_NESTED_MIME_PARTS = 100
+MAX_TOTAL_MIME_PARTS = 10000
+
+LEAF = 0
+MULTIPART = 1
+RFC822 = 2
+
+
+@dataclass(slots=True, eq=False)
+class MimePart:
+    start: int  # first header byte
+    header_end: int  # start of the empty line (== body_start when none)
+    body_start: int
+    end: int  # body end (exclusive); the line end before a boundary excluded
+    fields: list[HeaderField]
+    info: ContentInfo
+    kind: int
+    depth: int
+    boundary: bytes | None = None
+    children: list[MimePart] = field(default_factory=list)
+
+
+class _Boundary:
+    __slots__ = ("text", "owner")
+
+    def __init__(self, text: bytes, owner: MimePart) -> None:
+        self.text = text
+        self.owner = owner
+
+
+class _MimeParser:
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw
+        self.n = len(raw)
+        self.boundaries: list[_Boundary] = []
+        self.open_parts: list[MimePart] = []
+        self.total_parts = 0
+
+    # Boundary lines ------------------------------------------------------
+
+    def find_boundary(self, pos: int) -> tuple[_Boundary, int, bool] | None:
+        """The boundary whose line starts at pos: (boundary, line end, is_close)."""
+        raw = self.raw
+        if not raw.startswith(b"--", pos) or self.total_parts >= MAX_TOTAL_MIME_PARTS:
+            return None
+        nl = raw.find(b"\n", pos, self.n)
+        line_end = self.n if nl < 0 else nl + 1
+        stop = self.n if nl < 0 else nl
+        if stop > pos + 2 and raw[stop - 1] == 0x0D:
+            stop -= 1
+        text = raw[pos + 2 : stop]
+        best: _Boundary | None = None
+        for b in reversed(self.boundaries):
+            blen = len(b.text)
+            if text.startswith(b.text) and (best is None or len(best.text) < blen):
+                best = b
+                if blen == len(text):
+                    break
+        if best is None:
+            return None
+        after = pos + 2 + len(best.text)
+        return best, line_end, raw.startswith(b"--", after)
+
+    def _is_boundary(self, pos: int) -> bool:
+        return self.find_boundary(pos) is not None
+
+    # Parts ---------------------------------------------------------------
+
+    def new_part(self, start: int, depth: int, in_digest: bool) -> MimePart:
+        self.total_parts += 1
+        fields, header_end, body_start = parse_header_block(
+            self.raw, start, self.n, self._is_boundary if self.boundaries else None
+        )
+        info = parse_content_info(fields, in_digest)
+        kind = LEAF
+        boundary = None
+        if info.is_multipart or info.is_rfc822:
+            if depth >= MAX_NESTED_MIME_PARTS - 1:
+                info.overflow = True  # too deep: an opaque leaf
+            elif info.is_multipart:
+                kind = MULTIPART
+                boundary = info.boundary
+            else:
+                kind = RFC822
+        return MimePart(start, header_end, body_start, self.n, fields, info, kind, depth, boundary)
+
+    def open(self, part: MimePart) -> int:
+        """Push part (and an rfc822 part's message); returns where content starts."""
+        while True:
+            self.open_parts.append(part)
+            if part.kind == MULTIPART:
+                if part.boundary is not None:
+                    self.boundaries.append(_Boundary(part.boundary, part))
+                return part.body_start
+            if part.kind == RFC822:
+                child = self.new_part(part.body_start, part.depth + 1, False)
+                part.children.append(child)
+                part = child
+                continue
+            return part.body_start
+
+    def close_to(self, owner: MimePart, content_end: int) -> None:
+        while self.open_parts[-1] is not owner:
+            p = self.open_parts.pop()
+            p.end = max(content_end, p.body_start)
+        while self.boundaries and self.boundaries[-1].owner is not owner:
+            self.boundaries.pop()
+
+    def parse(self) -> MimePart:
+        raw = self.raw
+        root = self.new_part(0, 0, False)
+        content_start = self.open(root)
+        pos = content_start
+        check_here = True
+        while self.boundaries:
+            if check_here and raw.startswith(b"--", pos):
+                line = pos
+            else:
+                i = raw.find(b"\n--", pos)
+                if i < 0:
+                    break
+                line = i + 1
+            check_here = False
+            found = self.find_boundary(line)
+            if found is None:
+                pos = line
+                if self.total_parts >= MAX_TOTAL_MIME_PARTS:
+                    break
+                continue
+            b, line_end, closing = found
+            content_end = line
+            if line > content_start:
+                content_end -= 1  # the "\n" found before "--"
+                if content_end > content_start and raw[content_end - 1] == 0x0D:
+                    content_end -= 1
+            owner = b.owner
+            self.close_to(owner, content_end)
+            if closing:
+                self.boundaries.pop()  # epilogue: this boundary is done
+                content_start = pos = line_end
+            else:
+                child = self.new_part(line_end, owner.depth + 1, owner.info.is_digest)
+                owner.children.append(child)
+                content_start = pos = self.open(child)
+            check_here = True
+        for p in self.open_parts:
+            p.end = max(self.n, p.body_start)
+        return root
+
+
+def parse_mime(raw: bytes) -> MimePart:
+    """The part tree of a message (never raises)."""
+    return _MimeParser(raw).parse()

@@ -1,0 +1,289 @@
+"""RFC 822/5322 lexical scanner, a port of Dovecot's src/lib-mail/rfc822-parser.c.
+
+Dovecot's ENVELOPE addresses and BODYSTRUCTURE parameters come out of this
+scanner, with its quirks (8-bit bytes are atext, a comment right after an
+address becomes its display name, "." may appear in phrases, folding inside
+quoted strings is dropped), so matching its answers means scanning as it does.
+All values are bytes; nothing here raises on bad input.
+"""
+
+from __future__ import annotations
+
+# atext (RFC 5322 3.2.3) plus every 8-bit byte, as Dovecot's rfc822_atext_chars.
+_ATEXT = frozenset(
+    b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-/=?^_`{|}~"
+) | frozenset(range(0x80, 0x100))
+# RFC 2045 5.1 token characters: atext minus the tspecials "/", "=", "?",
+# plus ".", which is atext's special but not a tspecial.
+_TOKEN = (_ATEXT - frozenset(b"/=?")) | frozenset(b".")
+_LWSP = frozenset(b" \t\r\n")
+
+
+class Rfc822Scanner:
+    """A cursor over one header value; methods mirror rfc822-parser.c.
+
+    Return values follow Dovecot: 1 = more data follows, 0 = end of data
+    reached, -1 = syntax error.
+    """
+
+    __slots__ = ("data", "pos", "end", "last_comment")
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+        self.end = len(data)
+        self.last_comment = b""
+
+    def peek(self) -> int:
+        """The byte at the cursor, or -1 at the end (Dovecot reads a NUL there)."""
+        return self.data[self.pos] if self.pos < self.end else -1
+
+    def skip_comment(self) -> int:
+        # Comments nest (RFC 5322 3.2.2); the last one is remembered because
+        # an address followed by "(Name)" takes it as its display name.
+        data, end = self.data, self.end
+        start = self.pos + 1
+        depth = 1
+        out = bytearray()
+        i = start
+        while i < end:
+            c = data[i]
+            if c == 0x28:  # (
+                depth += 1
+            elif c == 0x29:  # )
+                depth -= 1
+                if depth == 0:
+                    self.last_comment = bytes(out)
+                    self.pos = i + 1
+                    return 1 if self.pos < end else 0
+            elif c == 0x5C:  # backslash
+                i += 1
+                if i >= end:
+                    break
+                c = data[i]
+            if c not in (0x0D, 0x0A):
+                out.append(c)
+            i += 1
+        self.pos = end
+        return -1
+
+    def skip_lwsp(self) -> int:
+        data, end = self.data, self.end
+        while self.pos < end:
+            c = data[self.pos]
+            if c in _LWSP:
+                self.pos += 1
+            elif c == 0x28:
+                if self.skip_comment() < 0:
+                    return -1
+            else:
+                return 1
+        return 0
+
+    def _run(self, chars: frozenset[int]) -> bytes:
+        data, end, start = self.data, self.end, self.pos
+        i = start
+        while i < end and data[i] in chars:
+            i += 1
+        self.pos = i
+        return data[start:i]
+
+    def parse_atom(self, out: bytearray) -> int:
+        if self.pos >= self.end or self.data[self.pos] not in _ATEXT:
+            return -1
+        out += self._run(_ATEXT)
+        return self.skip_lwsp()
+
+    def parse_token(self, out: bytearray) -> int:
+        """RFC 2045 token (Content-Type parameters, encodings)."""
+        if self.pos >= self.end or self.data[self.pos] not in _TOKEN:
+            return -1
+        out += self._run(_TOKEN)
+        return self.skip_lwsp()
+
+    def parse_dot_atom(self, out: bytearray) -> int:
+        # RFC 822 compatibility: whitespace and comments allowed around ".".
+        if self.pos >= self.end or self.data[self.pos] not in _ATEXT:
+            return -1
+        while True:
+            out += self._run(_ATEXT)
+            if self.pos >= self.end:
+                return 0
+            ret = self.skip_lwsp()
+            if ret <= 0:
+                return ret
+            if self.data[self.pos] != 0x2E:  # .
+                return 1
+            self.pos += 1
+            out.append(0x2E)
+            ret = self.skip_lwsp()
+            if ret <= 0:
+                return ret
+
+    def parse_quoted_string(self, out: bytearray) -> int:
+        data, end = self.data, self.end
+        i = self.pos + 1
+        while i < end:
+            c = data[i]
+            if c == 0x22:  # closing quote
+                self.pos = i + 1
+                return self.skip_lwsp()
+            if c == 0x5C:
+                i += 1
+                if i >= end:
+                    break
+                out.append(data[i])
+            elif c in (0x0D, 0x0A):
+                pass  # folding inside the string: the line break goes
+            else:
+                out.append(c)
+            i += 1
+        self.pos = end
+        return -1
+
+    def parse_phrase(self, out: bytearray) -> int:
+        # phrase = 1*word / obs-phrase; obs-phrase allows "." (RFC 5322 4.1).
+        if self.pos >= self.end:
+            return 0
+        if self.data[self.pos] == 0x2E:
+            return -1
+        dot_or_atext = _ATEXT | {0x2E}
+        while True:
+            c = self.data[self.pos]
+            if c == 0x22:
+                ret = self.parse_quoted_string(out)
+            elif c in dot_or_atext:
+                out += self._run(dot_or_atext)
+                ret = self.skip_lwsp()
+            else:
+                return -1
+            if ret <= 0:
+                return ret
+            c = self.data[self.pos]
+            if c not in dot_or_atext and c != 0x22:
+                return 1
+            out.append(0x20)
+
+    def parse_domain(self, out: bytearray) -> int:
+        """After "@": dot-atom or [domain-literal]."""
+        self.pos += 1
+        if self.skip_lwsp() <= 0:
+            return -1
+        if self.data[self.pos] == 0x5B:  # [
+            end = self.data.find(b"]", self.pos)
+            if end < 0:
+                self.pos = self.end
+                return -1
+            literal = self.data[self.pos : end + 1]
+            out += bytes(c for c in literal if c not in (0x0D, 0x0A, 0x20, 0x09))
+            self.pos = end + 1
+            return self.skip_lwsp()
+        return self.parse_dot_atom(out)
+
+    def parse_content_value(self, out: bytearray) -> int:
+        if self.peek() == 0x22:
+            return self.parse_quoted_string(out)
+        return self.parse_token(out)
+
+
+def parse_content_type(value: bytes) -> tuple[bytes | None, bytes | None, Rfc822Scanner]:
+    """`type/subtype` of a Content-Type value; (None, None, _) when invalid.
+
+    The scanner is returned positioned at the parameters.
+    """
+    s = Rfc822Scanner(value)
+    s.skip_lwsp()
+    ctype = bytearray()
+    if s.parse_token(ctype) < 0 or s.peek() != 0x2F:  # "/"
+        # Dovecot still reads the parameters after a bad type.
+        _skip_to_params(s)
+        return None, None, s
+    s.pos += 1
+    s.skip_lwsp()
+    sub = bytearray()
+    if s.parse_token(sub) < 0:
+        _skip_to_params(s)
+        return None, None, s
+    return bytes(ctype), bytes(sub), s
+
+
+def parse_token_value(value: bytes) -> tuple[bytes | None, Rfc822Scanner]:
+    """A leading token (Content-Disposition type, transfer encoding)."""
+    s = Rfc822Scanner(value)
+    s.skip_lwsp()
+    tok = bytearray()
+    if s.parse_token(tok) < 0:
+        _skip_to_params(s)
+        return None, s
+    return bytes(tok), s
+
+
+def _skip_to_params(s: Rfc822Scanner) -> None:
+    i = s.data.find(b";", s.pos)
+    s.pos = s.end if i < 0 else i
+
+
+def parse_params(s: Rfc822Scanner) -> list[tuple[bytes, bytes]]:
+    """`; key=value` pairs, then RFC 2231 continuations joined (rfc2231-parser.c)."""
+    plain: list[tuple[bytes, bytes]] = []
+    while True:
+        if s.skip_lwsp() <= 0:
+            break
+        if s.data[s.pos] != 0x3B:  # ";"
+            # Garbage between parameters: Dovecot skips to the next ";".
+            i = s.data.find(b";", s.pos)
+            if i < 0:
+                break
+            s.pos = i
+        s.pos += 1
+        if s.skip_lwsp() <= 0:
+            break
+        key = bytearray()
+        if s.parse_token(key) <= 0 or s.data[s.pos] != 0x3D:  # "="
+            continue
+        s.pos += 1
+        if s.skip_lwsp() <= 0:
+            # "key=" at the very end: empty value.
+            plain.append((bytes(key), b""))
+            break
+        value = bytearray()
+        if s.parse_content_value(value) < 0:
+            if value:
+                plain.append((bytes(key), bytes(value)))
+            continue
+        plain.append((bytes(key), bytes(value)))
+    return _join_rfc2231(plain)
+
+
+def _join_rfc2231(params: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """RFC 2231 3: name*0, name*1... become one `name` (or `name*` when the
+    first piece is extended); a lone `name*` stays as it is, as in Dovecot."""
+    result: list[tuple[bytes, bytes]] = []
+    pieces: dict[bytes, list[tuple[int, bool, bytes, bytes]]] = {}
+    order: list[bytes] = []
+    for key, value in params:
+        star = key.find(b"*")
+        if star > 0 and star + 1 < len(key):
+            idx = key[star + 1 :]
+            extended = idx.endswith(b"*")
+            if extended:
+                idx = idx[:-1]
+            if idx.isdigit() and (idx == b"0" or not idx.startswith(b"0")):
+                base = key[:star].lower()
+                if base not in pieces:
+                    pieces[base] = []
+                    order.append(base)
+                pieces[base].append((int(idx), extended, key, value))
+                continue
+        result.append((key, value))
+    for base in order:
+        parts = sorted(pieces[base], key=lambda p: p[0])
+        if [p[0] for p in parts] != list(range(len(parts))):
+            result.extend((p[2], p[3]) for p in parts)
+            continue
+        name = parts[0][2][: parts[0][2].find(b"*")]
+        if parts[0][1]:
+            result.append((name + b"*", b"".join(p[3] for p in parts)))
+        else:
+            result.append((name, b"".join(p[3] for p in parts)))
+    return result

@@ -1,0 +1,95 @@
+"""BODY[section] contents (RFC 3501 6.4.5) as Dovecot's imap-msgpart.c finds them.
+
+Part numbers walk the tree: in a multipart, N is the Nth child; a
+message/rfc822 part followed by more numbers stands for its message; a
+non-multipart part answers to "1" once (RFC 3501: "part 1 of a non-multipart
+message is its body"), so "1.1" of a plain message is empty in Dovecot too.
+HEADER/TEXT/HEADER.FIELDS apply to the message itself (no part) or to a
+message/rfc822 part; elsewhere they, like missing parts, give empty content.
+Output is CRLF; the <o.n> partial is the caller's business.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .parser import MULTIPART, RFC822, MimePart, parse_mime
+
+
+def to_crlf(data: bytes) -> bytes:
+    """Bare LFs become CRLF (fast path: already CRLF or no LF at all)."""
+    lf = data.count(b"\n")
+    if lf == 0 or data.count(b"\r\n") == lf:
+        return data
+    return data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+def to_imap(data: bytes) -> bytes:
+    """CRLF line ends, and NUL sent as 0x80 as Dovecot does (RFC 3501 forbids
+    NUL outside literal8; Dovecot's imap-fetch-body.c replaces it)."""
+    data = to_crlf(data)
+    return data.replace(b"\x00", b"\x80") if b"\x00" in data else data
+
+
+def find_part(root: MimePart, path: Sequence[int]) -> MimePart | None:
+    part = root
+    entered = True  # may "1" still select a non-multipart part itself?
+    for i, num in enumerate(path):
+        if part.kind == MULTIPART:
+            if num < 1 or num > len(part.children):
+                return None
+            part = part.children[num - 1]
+            entered = True
+        else:
+            if num != 1 or not entered:
+                return None
+            entered = False
+        if part.kind == RFC822 and i + 1 < len(path) and part.children:
+            part = part.children[0]
+            entered = True
+    return part
+
+
+def _header_lines(raw: bytes, part: MimePart, fields: Sequence[str], negate: bool) -> bytes:
+    wanted = {f.lower() for f in fields}
+    chunks = [raw[f.start : f.end] for f in part.fields if (f.lname in wanted) != negate]
+    if negate:
+        # The header's own end (its empty line, if any) follows.
+        chunks.append(raw[part.header_end : part.body_start])
+        return to_imap(b"".join(chunks))
+    body = b"".join(c if c.endswith(b"\n") else c + b"\n" for c in chunks)
+    return to_imap(body + b"\n")
+
+
+def section_of(raw: bytes, root: MimePart, part_path: Sequence[int], spec: str, fields: Sequence[str] = ()) -> bytes:
+    """Like get_section() with an already parsed tree (FETCH of many sections)."""
+    part = find_part(root, part_path) if part_path else root
+    if part is None:
+        return b""
+    spec = spec.upper()
+    if spec == "":
+        if not part_path:
+            return to_imap(raw)
+        return to_imap(raw[part.body_start : part.end])
+    if spec == "MIME":
+        if not part_path:
+            return b""
+        return to_imap(raw[part.start : part.body_start])
+    if part_path:
+        if part.kind != RFC822 or not part.children:
+            return b""
+        part = part.children[0]
+    if spec == "HEADER":
+        return to_imap(raw[part.start : part.body_start])
+    if spec == "TEXT":
+        return to_imap(raw[part.body_start : part.end])
+    if spec == "HEADER.FIELDS":
+        return _header_lines(raw, part, fields, False)
+    if spec == "HEADER.FIELDS.NOT":
+        return _header_lines(raw, part, fields, True)
+    return b""
+
+
+def get_section(raw: bytes, part: tuple[int, ...], spec: str, fields: list[str] | None = None) -> bytes:
+    """BODY[part.spec (fields)] of a message, CRLF line ends."""
+    return section_of(raw, parse_mime(raw), part, spec, fields or ())
