@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import os
+import pwd
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,9 +78,25 @@ def write_self_signed(cert_path: Path, key_path: Path, hostname: str = "localhos
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
 
 
+def demo_ids(root: Path) -> tuple[int, int]:
+    """The demo user's uid/gid: the running user's; as root (whose uid
+    Dovecot refuses for mail: first_valid_uid) the checkout owner's, or
+    nobody's when root owns the checkout too."""
+    if os.getuid() != 0:
+        return os.getuid(), os.getgid()
+    st = root.stat()
+    if st.st_uid != 0:
+        return st.st_uid, st.st_gid
+    try:
+        nobody = pwd.getpwnam("nobody")
+        return nobody.pw_uid, nobody.pw_gid
+    except KeyError:
+        return 65534, 65534
+
+
 def ensure_demo_user(root: Path) -> DemoLogin:
-    """passwd-file line `demo:{BLF-CRYPT}...:uid:gid::<home>::` with the
-    running user's uid/gid and an absolute home under var/mail."""
+    """passwd-file line `demo:{BLF-CRYPT}...:uid:gid::<home>::` (see
+    demo_ids) with an absolute home under var/mail."""
     password_file = root / DEMO_PASSWORD_FILE
     passwd = root / PASSWD_FILE
     if password_file.exists() and passwd.exists():
@@ -89,7 +106,8 @@ def ensure_demo_user(root: Path) -> DemoLogin:
     hashed = "$2y$" + bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=8)).decode()[4:]
     home = root / "var" / "mail" / DEMO_USER
     home.mkdir(parents=True, exist_ok=True)
-    line = f"{DEMO_USER}:{{BLF-CRYPT}}{hashed}:{os.getuid()}:{os.getgid()}::{home}::\n"
+    uid, gid = demo_ids(root)
+    line = f"{DEMO_USER}:{{BLF-CRYPT}}{hashed}:{uid}:{gid}::{home}::\n"
     fd = os.open(passwd, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(line)

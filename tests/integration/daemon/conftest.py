@@ -43,18 +43,21 @@ class Daemon:
         """Read datagrams until one contains `wanted` (e.g. READY=1)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.proc.poll() is not None and wanted not in "\n".join(self.messages):
+            exited = self.proc.poll() is not None
+            self.notify.settimeout(0 if exited else 0.2)
+            try:
+                data = self.notify.recv(4096).decode()
+            except (socket.timeout, BlockingIOError):
+                data = ""
+            if data:
+                self.messages.append(data)
+                if wanted in data.split("\n"):
+                    return data.split("\n")
+                continue
+            if exited:
                 out = self.proc.stdout.read().decode() if self.proc.stdout else ""
                 err = self.proc.stderr.read().decode() if self.proc.stderr else ""
                 raise AssertionError(f"maa-server exited {self.proc.returncode}: {out}{err}")
-            self.notify.settimeout(0.2)
-            try:
-                data = self.notify.recv(4096).decode()
-            except socket.timeout:
-                continue
-            self.messages.append(data)
-            if wanted in data.split("\n"):
-                return data.split("\n")
         raise AssertionError(f"no {wanted} from maa-server; got {self.messages}")
 
     def signal(self, sig: int) -> None:
@@ -86,7 +89,9 @@ def write_config(home: Path, ca: TestCA, ports: dict[str, int], extra: str = "")
     users = home / "users"
     if not users.exists():
         hashed = "$2y$" + bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode()[4:]
-        users.write_text(f"alice:{{BLF-CRYPT}}{hashed}:{os.getuid()}:{os.getgid()}::{home}/mail/alice::\n")
+        # Root's uid is refused for mail (first_valid_uid), as by Dovecot.
+        uid, gid = (os.getuid(), os.getgid()) if os.getuid() else (65534, 65534)
+        users.write_text(f"alice:{{BLF-CRYPT}}{hashed}:{uid}:{gid}::{home}/mail/alice::\n")
     config = home / "maa.conf"
     config.write_text(f"""\
 protocols = imap pop3

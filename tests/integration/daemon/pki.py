@@ -15,6 +15,8 @@ from cryptography.x509.oid import NameOID
 
 @dataclass
 class TestCA:
+    __test__ = False  # a helper, not a test class
+
     key: ec.EllipticCurvePrivateKey
     cert: x509.Certificate
     pem_path: Path

@@ -9,13 +9,14 @@ from __future__ import annotations
 import os
 import poplib
 import re
-import select
+import queue
 import shutil
 import signal
 import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -43,19 +44,30 @@ def copy_checkout(dest: Path) -> Path:
 
 
 def read_until(proc: subprocess.Popen[str], pattern: str, timeout: float = 60) -> tuple[str, re.Match[str]]:
+    """Collect stdout lines (from a thread: no blocking read past the deadline)."""
     assert proc.stdout is not None
+    lines: queue.Queue[str] = queue.Queue()
+    stdout = proc.stdout
+
+    def pump() -> None:
+        for line in stdout:
+            lines.put(line)
+        lines.put("")
+
+    threading.Thread(target=pump, daemon=True).start()
     seen = ""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        ready, _, _ = select.select([proc.stdout], [], [], 0.5)
-        if ready:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            seen += line
-            match = re.search(pattern, seen)
-            if match:
-                return seen, match
+        try:
+            line = lines.get(timeout=0.5)
+        except queue.Empty:
+            continue
+        if not line:
+            break
+        seen += line
+        match = re.search(pattern, seen)
+        if match:
+            return seen, match
     err = proc.stderr.read() if proc.stderr and proc.poll() is not None else ""
     raise AssertionError(f"no {pattern!r} in output: {seen}{err}")
 
