@@ -141,6 +141,8 @@ def _announce(config_path: str, listeners: list[Any], demo: Any, cfg: Any) -> No
         print(f"  listening on {state.spec.label}", file=out)
     if demo is not None:
         log_path = str(cfg.get("log_path") or "syslog")
+        if log_path not in ("syslog", "/dev/stderr") and not os.path.isabs(log_path):
+            log_path = os.path.abspath(log_path)
         print(f"  demo login: user {demo.user}, password {demo.password}", file=out)
         print(f"  mail under {os.getcwd()}/var/mail, log in {log_path}", file=out)
         tls = [s.spec for s in listeners if s.spec.ssl and s.spec.protocol == "imap"]

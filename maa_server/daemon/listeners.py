@@ -98,6 +98,7 @@ def listener_specs(cfg: Any) -> list[ListenerSpec]:
                 path = child.get("path", "") or child.name
                 if not os.path.isabs(path):
                     path = os.path.join(base_dir, path)
+                path = os.path.abspath(path)  # a relative base_dir means the working directory
                 mode_text = child.get("mode", "0666") or "0666"
                 try:
                     mode = int(mode_text, 8)
