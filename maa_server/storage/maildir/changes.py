@@ -148,5 +148,7 @@ def compact_if_needed(folder: Folder) -> None:
         if data is None:
             return
         files = folder.scan()
+        # N first: dropping the last lines must never let a UID be reused.
+        data.next_uid = max(data.effective_next_uid, folder.next_uid)
         data.records = {base: rec for base, rec in data.records.items() if base in files}
         folder.uidlist.rewrite(folder.file_mode)

@@ -182,3 +182,71 @@ async def test_deliver_falls_back_to_inbox(tmp_path):
     assert len(inbox.messages()) == 1
     assert await store.deliver(MSG, "New", create=True) == 1
     assert "New" in [e.name for e in await store.list_mailboxes()]
+
+
+async def test_compaction_never_lowers_next_uid(tmp_path):
+    store = await make_store(tmp_path)
+    inbox = await store.open_mailbox("INBOX")
+    for _ in range(4):
+        await inbox.append(MSG)
+    assert await inbox.remove([3, 4]) == [3, 4]  # 2 of 4 live: rewritten
+    lines = (tmp_path / "Maildir" / "dovecot-uidlist").read_text().splitlines()
+    assert lines[0].split()[2] == "N5" and len(lines) == 3
+    assert await inbox.append(MSG) == 5
+
+
+async def test_foreign_files_get_uids_in_dovecot_order(tmp_path):
+    store = await make_store(tmp_path)
+    inbox = await store.open_mailbox("INBOX")
+    root = tmp_path / "Maildir"
+    (root / "cur" / "1795713001.P999Q2.otherhost:2,S").write_bytes(b"Subject: b\n\nx\n")
+    (root / "new" / "1795713000.P999Q1.otherhost").write_bytes(b"Subject: a\n\nx\n")
+    (root / "new" / ".hidden").write_bytes(b"x")
+    assert await inbox.wait_for_change(2.0)
+    await inbox.sync()
+    msgs = inbox.messages()
+    assert [(m.uid, m.guid, m.flags) for m in msgs] == [
+        (1, "1795713000.P999Q1.otherhost", frozenset()), (2, "1795713001.P999Q2.otherhost", {SEEN})]
+    assert msgs[0].size == len(b"Subject: a\r\n\r\nx\r\n")
+    assert (root / "dovecot-uidlist").read_text().splitlines()[1:] == [
+        "1 :1795713000.P999Q1.otherhost", "2 :1795713001.P999Q2.otherhost"]
+    assert inbox.claim_recent() == {1, 2}
+
+
+async def test_index_cache_keeps_modseq_across_restart(tmp_path):
+    store = await make_store(tmp_path)
+    inbox = await store.open_mailbox("INBOX")
+    await inbox.append(MSG)
+    await inbox.store_flags([1], [SEEN], "add")
+    modseq, highest = inbox.get(1).modseq, inbox.highest_modseq
+    await store.close()
+    again = await make_store(tmp_path)
+    box = await again.open_mailbox("INBOX")
+    assert box.get(1).modseq == modseq and box.highest_modseq == highest
+    # A corrupt cache is ignored, never trusted.
+    (tmp_path / "Maildir" / "maa-index.cache").write_bytes(b"garbage")
+    third = await make_store(tmp_path)
+    box = await third.open_mailbox("INBOX")
+    assert [m.uid for m in box.messages()] == [1] and box.get(1).flags == {SEEN}
+
+
+async def test_tmp_leftovers_removed(tmp_path):
+    store = await make_store(tmp_path)
+    root = tmp_path / "Maildir"
+    old = root / "tmp" / "old.P1.host"
+    old.write_bytes(b"half")
+    fresh = root / "tmp" / "fresh.P1.host"
+    fresh.write_bytes(b"half")
+    inbox = await store.open_mailbox("INBOX")
+    folder = inbox._folder
+    folder.last_tmp_scan = 0
+    import maa_server.storage.maildir.folder as folder_mod
+    orig = folder_mod.TMP_MAX_AGE
+    folder_mod.TMP_MAX_AGE = -60  # everything counts as old, no clock games
+    try:
+        os.unlink(fresh)
+        folder.clean_tmp()
+    finally:
+        folder_mod.TMP_MAX_AGE = orig
+    assert not old.exists()
+    assert inbox.messages() == ()
