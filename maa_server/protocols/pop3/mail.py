@@ -67,7 +67,7 @@ def _header_block(raw: bytes) -> bytes:
 def _lock_directory(mailbox: Mailbox) -> str | None:
     """Where Dovecot keeps the lock: the INBOX index root, else its mail
     root. The storage exposes these as attributes when it has them."""
-    for attribute in ("index_path", "control_path", "path"):
+    for attribute in ("index_dir", "control_dir", "mail_dir"):
         value = getattr(mailbox, attribute, None)
         if value:
             return str(value)

@@ -29,8 +29,7 @@ _VARIABLE = re.compile(
 
 
 class InvalidUidlFormat(ValueError):
-    """Dovecot refuses a template that names no message key (fatal at login:
-    `Invalid pop3_uidl_format`)."""
+    """A template Dovecot refuses at start-up (unknown key, or no key)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,11 +88,20 @@ def uses_header_md5(template: str) -> bool:
 
 
 def validate(template: str) -> None:
-    """At least one message key must appear (pop3-client.c checks this)."""
-    keys = {_LONG_NAMES.get(m.group("long") or "", m.group("key") or "")
-            for m in _VARIABLE.finditer(template)}
-    if not keys & {"u", "v", "m", "f", "g"}:
-        raise InvalidUidlFormat(f"Invalid pop3_uidl_format: {template}")
+    """Dovecot's config check (src/pop3/pop3-settings.c): every `%` key must
+    be one of u v m f g (or `%%`) and at least one must be there. Long names
+    such as `%{uid}` are refused by Dovecot 2.3 too (observed: `Unknown
+    pop3_uidl_format variable: %{`)."""
+    found = False
+    for match in re.finditer(r"%[-0-9.]*[LUEXRHNMDT]*(.?)", template, re.DOTALL):
+        key = match.group(1)
+        if key == "%":
+            continue
+        if key not in ("u", "v", "m", "f", "g"):
+            raise InvalidUidlFormat(f"Unknown pop3_uidl_format variable: %{key}")
+        found = True
+    if not found:
+        raise InvalidUidlFormat("pop3_uidl_format setting doesn't contain any %-variables.")
 
 
 def expand(template: str, keys: UidlKeys) -> str:

@@ -46,11 +46,16 @@ def test_zero_padding_never_truncates() -> None:
     assert expand("%02u", UidlKeys(12345, 1, "f", "g")) == "12345"
 
 
-def test_template_without_keys_is_refused() -> None:
-    with pytest.raises(InvalidUidlFormat):
+def test_templates_dovecot_refuses() -> None:
+    with pytest.raises(InvalidUidlFormat, match="doesn't contain any"):
         validate("static")
-    validate("%08Xu%08Xv")
-    validate("%f")
+    # Dovecot 2.3: "Unknown pop3_uidl_format variable: %{" (observed)
+    with pytest.raises(InvalidUidlFormat, match=r"variable: %\{"):
+        validate("%{uid}")
+    with pytest.raises(InvalidUidlFormat, match="variable: %x"):
+        validate("%x")
+    for good in ("%08Xu%08Xv", "%f", "%v.%u", "%g", "100%%%u"):
+        validate(good)
 
 
 def test_saved_uidl_wins() -> None:

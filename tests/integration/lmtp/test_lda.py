@@ -1,0 +1,97 @@
+"""maa-lda as an MTA runs it: a subprocess, message on stdin, dovecot-lda's
+exit codes (0, 67 EX_NOUSER, 75 EX_TEMPFAIL, 64 EX_USAGE)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.integration.pop3.maa_pop3_harness import MaaStack
+
+MESSAGE = b"From: a@example.org\nSubject: via lda\nMessage-ID: <lda1@x>\n\nbody \xc3\xa4\n"
+
+
+def run_lda(stack: MaaStack, *args: str, stdin: bytes = MESSAGE) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([sys.executable, "-m", "maa_server.cli.lda", "-c", str(stack.config_path), *args],
+                          input=stdin, capture_output=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[3])})
+
+
+def stored(stack: MaaStack, user: str) -> list[bytes]:
+    box = stack.maildir(user)
+    return [p.read_bytes() for sub in ("new", "cur") for p in sorted((box / sub).iterdir())]
+
+
+def test_delivers_unchanged_and_exit_0(tmp_path: Path) -> None:
+    stack = MaaStack(tmp_path)  # config and users only; no listener needed
+    result = run_lda(stack, "-d", "alice", "-f", "bounce@example.org")
+    assert result.returncode == 0, result.stderr
+    # dovecot-lda adds no headers (observed)
+    assert stored(stack, "alice") == [MESSAGE]
+    assert b"lda(alice)<" in result.stderr and b"msgid=<lda1@x>: saved mail to INBOX" in result.stderr
+
+
+def test_unknown_user_exits_67(tmp_path: Path) -> None:
+    stack = MaaStack(tmp_path)
+    result = run_lda(stack, "-d", "nosuchuser")
+    assert result.returncode == 67
+    assert b"nosuchuser" in result.stderr
+
+
+def test_missing_mailbox_falls_back_to_inbox(tmp_path: Path) -> None:
+    stack = MaaStack(tmp_path)
+    result = run_lda(stack, "-d", "alice", "-m", "NoSuchBox", "-e")
+    assert result.returncode == 0, result.stderr
+    assert len(stored(stack, "alice")) == 1
+    assert b"save failed to open mailbox NoSuchBox: Mailbox doesn't exist: NoSuchBox" in result.stderr
+
+
+def test_mbox_from_line_is_removed(tmp_path: Path) -> None:
+    stack = MaaStack(tmp_path)
+    result = run_lda(stack, "-d", "bob", stdin=b"From sender@example.org Thu Nov 26 17:00:00 2026\n" + MESSAGE)
+    assert result.returncode == 0, result.stderr
+    assert stored(stack, "bob") == [MESSAGE]
+
+
+def test_broken_config_is_a_temporary_failure(tmp_path: Path) -> None:
+    stack = MaaStack(tmp_path)
+    stack.config_path.write_text("this is { not a config\n")
+    result = run_lda(stack, "-d", "alice")
+    assert result.returncode == 75
+
+
+def test_usage_error_exits_64(tmp_path: Path) -> None:
+    stack = MaaStack(tmp_path)
+    result = run_lda(stack, "--no-such-option")
+    assert result.returncode == 64
+
+
+def test_lda_delivery_wakes_a_session_in_another_process(tmp_path: Path) -> None:
+    """A waiting IDLE-like session in the server process notices a maa-lda
+    delivery made by another process (the storage's cross-process wakeup)."""
+    import asyncio
+
+    stack = MaaStack(tmp_path).start()
+    try:
+        async def wait_for_lda() -> bool:
+            user = await stack.ctx.auth.lookup_user("alice")
+            assert user is not None
+            box = await (await stack.ctx.open_store(user)).open_mailbox("INBOX")
+            await box.sync()
+            lda = asyncio.ensure_future(asyncio.to_thread(run_lda, stack, "-d", "alice"))
+            woke = False
+            for _ in range(40):  # bounded: never hang the suite
+                if await box.wait_for_change(0.5):
+                    await box.sync()
+                    if box.messages():
+                        woke = True
+                        break
+            result = await lda
+            assert result.returncode == 0, result.stderr
+            return woke
+
+        assert stack.run(wait_for_lda(), timeout=60)
+    finally:
+        stack.stop()

@@ -1,0 +1,19 @@
+"""Fixtures: a maa POP3/LMTP stack on loopback with users alice and bob."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.pop3.maa_pop3_harness import MaaStack
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[MaaStack]:
+    running = MaaStack(tmp_path, extra_config="auth_failure_delay = 0").start()
+    try:
+        yield running
+    finally:
+        running.stop()
