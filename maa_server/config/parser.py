@@ -104,7 +104,7 @@ class Parser:
         try:
             text = self.loader.read_text(path)
         except OSError as exc:
-            raise ConfigError(f"Can't open configuration file {path}: {exc.strerror or exc}") from exc
+            raise ConfigError(f"open({path}) failed: {exc.strerror or exc}") from exc
         return self.parse_text(text, path)
 
     def parse_text(self, text: str, path: str) -> ParseResult:

@@ -16,9 +16,7 @@ from maa_server.config.tree import Section
 
 
 def _expand_default(value: str, settings: Mapping[str, Any]) -> str:
-    """Defaults like `user = $default_internal_user` read the global setting."""
-    if value.startswith("$") and value[1:] in settings:
-        return str(settings[value[1:]])
+    """Defaults like `user = $default_internal_user` stay as doveconf prints them."""
     return value
 
 
