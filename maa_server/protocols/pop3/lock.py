@@ -50,9 +50,10 @@ class Pop3SessionLock:
         self.path = Path(directory) / LOCK_NAME
         self._refresher: asyncio.Task[None] | None = None
 
-    async def acquire(self, wait: float = WAIT_SECS) -> None:
-        """Raises SessionLocked after `wait` seconds; OSError on I/O trouble."""
-        deadline = time.monotonic() + wait
+    async def acquire(self, wait: float | None = None) -> None:
+        """Raises SessionLocked after `wait` seconds (default WAIT_SECS);
+        OSError on I/O trouble."""
+        deadline = time.monotonic() + (WAIT_SECS if wait is None else wait)
         while True:
             created = await asyncio.to_thread(self._attempt)
             if created:

@@ -105,6 +105,15 @@ userdb {{
         self.pop3_port = self.pop3s_port = self.lmtp_port = 0
         self.lmtp_path = str(root / "lmtp.sock")
 
+    def restart(self, config_text: str) -> MaaStack:
+        """Stop, then serve the same users and Maildirs with another config."""
+        self.stop()
+        self.config_text = config_text
+        self.config_path.write_text(config_text)
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        return self.start()
+
     def maildir(self, user: str) -> Path:
         return self.root / "home" / user / "Maildir"
 
