@@ -152,3 +152,32 @@ def compact_if_needed(folder: Folder) -> None:
         data.next_uid = max(data.effective_next_uid, folder.next_uid)
         data.records = {base: rec for base, rec in data.records.items() if base in files}
         folder.uidlist.rewrite(folder.file_mode)
+
+
+def save_pop3_uidls(folder: Folder, uidls: dict[int, str]) -> list[MessageInfo]:
+    """pop3_save_uidl: freeze UIDLs as `P` fields of dovecot-uidlist (spec
+    5.5, 5.13); an extension field change means a full rewrite. A UIDL equal
+    to the base file name is written as an empty `P`, as Dovecot does."""
+    changed: list[MessageInfo] = []
+    with folder.locked():
+        folder.uidlist.refresh()
+        data = folder.uidlist.data
+        if data is None:
+            return changed
+        for uid, uidl in uidls.items():
+            rec = folder.recs.get(uid)
+            if rec is None or not uidl or any(ch.isspace() for ch in uidl):
+                continue
+            urec = data.records.get(rec.base)
+            if urec is None or urec.uid != uid:
+                continue
+            value = "" if uidl == rec.base else uidl
+            if urec.ext.get("P") == value:
+                continue
+            urec.ext["P"] = value
+            rec.pop3_uidl = uidl
+            changed.append(rec.info())
+        if changed:
+            data.next_uid = max(data.effective_next_uid, folder.next_uid)
+            folder.uidlist.rewrite(folder.file_mode)
+    return changed

@@ -53,19 +53,22 @@ def _pid_alive(pid: int) -> bool:
 class Dotlock:
     """One held lock; `release()` unlinks it only if it is still ours."""
 
-    def __init__(self, path: str, ino: int) -> None:
+    def __init__(self, path: str, ino: int, ctime_ns: int) -> None:
         self.path = path
-        self._ino = ino
+        # Inode numbers are reused at once: the ctime tells our file apart.
+        self._id = (ino, ctime_ns)
         self.released = False
 
     def touch(self) -> None:
         """Dovecot updates the mtime at least every 10 s during long work."""
         try:
             os.utime(self.path)
+            st = os.stat(self.path)
+            self._id = (st.st_ino, st.st_ctime_ns)
         except OSError:
             pass
 
-    def release(self) -> None:
+    def release(self, check_content: bool = True) -> None:
         if self.released:
             return
         self.released = True
@@ -73,7 +76,7 @@ class Dotlock:
             st = os.stat(self.path)
         except FileNotFoundError:
             return
-        if st.st_ino == self._ino:
+        if (st.st_ino, st.st_ctime_ns) == self._id and (not check_content or _content(self.path) == _own_content()):
             try:
                 os.unlink(self.path)
             except FileNotFoundError:
@@ -90,17 +93,29 @@ def _hostname() -> str:
     return socket.gethostname()
 
 
+def _own_content() -> bytes:
+    return f"{os.getpid()}:{_hostname()}".encode()
+
+
+def _content(path: str) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(256)
+    except OSError:
+        return b""
+
+
 def _try_create(lock_path: str, mode: int) -> Dotlock | None:
     try:
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_EXCL, mode)
     except FileExistsError:
         return None
     try:
-        os.write(fd, f"{os.getpid()}:{_hostname()}".encode())
-        ino = os.fstat(fd).st_ino
+        os.write(fd, _own_content())
+        st = os.fstat(fd)
     finally:
         os.close(fd)
-    return Dotlock(lock_path, ino)
+    return Dotlock(lock_path, st.st_ino, st.st_ctime_ns)
 
 
 def _remove_if_same(lock_path: str, seen: _Stamp) -> None:
@@ -184,7 +199,7 @@ def write_replace(path: str, lock_path: str, data: bytes, *, stale_timeout: floa
         os.rename(lock_path, path)
         lock.released = True
     except BaseException:
-        lock.release()
+        lock.release(check_content=False)  # it holds part of the new content
         raise
 
 

@@ -95,9 +95,20 @@ class MaildirMailbox(Mailbox):
     def keywords(self) -> Sequence[str]:
         return [k for k in self._folder.keywords if k]
 
+    # Where this folder's files are (POP3's dovecot-pop3-session.lock goes to
+    # the index directory, which is the mail directory unless INDEX= is set).
     @property
     def mail_dir(self) -> str:
         return self._folder.paths.mail_dir
+
+    @property
+    def control_dir(self) -> str:
+        return self._folder.paths.control_dir
+
+    @property
+    def index_dir(self) -> str:
+        cache = self._folder.paths.cache_path
+        return os.path.dirname(cache) if cache else self._folder.paths.control_dir
 
     def messages(self) -> Sequence[MessageInfo]:
         if self._snapshot is None:
@@ -114,8 +125,10 @@ class MaildirMailbox(Mailbox):
         recent = set(self._folder.new_recent)
         self._folder.new_recent.difference_update(recent)
         claimed = frozenset(u for u in recent if u in self._infos)
-        # A read-write SELECT moves new/ to cur/ (spec 5.4); do it off the loop.
-        self._background(self._locked(changes.move_new_to_cur, self._folder))
+        if claimed:
+            # A read-write SELECT moves new/ to cur/ (spec 5.4); off the loop.
+            # Every file in new/ is unclaimed recent, so this catches them all.
+            self._background(self._locked(changes.move_new_to_cur, self._folder))
         return claimed
 
     def _background(self, coro: Coroutine[Any, Any, Any]) -> None:
@@ -232,6 +245,15 @@ class MaildirMailbox(Mailbox):
             self._snapshot = None
             self._changed()
         return result
+
+    async def save_pop3_uidls(self, uidls: dict[int, str]) -> None:
+        """pop3_save_uidl = yes: write the UIDLs shown into dovecot-uidlist."""
+        changed: list[MessageInfo] = await self._locked(changes.save_pop3_uidls, self._folder, dict(uidls))
+        if changed:
+            for info in changed:
+                self._infos[info.uid] = info
+            self._snapshot = None
+            self._changed()
 
     async def expunge(self, uids: Iterable[int] | None = None) -> list[int]:
         wanted = None if uids is None else set(uids)

@@ -250,3 +250,19 @@ async def test_tmp_leftovers_removed(tmp_path):
         folder_mod.TMP_MAX_AGE = orig
     assert not old.exists()
     assert inbox.messages() == ()
+
+
+async def test_pop3_uidls_saved_as_p_fields(tmp_path):
+    store = await make_store(tmp_path)
+    inbox = await store.open_mailbox("INBOX")
+    await inbox.append(MSG)
+    await inbox.append(MSG)
+    base2 = inbox.get(2).guid
+    await inbox.save_pop3_uidls({1: "000000016b086864", 2: base2})
+    lines = (tmp_path / "Maildir" / "dovecot-uidlist").read_text().splitlines()
+    assert lines[1] == f"1 P000000016b086864 :{inbox.get(1).guid}"
+    assert lines[2] == f"2 P :{base2}"
+    assert (inbox.get(1).pop3_uidl, inbox.get(2).pop3_uidl) == ("000000016b086864", base2)
+    again = await make_store(tmp_path)
+    box = await again.open_mailbox("INBOX")
+    assert box.get(1).pop3_uidl == "000000016b086864"
