@@ -29,6 +29,7 @@ from maa_server.storage.interface import (
     Mailbox,
     MessageInfo,
 )
+from maa_server.storage.message import get_section
 
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
@@ -87,14 +88,6 @@ def ordered_items(req: FetchRequest, *, uid_command: bool, flags_changed: bool) 
     if flags_changed and "FLAGS" not in names:
         buffered.append(SimpleItem("FLAGS"))
     return buffered + rest
-
-
-def get_section(raw: bytes, part: tuple[int, ...], spec: str, fields: list[str]) -> bytes:
-    """The MIME layer's section extractor (imported late: FETCH parsing must
-    not depend on the MIME package being importable)."""
-    from maa_server.storage.message import get_section as extract
-
-    return extract(raw, part, spec, fields)
 
 
 def _literal(data: bytes, binary: bool = False) -> bytes:

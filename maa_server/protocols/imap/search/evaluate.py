@@ -43,6 +43,7 @@ from maa_server.protocols.imap.search.text import (
     raw_header_values,
 )
 from maa_server.storage.interface import Mailbox, MessageInfo, NoSuchMessage
+from maa_server.storage.message import body_text
 
 THREAD_THRESHOLD = 256 * 1024
 YIELD_EVERY = 2000
@@ -97,8 +98,6 @@ class _Message:
 
     def body(self) -> str:
         if self._body is None:
-            from maa_server.storage.message import body_text
-
             self._body = fold(body_text(self.raw or b""))
         return self._body
 
