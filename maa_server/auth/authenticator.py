@@ -98,8 +98,11 @@ class MaaAuthenticator(Authenticator):
         try:
             name = normalise_login(username, self.settings, authzid)
         except UsernameError as exc:
-            req = AuthRequest(user=username, client=client, mech=mechanism)
-            self.engine.verbose(None, username, req, str(exc))
+            # Logged before there is a user: `plain(?,<rip>,<session>)`.
+            if self.engine.verbose_on(None):
+                where = [p for p in ("?", client.remote_ip,
+                                     f"<{client.session_id}>" if client.session_id else "") if p]
+                log.info(f"{(mechanism or 'auth').lower()}({','.join(where)}): {exc}")
             return AuthResult(AuthStatus.FAIL, username=username, log_reason=str(exc))
         return AuthRequest(user=name.user, client=client, mech=mechanism,
                            master_user=name.master_user, original_user=username)

@@ -46,6 +46,7 @@ class AuthRequest:
     credentials: bytes | None = None  # for CRAM-MD5 / SCRAM
     prefetch: dict[str, str] = field(default_factory=dict)  # userdb_* fields
     verified_any_password: bool = False  # did we spend a hash verification?
+    in_master_passdb: bool = False  # log lines get the `master` tag
 
     def variables(self, lookup_name: str | None = None, extra: dict[str, str] | None = None) -> dict[str, str]:
         name = self.user if lookup_name is None else lookup_name
@@ -90,15 +91,18 @@ class AuthEngine:
         parts = [user]
         if req.client.remote_ip:
             parts.append(req.client.remote_ip)
-        if req.master_user:
+        if req.in_master_passdb:
             parts.append("master")
         if req.client.session_id:
             parts.append(f"<{req.client.session_id}>")
         return f"{name}({','.join(parts)})"
 
-    def verbose(self, pdb: PassdbConfig | None, user: str, req: AuthRequest, text: str) -> None:
+    def verbose_on(self, pdb: PassdbConfig | None) -> bool:
         on = self.settings.verbose if pdb is None or pdb.verbose is None else pdb.verbose
-        if on or self.settings.debug:
+        return on or self.settings.debug
+
+    def verbose(self, pdb: PassdbConfig | None, user: str, req: AuthRequest, text: str) -> None:
+        if self.verbose_on(pdb):
             log.info(f"{self.log_prefix(pdb.name if pdb else 'auth', user, req)}: {text}")
 
     def _mismatch_text(self, password: str) -> str:
@@ -155,7 +159,8 @@ class AuthEngine:
         allow_nets = fields.get("allow_nets")
         if allow_nets is not None and not ip_in_networks(req.client.remote_ip, allow_nets):
             self.verbose(pdb, lookup_name, req,
-                         f"allow_nets check failed: IP not in allowed networks")
+                         f"allow_nets check failed: IP {req.client.remote_ip or '(local)'} "
+                         "not in allowed networks")
             failed_inside = True
         if look.userdb_fields:
             req.prefetch.update(look.userdb_fields)
@@ -183,7 +188,10 @@ class AuthEngine:
         if "nopassword" in fields:
             return PassdbResult.OK, fields, failed_inside
         if not (stored or noscheme):
-            self.verbose(pdb, lookup_name, req, "No password returned (and no nopassword)")
+            # An empty password field simply does not match (passwd-file);
+            # no password at all is the static/sql message.
+            text = "Password mismatch" if look.password == "" else "No password returned (and no nopassword)"
+            self.verbose(pdb, lookup_name, req, text)
             return PassdbResult.PASSWORD_MISMATCH, {}, failed_inside
         try:
             parsed = schemes.StoredPassword("PLAIN", noscheme) if noscheme is not None \
@@ -191,12 +199,14 @@ class AuthEngine:
             req.verified_any_password = True
             ok = await asyncio.to_thread(schemes.verify, parsed, req.password or "", lookup_name)
         except schemes.UnknownScheme:
+            # passdb-passwd-file.c: a failed verification is a mismatch, with an error logged
             log.error(f"{self.log_prefix(pdb.name, lookup_name, req)}: Unknown scheme "
-                      f"{parsed.scheme}")
-            return PassdbResult.INTERNAL_FAILURE, {}, failed_inside
+                      f"{parsed.base_scheme}")
+            return PassdbResult.PASSWORD_MISMATCH, {}, failed_inside
         except schemes.SchemeError as exc:
-            log.error(f"{self.log_prefix(pdb.name, lookup_name, req)}: {exc}")
-            return PassdbResult.INTERNAL_FAILURE, {}, failed_inside
+            log.error(f"{self.log_prefix(pdb.name, lookup_name, req)}: Password data is not valid "
+                      f"for scheme {parsed.base_scheme}: {exc}")
+            return PassdbResult.PASSWORD_MISMATCH, {}, failed_inside
         if not ok:
             self.verbose(pdb, lookup_name, req, self._mismatch_text(req.password or ""))
             return PassdbResult.PASSWORD_MISMATCH, {}, failed_inside
@@ -225,11 +235,17 @@ class AuthEngine:
             verified = chain.state.password_verified
             # A deny passdb only needs to know whether the user is listed.
             pdb_mode: Mode = "lookup" if pdb.rules.deny else mode
+            req.in_master_passdb = kind == "master"
             result, fields, failed_inside = await self._run_passdb(
                 pdb, name, req, pdb_mode, wanted_scheme, verified)
+            req.in_master_passdb = False
             if pdb.rules.deny and result is not PassdbResult.USER_UNKNOWN \
                     and result is not PassdbResult.INTERNAL_FAILURE:
-                self.verbose(pdb, name, req, "User found from deny passdb")
+                # Dovecot logs this one without the passdb prefix.
+                if self.verbose_on(pdb):
+                    log.info("User found from deny passdb")
+            if kind == "master" and result is PassdbResult.OK and not failed_inside:
+                log.info(f"Master user logging in as {req.user}")
             if kind == "normal" and result is PassdbResult.OK and fields.get("user"):
                 req.user = fields["user"]  # the passdb fixed the name (case, domain)
             chain.feed(result, fields, failed_inside)
@@ -304,8 +320,6 @@ class AuthEngine:
                 return AuthResult(AuthStatus.FAIL, username=req.user, reason="Password expired",
                                   log_reason="password expired")
             return AuthResult(AuthStatus.FAIL, username=req.user, log_reason=final.value if final else "")
-        if req.master_user:
-            log.info(f"Master user logging in as {req.user}")
         if "nologin" in fields and "proxy" not in fields and "host" not in fields:
             return AuthResult(AuthStatus.NOLOGIN, username=req.user, master_user=req.master_user,
                               reason=fields.get("reason") or "Login disabled for this user",

@@ -197,11 +197,11 @@ passdb {{
     assert (await auth.verify_plain("a", "b", LOCAL)).status is AuthStatus.TEMPFAIL
 
 
-async def test_unknown_scheme_is_temporary_failure(make_auth: Make, tmp_path: Path) -> None:
+async def test_unknown_scheme_is_a_mismatch(make_auth: Make, tmp_path: Path) -> None:
     (tmp_path / "users").write_text("a:{NOPE}x\n")
     auth = make_auth(f"auth_failure_delay = 0\npassdb {{\n driver = passwd-file\n"
                      f" args = {tmp_path}/users\n}}\n")
-    assert (await auth.verify_plain("a", "x", LOCAL)).status is AuthStatus.TEMPFAIL
+    assert (await auth.verify_plain("a", "x", LOCAL)).status is AuthStatus.FAIL
 
 
 async def test_username_chars(make_auth: Make, files: Path) -> None:
