@@ -164,6 +164,9 @@ class _AddressParser:
                 self.name = bytes(buf)
             elif not quoted:
                 self.domain = b""
+            else:
+                # A lone "quoted string" is a display name, not a mailbox.
+                self.name, self.mailbox = self.mailbox, None
             ret = -1
         return ret
 

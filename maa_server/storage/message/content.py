@@ -32,6 +32,7 @@ class ContentInfo:
     is_rfc822: bool = False
     boundary: bytes | None = None
     overflow: bool = False  # container demoted by the nesting limit
+    type_valid: bool = False
 
     @property
     def is_text(self) -> bool:
@@ -80,13 +81,17 @@ def parse_content_info(fields: Sequence[HeaderField], in_digest: bool) -> Conten
             if seen_type:
                 continue
             seen_type = True
-            ctype, sub, scanner = parse_content_type(value)
+            ctype, sub, valid, scanner = parse_content_type(value)
             info.ctype, info.subtype = ctype, sub
-            info.params = parse_params(scanner)
+            info.type_valid = valid
+            if valid:
+                info.params = parse_params(scanner)
         elif kind == "transfer-encoding":
             if info.encoding is None:
-                tok, _ = parse_token_value(value)
-                info.encoding = tok
+                # Only a lone token counts (message-part-data.c).
+                tok, scanner, ret = parse_token_value(value)
+                if ret >= 0 and tok and scanner.skip_lwsp() == 0:
+                    info.encoding = tok
         elif kind == "id":
             if info.content_id is None:
                 info.content_id = _clean(value)
@@ -95,8 +100,8 @@ def parse_content_info(fields: Sequence[HeaderField], in_digest: bool) -> Conten
                 info.description = _clean(value)
         elif kind == "disposition":
             if info.disposition is None:
-                tok, scanner = parse_token_value(value)
-                if tok is not None:
+                tok, scanner, ret = parse_token_value(value)
+                if ret >= 0:
                     info.disposition = tok
                     info.disposition_params = parse_params(scanner)
         elif kind == "language":
@@ -111,7 +116,8 @@ def parse_content_info(fields: Sequence[HeaderField], in_digest: bool) -> Conten
     if info.ctype is None and in_digest:
         # RFC 2046 5.1.5: in multipart/digest the default is message/rfc822.
         info.ctype, info.subtype = b"message", b"rfc822"
-    if info.ctype is not None and info.subtype is not None:
+        info.type_valid = True
+    if info.ctype is not None and (info.type_valid or in_digest and not seen_type):
         lt = info.ctype.lower()
         if lt == b"multipart":
             info.is_multipart = True

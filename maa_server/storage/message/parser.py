@@ -125,18 +125,45 @@ class _MimeParser:
                 continue
             return part.body_start
 
-    def close_to(self, owner: MimePart, content_end: int) -> None:
+    def close_to(self, owner: MimePart, line: int, content_end: int) -> None:
+        """Close the parts inside `owner` at a boundary line starting at `line`.
+
+        The line end before the boundary (line - content_end bytes) belongs
+        to the boundary. Dovecot takes it from the innermost part that holds
+        bytes: from its body normally, and then its enclosing parts stop
+        before it too; but when that part has no body yet (a header cut off
+        by the boundary, or an empty body right after the empty line), the
+        header loses it while the enclosing parts, which had already counted
+        the header, keep it (message-parser.c; seen in 39_empty_rfc822.eml).
+        """
+        popped: list[MimePart] = []
         while self.open_parts[-1] is not owner:
-            p = self.open_parts.pop()
-            p.end = max(content_end, p.body_start)
+            popped.append(self.open_parts.pop())
         while self.boundaries and self.boundaries[-1].owner is not owner:
             self.boundaries.pop()
+        outer_end = content_end
+        for p in popped:
+            if p.start >= line:
+                p.end = max(p.body_start, line)  # empty: nothing read yet
+                continue
+            if p.body_start < line:
+                p.end = max(content_end, p.body_start)
+            elif content_end < line:
+                p.header_end = min(p.header_end, content_end)
+                p.body_start = p.end = content_end
+                outer_end = line
+            else:
+                p.end = line
+            idx = popped.index(p)
+            for q in popped[idx + 1 :]:
+                q.end = max(outer_end, q.body_start)
+            return
 
     def parse(self) -> MimePart:
         raw = self.raw
         root = self.new_part(0, 0, False)
-        content_start = self.open(root)
-        pos = content_start
+        region_start = 0  # where the current part or epilogue began
+        pos = self.open(root)
         check_here = True
         while self.boundaries:
             if check_here and raw.startswith(b"--", pos):
@@ -155,19 +182,20 @@ class _MimeParser:
                 continue
             b, line_end, closing = found
             content_end = line
-            if line > content_start:
+            if line > region_start:
                 content_end -= 1  # the "\n" found before "--"
-                if content_end > content_start and raw[content_end - 1] == 0x0D:
+                if content_end > region_start and raw[content_end - 1] == 0x0D:
                     content_end -= 1
             owner = b.owner
-            self.close_to(owner, content_end)
+            self.close_to(owner, line, content_end)
+            region_start = line_end
             if closing:
                 self.boundaries.pop()  # epilogue: this boundary is done
-                content_start = pos = line_end
+                pos = line_end
             else:
                 child = self.new_part(line_end, owner.depth + 1, owner.info.is_digest)
                 owner.children.append(child)
-                content_start = pos = self.open(child)
+                pos = self.open(child)
             check_here = True
         for p in self.open_parts:
             p.end = max(self.n, p.body_start)

@@ -101,6 +101,13 @@ class Rfc822Scanner:
         out += self._run(_TOKEN)
         return self.skip_lwsp()
 
+    def parse_mime_token(self, out: bytearray) -> int:
+        """Dovecot's rfc822_parse_mime_token(): an empty token is no error."""
+        out += self._run(_TOKEN)
+        if self.pos >= self.end:
+            return 0
+        return self.skip_lwsp()
+
     def parse_dot_atom(self, out: bytearray) -> int:
         # RFC 822 compatibility: whitespace and comments allowed around ".".
         if self.pos >= self.end or self.data[self.pos] not in _ATEXT:
@@ -186,72 +193,81 @@ class Rfc822Scanner:
         return self.parse_token(out)
 
 
-def parse_content_type(value: bytes) -> tuple[bytes | None, bytes | None, Rfc822Scanner]:
-    """`type/subtype` of a Content-Type value; (None, None, _) when invalid.
+def parse_content_type(value: bytes) -> tuple[bytes, bytes, bool, Rfc822Scanner]:
+    """(type, subtype, valid, scanner at the parameters) of a Content-Type.
 
-    The scanner is returned positioned at the parameters.
+    As rfc822_parse_content_type(): a broken value keeps what was read
+    ("text" alone gives type "text", subtype "") and `valid` is False, in
+    which case Dovecot reads no parameters.
     """
     s = Rfc822Scanner(value)
-    s.skip_lwsp()
     ctype = bytearray()
-    if s.parse_token(ctype) < 0 or s.peek() != 0x2F:  # "/"
-        # Dovecot still reads the parameters after a bad type.
-        _skip_to_params(s)
-        return None, None, s
+    if s.skip_lwsp() <= 0 or s.parse_mime_token(ctype) <= 0 or not ctype:
+        return bytes(ctype), b"", False, s
+    if s.data[s.pos] != 0x2F:  # "/"
+        return bytes(ctype), b"", False, s
     s.pos += 1
-    s.skip_lwsp()
+    if s.skip_lwsp() <= 0:
+        return bytes(ctype), b"", False, s
     sub = bytearray()
-    if s.parse_token(sub) < 0:
-        _skip_to_params(s)
-        return None, None, s
-    return bytes(ctype), bytes(sub), s
+    if s.parse_mime_token(sub) < 0 or not sub:
+        return bytes(ctype), b"", False, s
+    return bytes(ctype), bytes(sub), True, s
 
 
-def parse_token_value(value: bytes) -> tuple[bytes | None, Rfc822Scanner]:
-    """A leading token (Content-Disposition type, transfer encoding)."""
+def parse_token_value(value: bytes) -> tuple[bytes, Rfc822Scanner, int]:
+    """A leading MIME token (Content-Disposition type, transfer encoding);
+    returns (token, scanner, Dovecot's return code)."""
     s = Rfc822Scanner(value)
     s.skip_lwsp()
     tok = bytearray()
-    if s.parse_token(tok) < 0:
-        _skip_to_params(s)
-        return None, s
-    return bytes(tok), s
+    ret = s.parse_mime_token(tok)
+    return bytes(tok), s, ret
 
 
-def _skip_to_params(s: Rfc822Scanner) -> None:
-    i = s.data.find(b";", s.pos)
-    s.pos = s.end if i < 0 else i
+def _content_param(s: Rfc822Scanner) -> tuple[int, bytes, bytes]:
+    """One `; key=value` (rfc822_parse_content_param): (ret, key, value)."""
+    if s.pos >= s.end:
+        return 0, b"", b""
+    if s.data[s.pos] != 0x3B:  # ";"
+        return -1, b"", b""
+    s.pos += 1
+    if s.skip_lwsp() <= 0:
+        return -1, b"", b""
+    key = bytearray()
+    if s.parse_mime_token(key) <= 0 or s.data[s.pos] != 0x3D:  # "="
+        return -1, b"", b""
+    s.pos += 1
+    value = bytearray()
+    ret = s.skip_lwsp()
+    if ret <= 0:
+        pass  # no value
+    elif s.data[s.pos] == 0x22:
+        ret = s.parse_quoted_string(value)
+    elif s.data[s.pos] == 0x3D:
+        # Dovecot's workaround for broken name==?utf-8?b?...?= values.
+        while s.pos < s.end and s.data[s.pos] not in b"; \t\r\n":
+            value.append(s.data[s.pos])
+            s.pos += 1
+    else:
+        ret = s.parse_mime_token(value)
+    return (-1 if ret < 0 else 1), bytes(key), bytes(value)
 
 
 def parse_params(s: Rfc822Scanner) -> list[tuple[bytes, bytes]]:
-    """`; key=value` pairs, then RFC 2231 continuations joined (rfc2231-parser.c)."""
+    """The parameters after a MIME type/token, RFC 2231 continuations joined
+    (rfc2231-parser.c); a broken parameter is skipped one byte at a time."""
     plain: list[tuple[bytes, bytes]] = []
     while True:
-        if s.skip_lwsp() <= 0:
+        ret, key, value = _content_param(s)
+        if ret == 0:
             break
-        if s.data[s.pos] != 0x3B:  # ";"
-            # Garbage between parameters: Dovecot skips to the next ";".
-            i = s.data.find(b";", s.pos)
-            if i < 0:
+        if ret < 0:
+            if s.pos >= s.end:
                 break
-            s.pos = i
-        s.pos += 1
-        if s.skip_lwsp() <= 0:
-            break
-        key = bytearray()
-        if s.parse_token(key) <= 0 or s.data[s.pos] != 0x3D:  # "="
+            s.pos += 1
             continue
-        s.pos += 1
-        if s.skip_lwsp() <= 0:
-            # "key=" at the very end: empty value.
-            plain.append((bytes(key), b""))
-            break
-        value = bytearray()
-        if s.parse_content_value(value) < 0:
-            if value:
-                plain.append((bytes(key), bytes(value)))
-            continue
-        plain.append((bytes(key), bytes(value)))
+        plain.append((key, value))
     return _join_rfc2231(plain)
 
 

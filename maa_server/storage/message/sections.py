@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from .headers import parse_header_block
 from .parser import MULTIPART, RFC822, MimePart, parse_mime
 
 
@@ -50,13 +51,20 @@ def find_part(root: MimePart, path: Sequence[int]) -> MimePart | None:
     return part
 
 
-def _header_lines(raw: bytes, part: MimePart, fields: Sequence[str], negate: bool) -> bytes:
+def _header_lines(raw: bytes, part: MimePart, fields: Sequence[str], negate: bool, top: bool) -> bytes:
     wanted = {f.lower() for f in fields}
-    chunks = [raw[f.start : f.end] for f in part.fields if (f.lname in wanted) != negate]
-    if negate:
+    if top:
+        hdr_fields, header_end, body_start = part.fields, part.header_end, part.body_start
+    else:
+        # Dovecot re-reads an embedded message's header without regard to
+        # the enclosing boundaries, up to its empty line or the end.
+        hdr_fields, header_end, body_start = parse_header_block(raw, part.start, len(raw))
+    chunks = [raw[f.start : f.end] for f in hdr_fields if (f.lname in wanted) != negate]
+    if negate or not top:
         # The header's own end (its empty line, if any) follows.
-        chunks.append(raw[part.header_end : part.body_start])
+        chunks.append(raw[header_end:body_start])
         return to_imap(b"".join(chunks))
+    # The message's own header: every line ends, and the empty line is there.
     body = b"".join(c if c.endswith(b"\n") else c + b"\n" for c in chunks)
     return to_imap(body + b"\n")
 
@@ -75,7 +83,8 @@ def section_of(raw: bytes, root: MimePart, part_path: Sequence[int], spec: str, 
         if not part_path:
             return b""
         return to_imap(raw[part.start : part.body_start])
-    if part_path:
+    top = not part_path
+    if not top:
         if part.kind != RFC822 or not part.children:
             return b""
         part = part.children[0]
@@ -84,9 +93,9 @@ def section_of(raw: bytes, root: MimePart, part_path: Sequence[int], spec: str, 
     if spec == "TEXT":
         return to_imap(raw[part.body_start : part.end])
     if spec == "HEADER.FIELDS":
-        return _header_lines(raw, part, fields, False)
+        return _header_lines(raw, part, fields, False, top)
     if spec == "HEADER.FIELDS.NOT":
-        return _header_lines(raw, part, fields, True)
+        return _header_lines(raw, part, fields, True, top)
     return b""
 
 

@@ -146,11 +146,14 @@ class StructureWriter:
             # Dovecot: a container it would not descend into is opaque data.
             type_pair = b'"application" "octet-stream"'
             text = False
+        elif part.kind == RFC822:
+            type_pair = b'"message" "rfc822"'
+            text = False
         elif info.ctype is None:
             type_pair = b'"text" "plain"'
             text = True
         else:
-            type_pair = nstring(info.ctype) + b" " + nstring(info.subtype)
+            type_pair = nstring(info.ctype) + b" " + nstring(info.subtype or b"")
             text = info.is_text
         out.append(b"(")
         out.append(type_pair)
