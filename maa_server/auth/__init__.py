@@ -9,7 +9,12 @@ from typing import Any
 from maa_server.auth.authenticator import AuthLookupError, MaaAuthenticator
 from maa_server.auth.engine import AuthEngine
 from maa_server.auth.interface import Authenticator
-from maa_server.auth.settings import AuthConfigError, AuthSettings, build_passdbs, build_userdbs
+from maa_server.auth.settings import (
+    AuthConfigError,
+    AuthSettings,
+    build_passdbs,
+    build_userdbs,
+)
 
 
 def build_authenticator(cfg: Any) -> Authenticator:

@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import asyncio
 
+from maa_server.auth.chain import PassdbResult
 from maa_server.auth.engine import AuthEngine, AuthRequest
 from maa_server.auth.fields import ip_in_networks, is_loopback
-from maa_server.auth.interface import (AuthResult, AuthStatus, Authenticator, ClientInfo,
-                                       SaslExchange, UserInfo)
-from maa_server.auth.chain import PassdbResult
+from maa_server.auth.interface import (
+    Authenticator,
+    AuthResult,
+    AuthStatus,
+    ClientInfo,
+    SaslExchange,
+    UserInfo,
+)
 from maa_server.auth.penalty import AuthPenalty
 from maa_server.auth.username import UsernameError, normalise_login
 from maa_server.logs import get_log
@@ -149,7 +155,7 @@ class MaaAuthenticator(Authenticator):
         if req.master_user:
             return None
         if self.needs_passdb_lookup():
-            chain, fields = await self.engine.run_passdbs(req, "lookup")
+            chain, _fields = await self.engine.run_passdbs(req, "lookup")
             if chain.state.final is PassdbResult.INTERNAL_FAILURE:
                 raise AuthLookupError(f"passdb lookup failed for {req.user}")
             if chain.state.final is not PassdbResult.OK:

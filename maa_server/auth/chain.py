@@ -130,12 +130,14 @@ class PassdbChain:
             if result is not PassdbResult.INTERNAL_FAILURE:
                 state.log.append("User found from deny passdb")
                 result = PassdbResult.USER_DISABLED
-            return self._finish(result)
+            self._finish(result)
+            return None
         if failed_inside and result is PassdbResult.OK:
             # e.g. allow_nets mismatch: fail this passdb, the next may succeed
             result = PassdbResult.USER_UNKNOWN
         if result is PassdbResult.USER_DISABLED or result is PassdbResult.PASS_EXPIRED:
-            return self._finish(result)
+            self._finish(result)
+            return None
         if result is PassdbResult.OK:
             rule = rules.result_success
         elif result is PassdbResult.INTERNAL_FAILURE:
@@ -162,9 +164,8 @@ class PassdbChain:
             go_on = True
             state.success = False
 
-        if result in (PassdbResult.OK, PassdbResult.NEXT):
-            if fields:
-                state.fields.update(fields)  # kept (snapshot)
+        if result in (PassdbResult.OK, PassdbResult.NEXT) and fields:
+            state.fields.update(fields)  # kept (snapshot)
         # else: this passdb's fields are rolled back (never merged)
 
         if pos[0] == "master" and result is PassdbResult.OK:
@@ -184,21 +185,25 @@ class PassdbChain:
             return nxt
         if result is PassdbResult.NEXT:
             state.log.append("Last passdb had noauthenticate field, cannot authenticate user")
-            return self._finish(PassdbResult.INTERNAL_FAILURE)
+            self._finish(PassdbResult.INTERNAL_FAILURE)
+            return None
         if state.success:
-            return self._finish(PassdbResult.OK)
+            self._finish(PassdbResult.OK)
+            return None
         if state.seen_internal_failure or result is PassdbResult.INTERNAL_FAILURE:
-            return self._finish(PassdbResult.INTERNAL_FAILURE)
+            self._finish(PassdbResult.INTERNAL_FAILURE)
+            return None
         if result is PassdbResult.OK:
             # e.g. `return` or a trailing `continue` after a verified password:
             # success was never set, so the login fails.
-            return self._finish(PassdbResult.PASSWORD_MISMATCH)
-        return self._finish(result)
+            self._finish(PassdbResult.PASSWORD_MISMATCH)
+            return None
+        self._finish(result)
+        return None
 
     def _finish(self, result: PassdbResult) -> None:
         self.state.final = result
         self.position = None
-        return None
 
 
 def parse_rule(value: str, default: Rule) -> Rule:

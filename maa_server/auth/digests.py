@@ -15,7 +15,7 @@ import math
 import struct
 from typing import Any
 
-from passlib.crypto.digest import lookup_hash
+from passlib.crypto.digest import lookup_hash  # type: ignore[import-untyped]
 
 
 def md4(data: bytes) -> bytes:
@@ -86,5 +86,5 @@ def hmac_md5_from_context(context: bytes, message: bytes) -> bytes:
     """HMAC-MD5(key, message) given only the stored CRAM-MD5 context (RFC 2195)."""
     outer = struct.unpack("<4I", context[:16])
     inner = struct.unpack("<4I", context[16:32])
-    inner_digest = _md5_finish(inner, message, 64)  # type: ignore[arg-type]
-    return _md5_finish(outer, inner_digest, 64)  # type: ignore[arg-type]
+    inner_digest = _md5_finish(inner, message, 64)
+    return _md5_finish(outer, inner_digest, 64)

@@ -18,8 +18,13 @@ from typing import Literal
 from maa_server.auth import schemes
 from maa_server.auth.chain import DbRules, PassdbChain, PassdbResult, UserdbChain
 from maa_server.auth.drivers.base import PassdbLookup
-from maa_server.auth.fields import (apply_fields, expand_fields, ip_in_networks, mechanisms_match,
-                                    username_filter_matches)
+from maa_server.auth.fields import (
+    apply_fields,
+    expand_fields,
+    ip_in_networks,
+    mechanisms_match,
+    username_filter_matches,
+)
 from maa_server.auth.interface import AuthResult, AuthStatus, ClientInfo, UserInfo
 from maa_server.auth.settings import AuthSettings, PassdbConfig, UserdbConfig
 from maa_server.auth.varexpand import ExpansionError, user_parts
@@ -239,18 +244,16 @@ class AuthEngine:
             result, fields, failed_inside = await self._run_passdb(
                 pdb, name, req, pdb_mode, wanted_scheme, verified)
             req.in_master_passdb = False
-            if pdb.rules.deny and result is not PassdbResult.USER_UNKNOWN \
-                    and result is not PassdbResult.INTERNAL_FAILURE:
-                # Dovecot logs this one without the passdb prefix.
-                if self.verbose_on(pdb):
-                    log.info("User found from deny passdb")
+            found = result not in (PassdbResult.USER_UNKNOWN, PassdbResult.INTERNAL_FAILURE)
+            if pdb.rules.deny and found and self.verbose_on(pdb):
+                log.info("User found from deny passdb")  # Dovecot logs it without a prefix
             if kind == "master" and result is PassdbResult.OK and not failed_inside:
                 log.info(f"Master user logging in as {req.user}")
             if kind == "normal" and result is PassdbResult.OK and fields.get("user"):
                 req.user = fields["user"]  # the passdb fixed the name (case, domain)
             chain.feed(result, fields, failed_inside)
         for line in chain.state.log:
-            if line.startswith("Last passdb") or line.startswith("All password"):
+            if line.startswith(("Last passdb", "All password")):
                 log.error(f"{self.log_prefix('auth', req.user, req)}: {line}")
         return chain, chain.state.fields
 

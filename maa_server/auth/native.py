@@ -55,7 +55,7 @@ def crypt(password: bytes, setting: str) -> str | None:
     result = lib.crypt_rn(password, setting.encode("ascii", "replace"), buf, _CRYPT_DATA_SIZE)
     if not result or result.startswith(b"*"):
         return None
-    return result.decode("ascii", "replace")
+    return bytes(result).decode("ascii", "replace")
 
 
 # -- libsodium argon2 (crypto_pwhash_*) ----------------------------------------
@@ -92,8 +92,9 @@ def argon2_verify(encoded: str, password: bytes) -> bool | None:
     lib = _libsodium()
     if lib is None:
         return None
-    return lib.crypto_pwhash_str_verify(encoded.encode("ascii", "replace"), password,
-                                        len(password)) == 0
+    status: int = lib.crypto_pwhash_str_verify(encoded.encode("ascii", "replace"), password,
+                                               len(password))
+    return status == 0
 
 
 def argon2_hash(password: bytes, alg: int, opslimit: int, memlimit: int) -> str | None:

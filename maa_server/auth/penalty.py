@@ -51,7 +51,7 @@ class AuthPenalty:
         entry = self._entry(ip, time.monotonic() if now is None else now)
         if entry is None or entry.count == 0:
             return 0.0
-        return min(self.base_delay * 2 ** (entry.count - 1), PENALTY_MAX_SECS)
+        return float(min(self.base_delay * 2.0 ** (entry.count - 1), PENALTY_MAX_SECS))
 
     @staticmethod
     def checksum(user: str, password: str) -> bytes:

@@ -19,7 +19,13 @@ from typing import TYPE_CHECKING
 from maa_server.auth.chain import PassdbResult
 from maa_server.auth.digests import hmac_md5_from_context
 from maa_server.auth.engine import AuthRequest
-from maa_server.auth.interface import AuthResult, AuthStatus, ClientInfo, SaslExchange, SaslStep
+from maa_server.auth.interface import (
+    AuthResult,
+    AuthStatus,
+    ClientInfo,
+    SaslExchange,
+    SaslStep,
+)
 from maa_server.auth.schemes import SchemeError, parse_scram
 
 if TYPE_CHECKING:
@@ -252,7 +258,7 @@ class ScramExchange(_Base):
         self.state = "closed"
         text = _decode(response) or ""
         parts = text.split(",")
-        attrs = dict((p[:1], p[2:]) for p in parts if len(p) >= 2 and p[1] == "=")
+        attrs = {p[:1]: p[2:] for p in parts if len(p) >= 2 and p[1] == "="}
         without_proof = ",".join(p for p in parts if not p.startswith("p="))
         expected_cbind = base64.b64encode(self.gs2_header.encode()).decode()
         req, chain = self.req, self.chain

@@ -324,10 +324,7 @@ def _build() -> dict[str, Scheme]:
 
 SCHEMES = _build()
 # `doveadm pw -l` prints its hash table's order; we keep the exact line.
-DOVEADM_LIST_ORDER = ("SHA1 SSHA512 SCRAM-SHA-256 BLF-CRYPT PLAIN HMAC-MD5 OTP SHA512 SHA DES-CRYPT "
-                      "CRYPT SSHA MD5-CRYPT PLAIN-MD4 PLAIN-MD5 SCRAM-SHA-1 SHA512-CRYPT CLEAR "
-                      "CLEARTEXT ARGON2I ARGON2ID SSHA256 MD5 PBKDF2 SHA256 CRAM-MD5 PLAIN-TRUNC "
-                      "SHA256-CRYPT SMD5 DIGEST-MD5 LDAP-MD5").split()
+DOVEADM_LIST_ORDER = ["SHA1", "SSHA512", "SCRAM-SHA-256", "BLF-CRYPT", "PLAIN", "HMAC-MD5", "OTP", "SHA512", "SHA", "DES-CRYPT", "CRYPT", "SSHA", "MD5-CRYPT", "PLAIN-MD4", "PLAIN-MD5", "SCRAM-SHA-1", "SHA512-CRYPT", "CLEAR", "CLEARTEXT", "ARGON2I", "ARGON2ID", "SSHA256", "MD5", "PBKDF2", "SHA256", "CRAM-MD5", "PLAIN-TRUNC", "SHA256-CRYPT", "SMD5", "DIGEST-MD5", "LDAP-MD5"]
 # Schemes whose raw value is the plaintext itself (usable for any SASL mechanism).
 PLAINTEXT_SCHEMES = frozenset({"PLAIN", "CLEAR", "CLEARTEXT"})
 # Aliases that produce identical credentials.

@@ -11,7 +11,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from maa_server.auth.chain import DbRules, Rule, Skip, parse_rule, parse_skip
-from maa_server.auth.drivers import DriverError, PassdbDriver, UserdbDriver, make_passdb, make_userdb
+from maa_server.auth.drivers import (
+    DriverError,
+    PassdbDriver,
+    UserdbDriver,
+    make_passdb,
+    make_userdb,
+)
 from maa_server.auth.fields import parse_fields, split_list
 
 DEFAULT_USERNAME_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01234567890.-_@"

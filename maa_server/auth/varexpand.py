@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
-import zlib
 from collections.abc import Mapping
 
 # Short keys of the auth request (auth-request-var-expand.c).
@@ -161,9 +160,7 @@ def expand(template: str, variables: Mapping[str, str]) -> str:
             if offset < 0:
                 offset = max(len(value) + offset, 0)
             value = value[offset:]
-            if width > 0:
-                value = value[:width]
-            elif width < 0:
+            if width > 0 or width < 0:
                 value = value[:width]
         out.append(value)
     return "".join(out)

@@ -218,10 +218,7 @@ def _user_fields(cfg: Any, info: Any) -> dict[str, str]:
         out["home"] = info.home
     mail = info.mail
     if not mail:
-        try:
-            mail = str(cfg.get("mail_location") or "")
-        except Exception:  # a config without the setting: Dovecot's default is empty
-            mail = ""
+        mail = str(cfg.get("mail_location") or "")
     out["mail"] = mail
     for key, value in info.extra.items():
         out.setdefault(key, value)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from maa_server.auth.drivers.base import DriverError, PassdbDriver, PassdbLookup, UserdbDriver
+from maa_server.auth.drivers.base import (
+    DriverError,
+    PassdbDriver,
+    PassdbLookup,
+    UserdbDriver,
+)
 
 
 def make_passdb(driver: str, args: str) -> PassdbDriver:

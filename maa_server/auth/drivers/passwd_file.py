@@ -15,7 +15,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from maa_server.auth.chain import PassdbResult
-from maa_server.auth.drivers.base import DriverError, PassdbDriver, PassdbLookup, UserdbDriver
+from maa_server.auth.drivers.base import (
+    DriverError,
+    PassdbDriver,
+    PassdbLookup,
+    UserdbDriver,
+)
 from maa_server.auth.fields import parse_fields
 from maa_server.auth.varexpand import ExpansionError, expand
 from maa_server.logs import get_log
@@ -57,7 +62,7 @@ _PWDFILE_SUFFIX = {"13": "CRYPT", "34": "PLAIN-MD5", "56": "DIGEST-MD5"}
 def parse_line(line: str, path: str = "", lineno: int = 0) -> PasswdEntry | None:
     """One line; None for empty, `#` comments and lines starting with `:`."""
     line = line.rstrip("\r\n")
-    if not line or line.startswith("#") or line.startswith(":"):
+    if not line or line.startswith(("#", ":")):
         return None
     parts = line.split(":")
     user = parts[0]

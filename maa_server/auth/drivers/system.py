@@ -11,7 +11,12 @@ import pwd
 from collections.abc import Mapping
 
 from maa_server.auth.chain import PassdbResult
-from maa_server.auth.drivers.base import DriverError, PassdbDriver, PassdbLookup, UserdbDriver
+from maa_server.auth.drivers.base import (
+    DriverError,
+    PassdbDriver,
+    PassdbLookup,
+    UserdbDriver,
+)
 from maa_server.auth.fields import parse_fields
 from maa_server.auth.varexpand import ExpansionError, expand
 

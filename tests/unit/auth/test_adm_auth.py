@@ -30,7 +30,7 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 def doveadm(*argv: str) -> tuple[int, str, str]:
     assert DOVEADM
-    done = subprocess.run([DOVEADM, *argv], capture_output=True, text=True, timeout=60)
+    done = subprocess.run([DOVEADM, *argv], capture_output=True, text=True, timeout=60, check=False)
     return done.returncode, done.stdout, done.stderr
 
 
@@ -73,8 +73,8 @@ def test_auth_lookup(capsys: pytest.CaptureFixture[str], conf: str) -> None:
 
 def test_user(capsys: pytest.CaptureFixture[str], conf: str) -> None:
     assert run(capsys, "-c", conf, "user", "carol") == (
-        0, "field\tvalue\nuid\t5002\ngid\t5000\nhome\t/var/vmail/carol\nmail\tmaildir:~/M\n"
-           "quota_rule\t*:storage=1G\n", "")
+        0, ("field\tvalue\nuid\t5002\ngid\t5000\nhome\t/var/vmail/carol\nmail\tmaildir:~/M\n"
+            "quota_rule\t*:storage=1G\n"), "")
     assert run(capsys, "-c", conf, "user", "bob")[1] == \
         "field\tvalue\nuid\t5001\ngid\t5000\nhome\t/var/vmail/bob\nmail\tmaildir:~/Maildir\n"
     assert run(capsys, "-c", conf, "user", "nobody") == (

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from maa_server.auth.chain import DbRules, PassdbChain, PassdbResult, Rule, Skip, UserdbChain
+from maa_server.auth.chain import (
+    DbRules,
+    PassdbChain,
+    PassdbResult,
+    Rule,
+    Skip,
+    UserdbChain,
+)
 
 R = PassdbResult
 OK, MISMATCH, UNKNOWN, INTERNAL = R.OK, R.PASSWORD_MISMATCH, R.USER_UNKNOWN, R.INTERNAL_FAILURE

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from maa_server.auth.fields import (apply_fields, ip_in_networks, is_loopback, mechanisms_match,
-                                    parse_fields, username_filter_matches)
+from maa_server.auth.fields import (
+    apply_fields,
+    ip_in_networks,
+    is_loopback,
+    mechanisms_match,
+    parse_fields,
+    username_filter_matches,
+)
 from maa_server.auth.settings import AuthSettings
 from maa_server.auth.username import UsernameError, fix_username, normalise_login
 

@@ -24,8 +24,8 @@ OBSERVED = [
     ("dave", "secret", ["auth: User found from deny passdb"]),
     ("carol", "secret", ["auth: passwd-file(carol,192.0.2.9,<SESS>): unknown user"]),
     ("erin", "secret", ["auth: passwd-file(erin,192.0.2.9,<SESS>): unknown user",
-                        "auth: passwd-file(erin,192.0.2.9,<SESS>): allow_nets check failed: "
-                        "IP 192.0.2.9 not in allowed networks"]),
+                        ("auth: passwd-file(erin,192.0.2.9,<SESS>): allow_nets check failed: "
+                         "IP 192.0.2.9 not in allowed networks")]),
     ("nopw", "x", ["auth: passwd-file(nopw,192.0.2.9,<SESS>): unknown user",
                    "auth: passwd-file(nopw,192.0.2.9,<SESS>): Password mismatch"]),
     ("weird", "x", ["auth: passwd-file(weird,192.0.2.9,<SESS>): unknown user",
@@ -36,8 +36,8 @@ OBSERVED = [
                                   "auth: passwd-file(nobody,192.0.2.9,<SESS>): unknown user",
                                   "auth: passwd-file(nobody,192.0.2.9,<SESS>): unknown user"]),
     ("alice*admin", "bad", ["auth: passwd-file(admin,192.0.2.9,master,<SESS>): Password mismatch"]),
-    ("Al/ice", "x", ["auth: plain(?,192.0.2.9,<SESS>): Username character disallowed by "
-                     "auth_username_chars: 0x2f (username: Al/ice)"]),
+    ("Al/ice", "x", [("auth: plain(?,192.0.2.9,<SESS>): Username character disallowed by "
+                      "auth_username_chars: 0x2f (username: Al/ice)")]),
 ]
 
 

@@ -9,7 +9,11 @@ import pytest
 
 from maa_server.auth.chain import PassdbResult
 from maa_server.auth.drivers.base import DriverError
-from maa_server.auth.drivers.passwd_file import PasswdFilePassdb, PasswdFileUserdb, parse_line
+from maa_server.auth.drivers.passwd_file import (
+    PasswdFilePassdb,
+    PasswdFileUserdb,
+    parse_line,
+)
 from maa_server.auth.varexpand import user_parts
 
 LAB = """\

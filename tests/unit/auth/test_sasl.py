@@ -26,7 +26,7 @@ def scram_stored(algo: str, password: bytes, salt_b64: str, iterations: int = 40
     stored, server = scram_keys(algo, password, base64.b64decode(salt_b64), iterations)
     b64 = base64.b64encode
     name = "SCRAM-SHA-1" if algo == "sha1" else "SCRAM-SHA-256"
-    return "{%s}%d,%s,%s,%s" % (name, iterations, salt_b64, b64(stored).decode(), b64(server).decode())
+    return f"{{{name}}}{iterations},{salt_b64},{b64(stored).decode()},{b64(server).decode()}"
 
 
 @pytest.fixture
