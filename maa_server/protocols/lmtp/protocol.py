@@ -26,19 +26,24 @@ from maa_server.protocols.lmtp.settings import DeliverySettings
 
 # src/lib-smtp/smtp-server.h: max_bad_commands default
 MAX_BAD_COMMANDS = 10
+DATA_TOO_BIG = "552 5.2.3 Message size exceeds administrative limit"
+DATA_LINE_TOO_LONG = "500 5.5.2 Line too long"
 
 # aiosmtpd's own texts on the paths we keep (DATA reading, limits, parse
 # failures of the line reader) -> what Dovecot answers there.
 DOVECOT_TEXTS = {
     "354 End data with <CR><LF>.<CR><LF>": "354 OK",
-    "500 Line too long (see RFC5321 4.5.3.1.6)": "500 5.5.2 Line too long",
-    "552 Error: Too much mail data": "552 5.2.3 Message size exceeds administrative limit",
+    "500 Line too long (see RFC5321 4.5.3.1.6)": DATA_LINE_TOO_LONG,
+    "552 Error: Too much mail data": DATA_TOO_BIG,
     "500 Command line too long": "500 5.5.2 Line too long",
     "500 Error: bad syntax": "500 5.5.2 Invalid command syntax",
     "500 Error: strict ASCII mode": "500 5.5.2 Invalid command syntax",
     "501 Syntax: DATA": "501 5.5.4 Invalid parameters",
     "220 Ready to start TLS": "220 2.0.0 Begin TLS negotiation now.",
 }
+
+
+_DATA_FAILURES = frozenset({"500 Line too long (see RFC5321 4.5.3.1.6)", "552 Error: Too much mail data"})
 
 
 @dataclass
@@ -141,7 +146,13 @@ class DovecotLMTP(LMTP):
     async def push(self, status: Any) -> None:
         if isinstance(status, bytes):
             status = status.decode("utf-8", "surrogateescape")
+        original = status
         status = DOVECOT_TEXTS.get(status, status)
+        if original in _DATA_FAILURES and self.txn is not None and self.txn.recipients:
+            # The message was refused while it arrived: LMTP still owes one
+            # reply per accepted recipient (RFC 2033 section 4.2).
+            await super().push("\r\n".join([status] * len(self.txn.recipients)))
+            return
         if status[:1] == "5" and not self.in_data_reply:
             self.bad_commands += 1
             if self.bad_commands > MAX_BAD_COMMANDS:

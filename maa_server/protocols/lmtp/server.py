@@ -51,7 +51,13 @@ class LmtpDeliveryHandler:
         single = len(txn.recipients) == 1
         replies = []
         for rcpt in txn.recipients:
-            replies.append(await self._deliver_one(server, txn, rcpt, body, msgid, single))
+            try:
+                reply = await self._deliver_one(server, txn, rcpt, body, msgid, single)
+            except Exception as exc:  # noqa: BLE001 - RFC 2033 needs a reply for every recipient
+                get_log(f"lmtp({rcpt.username})<{os.getpid()}><{rcpt.rcpt_id}>").error(
+                    f"msgid={msgid}: delivery failed: {type(exc).__name__}: {exc}")
+                reply = failed_reply(rcpt, "Temporary internal error", True, False)
+            replies.append(reply)
         server.in_data_reply = True
         return "\r\n".join(replies)
 
@@ -127,5 +133,5 @@ async def start_lmtp(ctx: ServerContext, host: str | None = None, port: int | No
         server = await loop.create_unix_server(factory, path)
         os.chmod(path, mode)
         return server
-    return await loop.create_server(factory, host or "127.0.0.1", port or 24)
+    return await loop.create_server(factory, host or "127.0.0.1", 24 if port is None else port)
 

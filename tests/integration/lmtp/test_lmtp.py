@@ -261,3 +261,19 @@ def test_starttls_and_received_header_names_tls(stack: MaaStack) -> None:
     added, _ = split_headers(stored)
     assert added[3].startswith(b"\t(using TLSv1.")
     assert added[4].endswith(b" with LMTPS")
+
+
+def test_too_big_message_gets_a_reply_per_recipient(stack: MaaStack, monkeypatch: pytest.MonkeyPatch) -> None:
+    from maa_server.protocols.lmtp import server
+
+    monkeypatch.setattr(server, "DATA_SIZE_LIMIT", 200)
+    client = lmtp(stack)
+    client.docmd("LHLO", "mx")
+    client.docmd("MAIL", "FROM:<a@example.org>")
+    client.docmd("RCPT", "TO:<alice>")
+    client.docmd("RCPT", "TO:<bob>")
+    replies = send_data(client, b"Subject: big\r\n\r\n" + b"x" * 70 + b"\r\n" * 10 + b"y" * 300 + b"\r\n", 2)
+    assert replies == [(552, b"5.2.3 Message size exceeds administrative limit")] * 2
+    assert client.docmd("NOOP") == (250, b"2.0.0 OK")  # the connection is still in step
+    client.quit()
+    assert delivered(stack, "alice") == [] and delivered(stack, "bob") == []
