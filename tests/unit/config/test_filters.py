@@ -1,0 +1,173 @@
+"""Filters (protocol / local / remote / local_name), their nesting rules and
+precedence, and the built-in services merged with the file (spec 1.7, 1.8)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from maa_server.config import ConfigError, parse_config_text
+
+FILTERED = """\
+login_greeting = global greet
+imap_max_line_length = 64k
+disable_plaintext_auth = yes
+protocol imap {
+  imap_max_line_length = 96k
+}
+protocol !pop3 {
+  mail_max_userip_connections = 20
+}
+local 127.0.0.1 {
+  login_greeting = local greet
+  protocol imap {
+    imap_max_line_length = 128k
+  }
+}
+local 127.0.0.0/8 {
+  login_greeting = loopback net greet
+  mail_debug = yes
+}
+remote 10.0.0.0/8 {
+  disable_plaintext_auth = no
+}
+local_name mail.example.org {
+  login_greeting = sni greet
+}
+local_name *.example.net {
+  ssl_min_protocol = TLSv1.3
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    return parse_config_text(FILTERED, "/etc/dovecot/dovecot.conf")
+
+
+def test_protocol_filter(cfg) -> None:
+    assert cfg.get("imap_max_line_length") == 65536
+    assert cfg.get("imap_max_line_length", protocol="imap") == 96 * 1024
+    assert cfg.get("imap_max_line_length", protocol="pop3") == 65536
+
+
+def test_negated_protocol_filter(cfg) -> None:
+    assert cfg.get("mail_max_userip_connections", protocol="imap") == 20
+    assert cfg.get("mail_max_userip_connections", protocol="pop3") == 10
+    assert cfg.get("mail_max_userip_connections") == 10  # no protocol asked: protocol filters don't apply
+
+
+def test_local_filters_most_specific_wins(cfg) -> None:
+    # observed with doveconf -f service=imap -f local=127.0.0.1 -f remote=10.1.2.3
+    settings = cfg.settings(protocol="imap", local_ip="127.0.0.1", remote_ip="10.1.2.3")
+    assert settings["login_greeting"] == "local greet"          # /32 beats /8
+    assert settings["imap_max_line_length"] == 128 * 1024     # local+protocol beats protocol
+    assert settings["disable_plaintext_auth"] is False
+    assert settings["mail_debug"] is True                      # only the /8 filter sets it
+    assert cfg.get("login_greeting", local_ip="127.0.0.2") == "loopback net greet"
+    assert cfg.get("login_greeting", local_ip="192.0.2.1") == "global greet"
+    assert cfg.get("login_greeting", local_ip="::ffff:127.0.0.1") == "local greet"
+    assert cfg.get("disable_plaintext_auth", remote_ip="192.0.2.1") is True
+    assert cfg.get("login_greeting", local_ip="not an ip") == "global greet"
+
+
+def test_local_name_filter(cfg) -> None:
+    assert cfg.get("login_greeting", local_name="mail.example.org") == "sni greet"
+    assert cfg.get("login_greeting", local_name="MAIL.example.org") == "sni greet"
+    assert cfg.get("login_greeting", local_name="other.example.org") == "global greet"
+    assert cfg.get("ssl_min_protocol", local_name="imap.example.net") == "TLSv1.3"
+    # local_name beats local
+    assert cfg.get("login_greeting", local_ip="127.0.0.1", local_name="mail.example.org") == "sni greet"
+    assert set(cfg.local_names) == {"mail.example.org", "*.example.net"}
+    assert cfg.local_names["mail.example.org"]["login_greeting"] == "sni greet"
+
+
+def test_identical_filters_merge() -> None:
+    cfg = parse_config_text("protocol imap {\n  imap_id_log = *\n}\nprotocol imap {\n  imap_metadata = yes\n}\n")
+    assert len(cfg.scopes) == 1
+    assert cfg.get("imap_id_log", protocol="imap") == "*"
+    assert cfg.get("imap_metadata", protocol="imap") is True
+
+
+def test_multiple_local_names_in_quotes() -> None:
+    cfg = parse_config_text('local_name "a.org b.org" {\n  login_greeting = ab\n}\n')
+    assert cfg.get("login_greeting", local_name="b.org") == "ab"
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("protocol imap {\n protocol pop3 {\n }\n}\n", "Nested protocol { protocol { .. } } block not allowed"),
+    ("protocol imap {\n  local 1.2.3.4 {\n  }\n}\n",
+     "protocol { local { .. } } not allowed (use local { protocol { .. } } instead)"),
+    ("remote 1.2.3.4 {\n  local 1.2.3.4 {\n  }\n}\n",
+     "remote { local { .. } } not allowed (use local { remote { .. } } instead)"),
+    ("local_name x.org {\n  local 1.2.3.4 {\n  }\n}\n",
+     "local_name { local { .. } } not allowed (use local { local_name { .. } } instead)"),
+    ("remote 1.2.3.4 {\n  local_name x.org {\n  }\n}\n",
+     "remote { local_name { .. } } not allowed (use local_name { remote { .. } } instead)"),
+    ("local 1.2.3.0/24 {\n  local 1.2.4.4 {\n  }\n}\n",
+     "local net1 { local net2 { .. } } requires net2 to be inside net1"),
+    ("remote 1.2.3.4 {\n  auth_verbose = yes\n}\n",
+     "Auth settings not supported inside local/remote blocks: auth_verbose"),
+    ("local 1.2.3.4 {\n  passdb {\n  }\n}\n", "Auth settings not supported inside local/remote blocks: passdb"),
+    ("remote 1.2.3.4/33 {\n}\n", "Invalid network mask: 1.2.3.4/33"),
+])
+def test_nesting_errors(tmp_path: Path, text: str, message: str) -> None:
+    main = tmp_path / "x.conf"
+    with pytest.raises(ConfigError) as err:
+        parse_config_text(text, main)
+    assert str(err.value) == f"Error in configuration file {main} line 2: {message}" or \
+        str(err.value) == f"Error in configuration file {main} line 1: {message}"
+    assert err.value.message == message
+
+
+def test_allowed_nesting_and_login_setting_in_remote() -> None:
+    cfg = parse_config_text("local 10.0.0.0/8 {\n  local 10.1.0.0/16 {\n    remote 192.168.0.0/16 {\n"
+                            "      protocol imap {\n        imap_metadata = yes\n      }\n    }\n  }\n}\n"
+                            "remote 10.0.0.0/8 {\n  disable_plaintext_auth = no\n}\n")
+    assert cfg.get("imap_metadata", protocol="imap", local_ip="10.1.2.3", remote_ip="192.168.1.1") is True
+    assert cfg.get("imap_metadata", protocol="imap", local_ip="10.2.2.3", remote_ip="192.168.1.1") is False
+
+
+def test_passdb_inside_protocol_is_allowed() -> None:
+    cfg = parse_config_text("passdb {\n  driver = pam\n}\nprotocol lmtp {\n  passdb {\n    driver = static\n  }\n}\n")
+    assert [p.get("driver") for p in cfg.passdbs] == ["pam"]
+    assert [p.get("driver") for p in cfg.passdbs_for("lmtp")] == ["pam", "static"]
+
+
+# -- services ---------------------------------------------------------------------------
+
+def listeners(cfg, service: str) -> dict[tuple[str, str], dict[str, str]]:
+    return {(c.kind, c.name): c.settings for c in cfg.services[service].children}
+
+
+def test_default_services_and_listeners() -> None:
+    cfg = parse_config_text("")
+    imap = listeners(cfg, "imap-login")
+    assert (imap[("inet_listener", "imap")]["port"], imap[("inet_listener", "imap")]["ssl"]) == ("143", "no")
+    assert (imap[("inet_listener", "imaps")]["port"], imap[("inet_listener", "imaps")]["ssl"]) == ("993", "yes")
+    pop3 = listeners(cfg, "pop3-login")
+    assert pop3[("inet_listener", "pop3")]["port"] == "110"
+    assert (pop3[("inet_listener", "pop3s")]["port"], pop3[("inet_listener", "pop3s")]["ssl"]) == ("995", "yes")
+    assert listeners(cfg, "lmtp")[("unix_listener", "lmtp")]["mode"] == "0666"
+    assert listeners(cfg, "managesieve-login")[("inet_listener", "sieve")]["port"] == "4190"
+    assert listeners(cfg, "submission-login")[("inet_listener", "submission")]["port"] == "587"
+    assert ("unix_listener", "auth-userdb") in listeners(cfg, "auth")
+
+
+def test_service_blocks_merge_with_defaults() -> None:
+    # observed: two blocks, one sets the port, the other the address -> one listener with both
+    cfg = parse_config_text("service imap-login {\n  inet_listener imap {\n    port = 1143\n  }\n}\n"
+                            "service imap-login {\n  inet_listener imap {\n    address = 127.0.0.1\n  }\n"
+                            "  inet_listener imaps {\n    port = 0\n  }\n  process_min_avail = 2\n}\n"
+                            "service lmtp {\n  inet_listener lmtp {\n    address = 127.0.0.1\n    port = 24\n  }\n}\n")
+    imap = listeners(cfg, "imap-login")
+    assert imap[("inet_listener", "imap")] == {"address": "127.0.0.1", "haproxy": "no", "port": "1143",
+                                               "reuse_port": "no", "ssl": "no"}
+    assert imap[("inet_listener", "imaps")]["port"] == "0"  # disabled
+    assert imap[("inet_listener", "imaps")]["ssl"] == "yes"
+    assert cfg.services["imap-login"].get("process_min_avail") == "2"
+    assert cfg.services["imap-login"].get("executable") == "imap-login"
+    lmtp = listeners(cfg, "lmtp")
+    assert lmtp[("inet_listener", "lmtp")]["port"] == "24"
+    assert ("unix_listener", "lmtp") in lmtp
