@@ -16,7 +16,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from maa_server.logs import MailLog
-from maa_server.storage.interface import MailboxError, MailStore, NoSuchMailbox, StorageFull
+from maa_server.storage.interface import (
+    MailboxError,
+    MailStore,
+    NoSuchMailbox,
+    StorageFull,
+)
 
 # Only CRLF pairs become LF: a lone CR is message content (Dovecot's
 # maildir save path, i_stream_create_lf(), does the same).

@@ -20,8 +20,19 @@ from aiosmtpd.lmtp import LMTP
 
 from maa_server.auth.interface import ClientInfo
 from maa_server.logs import get_log
-from maa_server.protocols.lmtp.address import Address, PathError, decode_xtext, parse_params, parse_path
-from maa_server.protocols.lmtp.recipients import Recipient, Refusal, detail_of, resolve_recipient
+from maa_server.protocols.lmtp.address import (
+    Address,
+    PathError,
+    decode_xtext,
+    parse_params,
+    parse_path,
+)
+from maa_server.protocols.lmtp.recipients import (
+    Recipient,
+    Refusal,
+    detail_of,
+    resolve_recipient,
+)
 from maa_server.protocols.lmtp.settings import DeliverySettings
 
 # src/lib-smtp/smtp-server.h: max_bad_commands default
@@ -64,7 +75,7 @@ class _CommandTable(dict[str, Any]):
         super().__init__(methods)
         self._unknown = unknown
 
-    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, key: str, default: Any = None) -> Any:
         return super().get(key) or self._unknown
 
 
@@ -170,7 +181,7 @@ class DovecotLMTP(LMTP):
     # --- state ----------------------------------------------------------------
 
     def _set_post_data_state(self) -> None:
-        super()._set_post_data_state()
+        super()._set_post_data_state()  # type: ignore[no-untyped-call]
         self.txn = None
 
     async def check_helo_needed(self, helo: str = "HELO") -> bool:
@@ -206,7 +217,7 @@ class DovecotLMTP(LMTP):
         if not arg:
             await self.push("501 5.5.4 Invalid parameters")
             return
-        self._set_rset_state()
+        self._set_rset_state()  # type: ignore[no-untyped-call]
         assert self.session is not None
         self.session.host_name = arg.split()[0]
         self.session.extended_smtp = True
@@ -223,7 +234,7 @@ class DovecotLMTP(LMTP):
         await self.push("250 2.0.0 OK")
 
     async def smtp_RSET(self, arg: str) -> None:
-        self._set_rset_state()
+        self._set_rset_state()  # type: ignore[no-untyped-call]
         await self.push("250 2.0.0 OK")
 
     async def smtp_VRFY(self, arg: str) -> None:

@@ -88,7 +88,7 @@ async def _login_loop(conn: Connection, login: Authorization, state: LoginState)
     while True:
         try:
             line = await asyncio.wait_for(conn.readline(LOGIN_LINE_LIMIT), LOGIN_TIMEOUT)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             await _send_quietly(conn, err("Disconnected for inactivity."))
             raise LoginAborted("Inactivity") from None
         except LineTooLong:
@@ -110,7 +110,7 @@ async def _login_loop(conn: Connection, login: Authorization, state: LoginState)
 async def _send_quietly(conn: Connection, data: bytes) -> None:
     try:
         await asyncio.wait_for(conn.send(data), 5)
-    except (ConnectionClosed, asyncio.TimeoutError):
+    except (TimeoutError, ConnectionClosed):
         pass
 
 
@@ -160,7 +160,7 @@ async def _command_loop(conn: Connection, transaction: Transaction) -> str:
     while True:
         try:
             line = await asyncio.wait_for(conn.readline(COMMAND_LINE_LIMIT), IDLE_TIMEOUT)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             await _send_quietly(conn, err("Disconnected for inactivity."))
             return f"Inactivity - no input for {int(IDLE_TIMEOUT)} secs"
         except LineTooLong:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from maa_server.logs import MailLog
 from maa_server.protocols.connection import Connection
+from maa_server.protocols.pop3.authorization import POST_LOGIN_CAPABILITIES
 from maa_server.protocols.pop3.maildrop import Maildrop
 from maa_server.protocols.pop3.parser import (
     ArgumentError,
@@ -24,7 +25,6 @@ from maa_server.protocols.pop3.parser import (
     to_crlf,
     top_of_message,
 )
-from maa_server.protocols.pop3.authorization import POST_LOGIN_CAPABILITIES
 from maa_server.protocols.pop3.settings import Pop3Settings
 from maa_server.storage.interface import SEEN, Mailbox, MailboxError, NoSuchMessage
 

@@ -12,7 +12,13 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.integration.pop3.maa_pop3_harness import PASSWORD, MaaStack, client_tls_context, put_message
+
+from tests.integration.pop3.maa_pop3_harness import (
+    PASSWORD,
+    MaaStack,
+    client_tls_context,
+    put_message,
+)
 
 MSG1 = b"From: a@example.org\nSubject: one\n\nline1\n.dotline\n..two\nend\n"
 MSG2 = b"From: c@example.org\nSubject: two\n\nbody2\n"
@@ -154,7 +160,7 @@ def test_auth_login_and_abort_and_unknown_mechanism(stack: MaaStack) -> None:
 
 def test_bare_auth_lists_mechanisms_and_apop_is_refused(stack: MaaStack) -> None:
     client = connect(stack)
-    resp, lines, _ = client._longcmd("AUTH")
+    _, lines, _ = client._longcmd("AUTH")
     assert lines == [b"PLAIN", b"LOGIN"]
     with pytest.raises(poplib.error_proto, match="APOP not enabled."):
         client._shortcmd("APOP alice 0123456789abcdef0123456789abcdef")
@@ -274,7 +280,7 @@ def test_crlf_files_are_not_doubled(stack: MaaStack) -> None:
     put_message(stack.maildir("alice"), "2000.M1P1.host", b"Subject: x\r\n\r\nbody\r\n")
     client = login(stack)
     assert client.stat() == (1, 20)
-    _, lines, octets = client.retr(1)
+    _, lines, _ = client.retr(1)
     assert lines == [b"Subject: x", b"", b"body"]
     client.quit()
 

@@ -9,12 +9,17 @@ import base64
 import socket
 import ssl
 
-from tests.integration.pop3.maa_pop3_harness import PASSWORD, MaaStack, client_tls_context, put_message
+from tests.integration.pop3.maa_pop3_harness import (
+    PASSWORD,
+    MaaStack,
+    client_tls_context,
+    put_message,
+)
 
 MESSAGES = [
     b"From: Bob Sender <bob@example.org>\nSubject: one\n\nBody one.\n",
-    b"From: =?utf-8?q?J=C3=BCrgen?= <j@example.de>\nSubject: zwei\nContent-Type: text/plain; "
-    b"charset=\"utf-8\"\nContent-Transfer-Encoding: 8bit\n\nSch\xc3\xb6ne Gr\xc3\xbc\xc3\x9fe!\n",
+    (b"From: =?utf-8?q?J=C3=BCrgen?= <j@example.de>\nSubject: zwei\nContent-Type: text/plain; "
+     b"charset=\"utf-8\"\nContent-Transfer-Encoding: 8bit\n\nSch\xc3\xb6ne Gr\xc3\xbc\xc3\x9fe!\n"),
     b"From: a@example.org\nSubject: dots\n\n.starts with a dot\n",
 ]
 

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-from maa_server.delivery import TraceInfo, lmtp_headers, message_id, received_header, to_lf
+from maa_server.delivery import (
+    TraceInfo,
+    lmtp_headers,
+    message_id,
+    received_header,
+    to_lf,
+)
 
-NOW = datetime(2026, 11, 26, 17, 2, 25, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 26, 17, 2, 25, tzinfo=UTC)
 
 
 def test_single_recipient_headers_as_observed() -> None:
