@@ -22,6 +22,7 @@ class MemoryMailbox(Mailbox):
         self.contents = contents
         self._keywords = list(keywords)
         self.reads: list[int] = []  # UIDs whose file was read, in order
+        self.structures: list[int] = []  # UIDs whose cached structure was asked for
 
     @property
     def uidnext(self) -> int:
@@ -59,7 +60,10 @@ class MemoryMailbox(Mailbox):
     async def structure(self, uid: int) -> MessageStructure:
         from maa_server.storage.message import parse_structure
 
-        return parse_structure(await self.read_message(uid))
+        if uid not in self.contents:
+            raise NoSuchMessage("gone")
+        self.structures.append(uid)  # an index cache hit: no file read
+        return parse_structure(self.contents[uid])
 
     async def append(self, data: bytes, flags: Iterable[str] = (),
                      internal_date: float | None = None) -> int:

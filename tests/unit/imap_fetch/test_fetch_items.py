@@ -277,7 +277,7 @@ trees: st.SearchStrategy[Arg] = st.recursive(leaf, lambda children: st.lists(chi
                                              max_leaves=12)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=250, deadline=None)
 @given(trees, st.one_of(st.none(), trees))
 def test_any_tree_parses_or_raises_parse_error(tree: Arg, mods: Arg | None) -> None:
     try:

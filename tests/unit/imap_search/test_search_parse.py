@@ -191,7 +191,7 @@ leaf = st.one_of(words.map(Atom), st.text(max_size=8).map(lambda t: Atom(t) if t
 trees = st.lists(st.recursive(leaf, lambda c: st.lists(c, max_size=4), max_leaves=10), max_size=6)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=250, deadline=None)
 @given(trees, st.one_of(st.none(), st.sampled_from(["UTF-8", "us-ascii", "latin1", "nope"])))
 def test_any_tree_parses_or_raises_imap_errors(tree: list[Arg], charset: str | None) -> None:
     try:

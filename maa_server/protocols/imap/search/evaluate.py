@@ -39,11 +39,12 @@ from maa_server.protocols.imap.search.program import (
 from maa_server.protocols.imap.search.text import (
     all_headers_text,
     fold,
+    header_fields,
     header_haystacks,
-    raw_header_values,
 )
-from maa_server.storage.interface import Mailbox, MessageInfo, NoSuchMessage
-from maa_server.storage.message import body_text
+from maa_server.storage.interface import Mailbox, MessageInfo, MessageStructure, NoSuchMessage
+from maa_server.storage.message import SEARCH_HEADER_FIELDS, body_text
+from maa_server.storage.message.headers import HeaderField, field_text, find_fields
 
 THREAD_THRESHOLD = 256 * 1024
 YIELD_EVERY = 2000
@@ -52,17 +53,25 @@ _ENCODED = re.compile(rb"content-transfer-encoding[ \t]*:[ \t]*(?:base64|quoted-
 _UNFOLD = re.compile(rb"\r?\n(?=[ \t])")
 
 
-class _Message:
-    """One message during evaluation: index data now, content on demand."""
+# Levels of what is known about a message while deciding.
+INDEX = 0  # flags, UID, size, dates, modseq (MessageInfo)
+STRUCTURE = 1  # + the decoded header fields the index caches (MessageStructure.headers)
+CONTENT = 2  # + the message file
 
-    __slots__ = ("seq", "info", "recent", "raw", "_header", "_body", "_text", "_cache", "_plain")
+
+class _Message:
+    """One message during evaluation: index data now, the rest on demand."""
+
+    __slots__ = ("seq", "info", "recent", "raw", "structure", "_fields", "_body", "_text",
+                 "_cache", "_plain")
 
     def __init__(self, seq: int, info: MessageInfo, recent: bool) -> None:
         self.seq = seq
         self.info = info
         self.recent = recent
         self.raw: bytes | None = None
-        self._header: bytes | None = None
+        self.structure: MessageStructure | None = None
+        self._fields: list[HeaderField] | None = None
         self._body: str | None = None
         self._text: str | None = None
         self._cache: dict[str, list[str] | None] = {}
@@ -84,16 +93,14 @@ class _Message:
         return bool(self._plain) and needle.encode("ascii") not in self._plain
 
     @property
-    def header_block(self) -> bytes:
-        if self._header is None:
-            raw = self.raw or b""
-            end = _header_end(raw)
-            self._header = raw[:end]
-        return self._header
+    def fields(self) -> list[HeaderField]:
+        if self._fields is None:
+            self._fields = header_fields(self.raw or b"")
+        return self._fields
 
     def header(self, name: str) -> list[str] | None:
         if name not in self._cache:
-            self._cache[name] = header_haystacks(self.header_block, name)
+            self._cache[name] = header_haystacks(self.fields, name)
         return self._cache[name]
 
     def body(self) -> str:
@@ -105,15 +112,6 @@ class _Message:
         if self._text is None:
             self._text = fold(all_headers_text(self.raw or b"")) + "\n" + self.body()
         return self._text
-
-
-def _header_end(raw: bytes) -> int:
-    """Offset just past the header block (the blank line included)."""
-    positions = [p for p in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if p >= 0]
-    if not positions:
-        return len(raw)
-    p = min(positions)
-    return p + (4 if raw.startswith(b"\r\n\r\n", p) else 2)
 
 
 class _Context:
@@ -141,14 +139,13 @@ def _compare_day(op: str, day: datetime.date, wanted: datetime.date | None) -> b
     return day >= wanted
 
 
-def _sent_day(msg: _Message) -> datetime.date | None:
-    """The calendar day of the Date: field as written (its own zone), or
-    None when missing/unparsable (then no SENT* key matches, like Dovecot's
+def _sent_day(value: str | None) -> datetime.date | None:
+    """The calendar day of a Date: value as written (its own zone), or None
+    when missing/unparsable: then no SENT* key matches (index-search.c
     search_sent)."""
-    values = raw_header_values(msg.header_block, "date")
-    if not values:
+    if not value:
         return None
-    parsed = email.utils.parsedate_tz(values[0])
+    parsed = email.utils.parsedate_tz(value)
     if parsed is None:
         return None
     try:
@@ -157,8 +154,14 @@ def _sent_day(msg: _Message) -> datetime.date | None:
         return None
 
 
-def _cheap(key: Key, msg: _Message, ctx: _Context) -> bool | None:
-    """Three-valued: True/False from index data, None when content decides."""
+def _cached(key: Header) -> bool:
+    """Can MessageStructure.headers answer this key? Address fields cannot:
+    they are matched in Dovecot's rewritten form, made from the raw value."""
+    return not key.address and key.name in SEARCH_HEADER_FIELDS
+
+
+def _decide(key: Key, msg: _Message, ctx: _Context, level: int) -> bool | None:
+    """True/False, or None when a higher level of knowledge is needed."""
     info = msg.info
     if isinstance(key, All):
         return True
@@ -177,65 +180,70 @@ def _cheap(key: Key, msg: _Message, ctx: _Context) -> bool | None:
         return key.uids.contains(info.uid, ctx.last_uid)
     if isinstance(key, Size):
         return info.size > key.size if key.larger else info.size < key.size
-    if isinstance(key, DateKey):
-        if key.sent:
-            return None
-        return _compare_day(key.op, _local_day(info.internal_date), key.day)
     if isinstance(key, Age):
         limit = ctx.now - key.seconds
         return info.internal_date <= limit if key.older else info.internal_date >= limit
     if isinstance(key, ModSeq):
         return info.modseq >= key.modseq
+    if isinstance(key, DateKey):
+        if not key.sent:
+            return _compare_day(key.op, _local_day(info.internal_date), key.day)
+        if level == STRUCTURE and msg.structure is not None:
+            day = _sent_day(msg.structure.headers.get("date"))
+        elif level == CONTENT:
+            dates = find_fields(msg.fields, "date")
+            day = _sent_day(field_text(dates[0].value)) if dates else None
+        else:
+            return None
+        return day is not None and _compare_day(key.op, day, key.day)
+    if isinstance(key, Header):
+        if level == STRUCTURE and msg.structure is not None and _cached(key):
+            value = msg.structure.headers.get(key.name)
+            haystacks = None if value is None else [fold(value)]
+        elif level == CONTENT:
+            haystacks = msg.header(key.name)
+        else:
+            return None
+        if haystacks is None:
+            return False  # no such field: even an empty key does not match
+        return not key.needle or any(key.needle in h for h in haystacks)
+    if isinstance(key, Body):
+        if level < CONTENT:
+            return None
+        return not msg.surely_lacks(key.needle) and key.needle in msg.body()
+    if isinstance(key, Text):
+        if level < CONTENT:
+            return None
+        return not msg.surely_lacks(key.needle) and key.needle in msg.text()
     if isinstance(key, Not):
-        inner = _cheap(key.key, msg, ctx)
+        inner = _decide(key.key, msg, ctx, level)
         return None if inner is None else not inner
     if isinstance(key, Or):
-        left = _cheap(key.left, msg, ctx)
+        left = _decide(key.left, msg, ctx, level)
         if left is True:
             return True
-        right = _cheap(key.right, msg, ctx)
+        right = _decide(key.right, msg, ctx, level)
         if right is True:
             return True
         if left is False and right is False:
             return False
         return None
     if isinstance(key, And):
+        # Cheap keys first: a False from flags saves the content work of
+        # the others (Dovecot's search_match_next does the same by levels).
         result: bool | None = True
         for sub in key.keys:
-            value = _cheap(sub, msg, ctx)
-            if value is False:
+            verdict = _decide(sub, msg, ctx, level)
+            if verdict is False:
                 return False
-            if value is None:
+            if verdict is None:
                 result = None
         return result
-    return None  # Header, Body, Text
+    raise TypeError(f"unknown search key {key!r}")
 
 
 def _full(key: Key, msg: _Message, ctx: _Context) -> bool:
-    """Two-valued, with the content loaded (msg.raw set)."""
-    cheap = _cheap(key, msg, ctx)
-    if cheap is not None:
-        return cheap
-    if isinstance(key, Header):
-        haystacks = msg.header(key.name)
-        if haystacks is None:
-            return False
-        return not key.needle or any(key.needle in h for h in haystacks)
-    if isinstance(key, Body):
-        return not msg.surely_lacks(key.needle) and key.needle in msg.body()
-    if isinstance(key, Text):
-        return not msg.surely_lacks(key.needle) and key.needle in msg.text()
-    if isinstance(key, DateKey):
-        day = _sent_day(msg)
-        return day is not None and _compare_day(key.op, day, key.day)
-    if isinstance(key, Not):
-        return not _full(key.key, msg, ctx)
-    if isinstance(key, Or):
-        return _full(key.left, msg, ctx) or _full(key.right, msg, ctx)
-    if isinstance(key, And):
-        # Cheap decisions were made above; evaluate the rest in order.
-        return all(_full(sub, msg, ctx) for sub in key.keys)
-    raise TypeError(f"unknown search key {key!r}")
+    return bool(_decide(key, msg, ctx, CONTENT))
 
 
 async def evaluate_search(
@@ -258,12 +266,21 @@ async def evaluate_search(
     """
     ctx = _Context(last_seq, last_uid, saved_uids, time.time() if now is None else now)
     root = program.root
+    # Worth asking the index cache first? Only if some key can be answered there.
+    use_structure = any((isinstance(n, Header) and _cached(n))
+                        or (isinstance(n, DateKey) and n.sent) for n in program.nodes)
     matches: list[int] = []
     for count, (seq, info) in enumerate(view, 1):
         if count % YIELD_EVERY == 0:
             await asyncio.sleep(0)  # a 100,000-message SEARCH must not starve other sessions
         msg = _Message(seq, info, info.uid in recent_uids)
-        decided = _cheap(root, msg, ctx)
+        decided = _decide(root, msg, ctx, INDEX)
+        if decided is None and use_structure:
+            try:
+                msg.structure = await mailbox.structure(info.uid)
+            except NoSuchMessage:
+                continue
+            decided = _decide(root, msg, ctx, STRUCTURE)
         if decided is None:
             try:
                 msg.raw = await mailbox.read_message(info.uid)

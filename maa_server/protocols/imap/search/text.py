@@ -15,21 +15,23 @@ against the address list rewritten Dovecot's way (message_address_write):
 
 from __future__ import annotations
 
-import email.errors
-import email.header
-import email.utils
-import re
 import unicodedata
-from email import message_from_bytes
-from email.message import Message
-from email.policy import compat32
+
+from maa_server.storage.message.address import parse_address_bytes
+from maa_server.storage.message.headers import (
+    HeaderField,
+    decode_rfc2047,
+    field_text,
+    find_fields,
+    parse_header_block,
+    unfold,
+)
+from maa_server.storage.message.parser import MimePart, parse_mime
 
 ADDRESS_HEADERS = frozenset({
     "from", "sender", "reply-to", "to", "cc", "bcc",
     "resent-from", "resent-sender", "resent-to", "resent-cc", "resent-bcc",
 })
-
-_FOLD = re.compile(r"\r?\n(?=[ \t])")
 
 
 def fold(text: str) -> str:
@@ -39,96 +41,71 @@ def fold(text: str) -> str:
     return unicodedata.normalize("NFD", text.casefold())
 
 
-def decode_words(value: str) -> str:
-    """RFC 2047 encoded words to text; undecodable charsets left as they are."""
-    if "=?" not in value:
-        return value
-    try:
-        parts = email.header.decode_header(value)
-        out = []
-        for data, charset in parts:
-            if isinstance(data, str):
-                out.append(data)
-                continue
-            try:
-                out.append(data.decode(charset or "utf-8", "replace"))
-            except LookupError:
-                out.append(data.decode("utf-8", "replace"))
-        return "".join(out)
-    except (ValueError, email.errors.HeaderParseError):
-        return value
+def header_fields(raw: bytes) -> list[HeaderField]:
+    """The message's top-level header fields (Dovecot's header parser)."""
+    fields, _, _ = parse_header_block(raw, 0, len(raw))
+    return fields
 
 
-def unfold(value: str) -> str:
-    return _FOLD.sub("", value).strip("\r\n")
-
-
-def raw_header_values(header_block: bytes, name: str) -> list[str]:
-    """Every value of the field `name` in a raw header block, unfolded but
-    not decoded (8-bit bytes read as UTF-8, else Latin-1)."""
-    text = _bytes_to_text(header_block)
-    wanted = name.lower()
-    values: list[str] = []
-    current: list[str] | None = None
-    for line in text.replace("\r\n", "\n").split("\n"):
-        if line[:1] in (" ", "\t"):
-            if current is not None:
-                current.append(line)
-            continue
-        if current is not None:
-            values.append("".join(current).strip())
-            current = None
-        key, colon, value = line.partition(":")
-        if colon and key.strip().lower() == wanted:
-            current = [value]
-    if current is not None:
-        values.append("".join(current).strip())
-    return values
-
-
-def _bytes_to_text(data: bytes) -> str:
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data.decode("latin-1")
-
-
-def _quote_name(name: str) -> str:
+def _quote_name(name: bytes) -> bytes:
     # Dovecot's str_append_maybe_escape(quote_spaces=TRUE).
-    if any(ch in name for ch in ' "\\'):
-        return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if any(ch in name for ch in b' "\\'):
+        return b'"' + name.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
     return name
 
 
-def normalized_addresses(raw_value: str) -> str:
-    """The address list as Dovecot writes it before matching."""
-    out = []
-    for name, addr in email.utils.getaddresses([raw_value]):
-        if not name and not addr:
-            continue
-        if name:
-            out.append(f"{_quote_name(name)} <{addr}>")
+def normalized_addresses(value: bytes) -> str:
+    """The address list as Dovecot writes it before matching
+    (message_address_parse with fill_missing, then message_address_write,
+    then RFC 2047 decoding)."""
+    out = bytearray()
+    first = True
+    in_group = False
+    for addr in parse_address_bytes(unfold(value), fill_missing=True):
+        if not first:
+            out += b", "
+        first = False
+        if addr.domain is None:
+            if not in_group:  # group start: the mailbox is the group name
+                out += (addr.mailbox or b"") + b": "
+                first = True
+            else:  # group end
+                if out.endswith(b", "):
+                    del out[-2:]
+                out += b";"
+            in_group = not in_group
+        elif not addr.name and addr.route is None:
+            out += b"<" + (addr.mailbox or b"") + b"@" + addr.domain + b">"
         else:
-            out.append(f"<{addr}>")
-    return decode_words(", ".join(out))
+            if addr.name:
+                out += _quote_name(addr.name) + b" "
+            out += b"<"
+            if addr.route is not None:
+                out += addr.route + b":"
+            out += (addr.mailbox or b"") + b"@" + addr.domain + b">"
+    return decode_rfc2047(bytes(out))
 
 
-def header_haystacks(header_block: bytes, name: str) -> list[str] | None:
+def header_haystacks(fields: list[HeaderField], name: str) -> list[str] | None:
     """Folded strings to look in for `HEADER name`, or None without the field."""
-    values = raw_header_values(header_block, name)
-    if not values:
+    found = find_fields(fields, name)
+    if not found:
         return None
     if name in ADDRESS_HEADERS:
-        return [fold(normalized_addresses(v)) for v in values]
-    return [fold(decode_words(v)) for v in values]
+        return [fold(normalized_addresses(f.value)) for f in found]
+    return [fold(field_text(f.value)) for f in found]
+
+
+def _walk(part: MimePart) -> list[MimePart]:
+    out = [part]
+    for child in part.children:
+        out.extend(_walk(child))
+    return out
 
 
 def all_headers_text(raw: bytes) -> str:
     """Every header block of the message, its parts and embedded messages,
     decoded, one `Name: value` per line: the header half of SEARCH TEXT."""
-    lines: list[str] = []
-    parsed: Message = message_from_bytes(raw, policy=compat32)
-    for part in parsed.walk():
-        for key, value in part.items():
-            lines.append(f"{key}: {decode_words(unfold(str(value)))}")
+    lines = [f"{f.name}: {field_text(f.value)}"
+             for part in _walk(parse_mime(raw)) for f in part.fields]
     return "\n".join(lines)
