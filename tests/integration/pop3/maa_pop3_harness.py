@@ -156,9 +156,11 @@ userdb {{
     async def _stop(self) -> None:
         for server in self.servers:
             server.close()
-        for task in asyncio.all_tasks():
-            if task is not asyncio.current_task():
-                task.cancel()
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=5)
 
     def stop(self) -> None:
         try:
