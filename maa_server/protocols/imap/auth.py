@@ -270,6 +270,7 @@ async def cmd_enable(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> st
     if not args:
         raise ImapParseError("Missing arguments")
     newly: list[str] = []
+    had_condstore = "CONDSTORE" in s.enabled
     for arg in args:
         name = A.atom(arg).upper()
         if name in ("CONDSTORE", "QRESYNC") and name not in s.enabled:
@@ -277,6 +278,9 @@ async def cmd_enable(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> st
             newly.append(name)
     if "QRESYNC" in s.enabled:
         s.enabled.add("CONDSTORE")  # RFC 7162 3.2.3: QRESYNC implies CONDSTORE
+    if s.selected is not None and not had_condstore and "CONDSTORE" in s.enabled:
+        # RFC 7162 3.1.8 / Dovecot: the selected mailbox's HIGHESTMODSEQ now.
+        s.untagged(f"OK [HIGHESTMODSEQ {s.selected.mailbox.highest_modseq}] Highest")
     s.untagged("ENABLED" + "".join(" " + n for n in newly))
     return "Enabled."
 

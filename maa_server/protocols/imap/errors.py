@@ -25,11 +25,11 @@ class ImapParseError(ImapError):
 
 
 class ImapBadCharset(ImapError):
-    """SEARCH CHARSET we do not support: `NO [BADCHARSET (UTF-8 US-ASCII)]`."""
+    """SEARCH CHARSET we do not support: `NO [BADCHARSET] Unknown charset`
+    (Dovecot 2.3 sends the code without the optional charset list)."""
 
-    def __init__(self, text: str = "Unsupported charset",
-                 supported: tuple[str, ...] = ("UTF-8", "US-ASCII")) -> None:
-        super().__init__(text, "BADCHARSET (" + " ".join(supported) + ")")
+    def __init__(self, text: str = "Unknown charset") -> None:
+        super().__init__(text, "BADCHARSET")
 
 
 class ImapCommandFailed(ImapError):

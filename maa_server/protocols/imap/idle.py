@@ -35,7 +35,7 @@ async def cmd_idle(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> str 
         while True:
             now = time.monotonic()
             if now >= deadline:
-                raise asyncio.TimeoutError()
+                raise TimeoutError()
             if now >= next_keepalive:
                 s.write(b"* OK Still here\r\n")
                 await s.conn.drain()

@@ -13,7 +13,11 @@ from typing import TYPE_CHECKING
 
 from maa_server.protocols.imap import args as A
 from maa_server.protocols.imap.errors import ImapParseError
-from maa_server.protocols.imap.mailboxes import mailbox_status, parse_status_items, status_line
+from maa_server.protocols.imap.mailboxes import (
+    mailbox_status,
+    parse_status_items,
+    status_line,
+)
 from maa_server.protocols.imap.responses import mailbox_name, quoted_or_literal
 from maa_server.protocols.imap.tokens import Arg, Atom
 from maa_server.storage.interface import MailboxEntry, MailboxError
@@ -91,7 +95,7 @@ async def cmd_list(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> str 
         selection = {A.atom(a).upper() for a in rest.pop(0)}
         unknown = selection - SELECTION_OPTIONS
         if unknown:
-            raise ImapParseError(f"Unknown LIST selection option {sorted(unknown)[0]}")
+            raise ImapParseError(f"Unknown LIST selection option {min(unknown)}")
     if len(rest) < 2:
         raise ImapParseError("Missing arguments")
     reference = A.astring(rest.pop(0))

@@ -10,7 +10,11 @@ from typing import TYPE_CHECKING
 
 from maa_server.protocols.imap import args as A
 from maa_server.protocols.imap.errors import ImapCommandFailed, ImapParseError
-from maa_server.protocols.imap.responses import flag_list, mailbox_name, quoted_or_literal
+from maa_server.protocols.imap.responses import (
+    flag_list,
+    mailbox_name,
+    quoted_or_literal,
+)
 from maa_server.protocols.imap.selected import SelectedMailbox
 from maa_server.protocols.imap.sequence import format_uid_set, parse_sequence_set
 from maa_server.protocols.imap.tokens import Arg
@@ -62,15 +66,16 @@ async def _select(s: ImapSession, args: list[Arg], *, read_only: bool) -> str | 
     had_selected = s.selected is not None
     s.selected = None
     s.state = AUTHENTICATED
-    if had_selected and (s.qresync or s.condstore):
-        # RFC 7162 3.2.11: the old mailbox's notifications end here.
+    if had_selected:
+        # RFC 7162 3.2.11: the old mailbox's notifications end here (Dovecot
+        # says so whether or not CONDSTORE/QRESYNC is on).
         s.untagged("OK [CLOSED] Previous mailbox closed.")
     name = s.names.from_wire(wire)
     assert s.store is not None
     try:
         box = await s.store.open_mailbox(name)
     except NoSuchMailbox:
-        raise _not_found(wire) from None
+        raise ImapCommandFailed(f"Mailbox doesn't exist: {wire}") from None  # no code, as Dovecot
     await box.sync()
     sel = SelectedMailbox(box, name, read_only)
     out = [sel.flags_line().decode()]
@@ -148,7 +153,7 @@ async def cmd_delete(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> st
     wire = A.astring(args[0])
     name = s.names.from_wire(wire)
     if name.upper() == "INBOX":
-        raise ImapCommandFailed("INBOX can't be deleted.", "CANNOT")
+        raise ImapCommandFailed("INBOX can't be deleted.")
     assert s.store is not None
     if s.selected is not None and s.selected.name == name:
         # Dovecot closes the mailbox first (cmd-delete.c).
@@ -233,7 +238,7 @@ async def cmd_status(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> st
     try:
         st = await mailbox_status(s, name)
     except NoSuchMailbox:
-        raise _not_found(wire) from None
+        raise ImapCommandFailed(f"Mailbox doesn't exist: {wire}") from None
     s.write(status_line(mailbox_name(s.names.to_wire(name)), st, items))
     return "Status completed."
 
@@ -246,6 +251,18 @@ async def cmd_namespace(s: ImapSession, tag: str, args: list[Arg], uid: bool) ->
     return "Namespace completed."
 
 
-__all__ = ["cmd_select", "cmd_examine", "cmd_create", "cmd_delete", "cmd_rename",
-           "cmd_subscribe", "cmd_unsubscribe", "cmd_status", "cmd_namespace",
-           "status_line", "parse_status_items", "mailbox_status", "flag_list"]
+__all__ = [
+    "cmd_create",
+    "cmd_delete",
+    "cmd_examine",
+    "cmd_namespace",
+    "cmd_rename",
+    "cmd_select",
+    "cmd_status",
+    "cmd_subscribe",
+    "cmd_unsubscribe",
+    "flag_list",
+    "mailbox_status",
+    "parse_status_items",
+    "status_line",
+]

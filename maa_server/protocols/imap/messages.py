@@ -9,7 +9,11 @@ from typing import TYPE_CHECKING
 
 from maa_server.protocols.imap import args as A
 from maa_server.protocols.imap.errors import ImapCommandFailed, ImapParseError
-from maa_server.protocols.imap.responses import flag_list, ordered_flags, parse_date_time
+from maa_server.protocols.imap.responses import (
+    flag_list,
+    ordered_flags,
+    parse_date_time,
+)
 from maa_server.protocols.imap.sequence import format_uid_set, parse_sequence_set
 from maa_server.protocols.imap.tokens import Arg, String
 from maa_server.storage.interface import DELETED, Mailbox, NoSuchMailbox
@@ -155,14 +159,8 @@ async def _copy_or_move(s: ImapSession, args: list[Arg], uid: bool, *, move: boo
 
 
 def _is_trash(s: ImapSession, name: str) -> bool:
-    try:
-        for ns in s.ctx.config.namespaces:
-            for child in ns.children:
-                if child.name == name and "\\Trash" in child.get("special_use", ""):
-                    return True
-    except Exception:
-        return False
-    return False
+    return any(child.name == name and "\\Trash" in child.get("special_use", "")
+               for ns in s.ctx.config.namespaces for child in ns.children)
 
 
 STORE_MODES = {"FLAGS": "set", "+FLAGS": "add", "-FLAGS": "remove"}
@@ -207,7 +205,8 @@ async def cmd_store(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> str
             continue
         # RFC 7162 3.1.3: with CONDSTORE even .SILENT reports the new MODSEQ
         # of changed messages; otherwise FETCH FLAGS unless .SILENT.
-        if silent and not (s.condstore and old.uid in changed_uids):
+        # Dovecot reports only messages whose flags really changed.
+        if old.uid not in changed_uids or (silent and not s.condstore):
             continue
         items = []
         if uid:
@@ -224,5 +223,12 @@ async def cmd_store(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> str
     return "Store completed."
 
 
-__all__ = ["cmd_append", "cmd_close", "cmd_unselect", "cmd_expunge", "cmd_copy", "cmd_move",
-           "cmd_store"]
+__all__ = [
+    "cmd_append",
+    "cmd_close",
+    "cmd_copy",
+    "cmd_expunge",
+    "cmd_move",
+    "cmd_store",
+    "cmd_unselect",
+]

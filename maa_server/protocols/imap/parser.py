@@ -129,9 +129,8 @@ class CommandParser:
         if not name or not name.isascii():
             raise self._error("Error in IMAP command received by server.")
         self.name = name.decode("ascii").upper()
-        if pos < n:
-            if line[pos] != 0x20:
-                raise self._error("Error in IMAP command received by server.")
+        if pos < n and line[pos] != 0x20:
+            raise self._error("Error in IMAP command received by server.")
         return pos
 
     def _parse_args(self, line: bytes, pos: int) -> Command | NeedLiteral:
@@ -212,7 +211,7 @@ class CommandParser:
             raise self._error("Invalid literal size")
         body = line[pos + 1:end]
         sync = True
-        if body.endswith(b"+") or body.endswith(b"-"):
+        if body.endswith((b"+", b"-")):
             sync = False
             body = body[:-1]
         if not body or not body.isdigit() or len(body) > 10:

@@ -20,7 +20,9 @@ if TYPE_CHECKING:
 
 async def cmd_fetch(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> str | None:
     from maa_server.protocols.imap.fetch import (
-        parse_fetch_items, parse_fetch_modifiers, render_fetch,
+        parse_fetch_items,
+        parse_fetch_modifiers,
+        render_fetch,
     )
 
     A.count(args, 2, 3)
@@ -140,10 +142,11 @@ async def cmd_search(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> st
             parts.append(f"MIN {min(results)}")
         if "MAX" in opts:
             parts.append(f"MAX {max(results)}")
-    if "COUNT" in opts:
-        parts.append(f"COUNT {len(results)}")
+    # Dovecot's order: MIN MAX ALL COUNT (imap-search.c).
     if results and "ALL" in opts:
         parts.append(f"ALL {format_uid_set(sorted(results))}")
+    if "COUNT" in opts:
+        parts.append(f"COUNT {len(results)}")
     if modseq:
         parts.append(f"MODSEQ {modseq}")
     s.write(" ".join(parts).encode() + b"\r\n")

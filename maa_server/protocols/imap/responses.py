@@ -10,9 +10,8 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
-
 _QUOTE_UNSAFE = frozenset(b'\r\n\0')
-_ATOM_SPECIALS = frozenset(b'(){ %*"\\]') | frozenset(range(0x00, 0x21)) | {0x7F}
+_ATOM_SPECIALS = frozenset(b'(){ %*"\\]') | frozenset(range(0x21)) | {0x7F}
 
 
 def quoted_or_literal(value: bytes | str) -> bytes:

@@ -105,7 +105,12 @@ class SelectedMailbox:
                 keep = [(u, m) for u, m in zip(self.uids, self.infos) if u not in gone]
                 self.uids = [u for u, _ in keep]
                 self.infos = [m for _, m in keep]
-                self.recent -= gone
+                if self.recent & gone:
+                    # Dovecot follows the expunges with the new RECENT count.
+                    self.recent -= gone
+                    recent_line = b"* %d RECENT\r\n" % len(self.recent)
+                    if not qresync:
+                        out.append(recent_line)
         else:
             self._deferred_expunge = any(u not in by_uid for u in self.uids)
         if allow_expunge:

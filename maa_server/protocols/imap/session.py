@@ -10,8 +10,10 @@ by others at the points RFC 3501 section 5.5 / 7.4.1 allows.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
+import traceback
 from typing import Any
 
 from maa_server.auth.interface import ClientInfo, UserInfo
@@ -20,10 +22,19 @@ from maa_server.protocols.connection import Connection, ConnectionClosed, LineTo
 from maa_server.protocols.context import LiveSession, ServerContext, new_session_id
 from maa_server.protocols.imap import capabilities
 from maa_server.protocols.imap.errors import (
-    ImapBadCharset, ImapBye, ImapCommandFailed, ImapError, ImapParseError,
+    ImapBadCharset,
+    ImapBye,
+    ImapCommandFailed,
+    ImapError,
+    ImapParseError,
 )
 from maa_server.protocols.imap.names import NameMapper
-from maa_server.protocols.imap.parser import Command, CommandParser, CommandSyntaxError, NeedLiteral
+from maa_server.protocols.imap.parser import (
+    Command,
+    CommandParser,
+    CommandSyntaxError,
+    NeedLiteral,
+)
 from maa_server.protocols.imap.selected import SelectedMailbox
 from maa_server.storage.interface import MailboxError, MailStore
 
@@ -39,18 +50,38 @@ BAD_COMMAND = "Error in IMAP command received by server."
 
 
 def _setting(settings: Any, name: str, default: Any) -> Any:
-    try:
-        value = settings.get(name, default)
-    except Exception:  # a config without this setting: Dovecot's default
-        return default
+    value = settings.get(name, default)
     return default if value is None else value
+
+
+def _in_networks(ip: str, networks: str) -> bool:
+    import ipaddress
+
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    for net in networks.replace(",", " ").split():
+        try:
+            if addr in ipaddress.ip_network(net, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
 
 
 class Stats:
     """The counters of imap_logout_format."""
 
-    __slots__ = ("deleted", "expunged", "trashed", "hdr_count", "hdr_bytes",
-                 "body_count", "body_bytes")
+    __slots__ = (
+        "body_bytes",
+        "body_count",
+        "deleted",
+        "expunged",
+        "hdr_bytes",
+        "hdr_count",
+        "trashed",
+    )
 
     def __init__(self) -> None:
         self.deleted = self.expunged = self.trashed = 0
@@ -77,6 +108,7 @@ class ImapSession:
         self.last_method = ""
         self.plaintext_refused = False
         self.client_sent_capability = False  # then login OK carries no [CAPABILITY]
+        self.bad_commands = 0  # imap-login gives up after 3 (CLIENT_MAX_BAD_COMMANDS)
         self.starttls_done = False
         # Post-login state.
         self.user: UserInfo | None = None
@@ -97,12 +129,9 @@ class ImapSession:
     # -- configuration ------------------------------------------------------
 
     def _load_settings(self) -> Any:
-        cfg = self.ctx.config
-        try:
-            return cfg.settings(protocol="imap", local_ip=self.conn.local_ip,
-                                remote_ip=self.conn.remote_ip)
-        except Exception:
-            return {}
+        return self.ctx.config.settings(protocol="imap", local_ip=self.conn.local_ip,
+                                        remote_ip=self.conn.remote_ip,
+                                        local_name=getattr(self.conn, "sni_name", None) or None)
 
     def setting(self, name: str, default: Any) -> Any:
         return _setting(self.settings, name, default)
@@ -119,11 +148,15 @@ class ImapSession:
 
     @property
     def secured(self) -> bool:
-        """TLS, or a connection Dovecot trusts (same IP / loopback)."""
+        """TLS, a same-IP connection or login_trusted_networks, as Dovecot's
+        login-common decides `secured` (spec 6.2 `%c`, 7.1)."""
         if self.conn.secured:
             return True
         rip, lip = self.conn.remote_ip, self.conn.local_ip
-        return bool(rip) and (rip == lip or rip.startswith("127.") or rip == "::1")
+        if not rip or rip == lip:
+            return True  # same IP, or a UNIX socket
+        trusted = str(self.setting("login_trusted_networks", "") or "")
+        return bool(trusted) and _in_networks(rip, trusted)
 
     @property
     def condstore(self) -> bool:
@@ -149,14 +182,8 @@ class ImapSession:
                                        compress=self._compress_enabled())
 
     def _has_special_use(self) -> bool:
-        try:
-            for ns in self.ctx.config.namespaces:
-                for child in ns.children:
-                    if child.get("special_use", ""):
-                        return True
-        except Exception:
-            return False
-        return False
+        return any(child.get("special_use", "") for ns in self.ctx.config.namespaces
+                   for child in ns.children)
 
     def _compress_enabled(self) -> bool:
         """Dovecot offers COMPRESS=DEFLATE only with the imap_zlib plugin."""
@@ -179,8 +206,7 @@ class ImapSession:
     def tagged(self, tag: str, kind: str, text: str) -> None:
         if self.state != NOT_AUTHENTICATED and kind in ("OK", "NO", "BAD") and \
                 not text.endswith(")") and not text.endswith("secs)."):
-            if text.endswith("."):
-                text = text[:-1]
+            text = text.removesuffix(".")
             text += self.timing()
         self.conn.write(f"{tag} {kind} {text}\r\n".encode("utf-8", "surrogateescape"))
 
@@ -201,12 +227,12 @@ class ImapSession:
             reason = "Logged out" if self.user else "Aborted login by logging out"
         except ImapBye as bye:
             reason = bye.text
-        except asyncio.TimeoutError:
+        except TimeoutError:
             reason = "Inactivity"
             try:
                 self.write(b"* BYE Disconnected for inactivity.\r\n")
                 await asyncio.wait_for(self.conn.drain(), 5)
-            except (ConnectionClosed, asyncio.TimeoutError):
+            except (TimeoutError, ConnectionClosed):
                 pass
         except ConnectionClosed:
             reason = "Connection closed"
@@ -256,6 +282,8 @@ class ImapSession:
             if exc.kind == "NO":
                 code = f"[{exc.code}] " if exc.code else ""
                 self.tagged(exc.tag or "*", "NO", code + exc.text)
+            elif self.state == NOT_AUTHENTICATED:
+                self.pre_login_bad(exc.tag or "*")
             elif exc.tag:
                 text = BAD_COMMAND if exc.text == BAD_COMMAND else \
                     f"Error in IMAP command received by server: {exc.text}"
@@ -280,13 +308,17 @@ class ImapSession:
         if spec is None or self.state not in spec.states:
             if spec is not None and self.state == AUTHENTICATED and SELECTED in spec.states:
                 self.tagged(cmd.tag, "BAD", "No mailbox selected.")
+            elif self.state == NOT_AUTHENTICATED:
+                # imap-login knows only the pre-login commands.
+                self.pre_login_bad(cmd.tag)
             else:
-                # imap-login knows only the pre-login commands, and the imap
-                # process has no LOGIN/AUTHENTICATE/STARTTLS: both answer so.
-                self.tagged(cmd.tag, "BAD", BAD_COMMAND)
+                # The imap process has no LOGIN/AUTHENTICATE/STARTTLS either.
+                self.tagged(cmd.tag, "BAD", f"Error in IMAP command {name}: Unknown command.")
             return
         if self.user:
             self.commands_after_login += 1
+        if self.state == NOT_AUTHENTICATED:
+            self.bad_commands = 0
         try:
             text = await spec.handler(self, cmd.tag, args, uid)
             if text is not None:
@@ -302,17 +334,27 @@ class ImapSession:
         except MailboxError as exc:
             code = f"[{exc.code}] " if exc.code else ""
             self.tagged(cmd.tag, "NO", code + (str(exc) or "Internal error"))
-        except (ImapBye, ConnectionClosed, asyncio.TimeoutError):
+        except (TimeoutError, ImapBye, ConnectionClosed):
             raise
         except ImapError as exc:
             self.tagged(cmd.tag, "NO", exc.text)
-        except Exception as exc:  # a bug or storage failure: say so, keep serving
-            self.log.error(f"{name} failed: {exc!r}")
+        except Exception as exc:  # noqa: BLE001 -- a bug or I/O failure: say so, keep serving
+            where = traceback.extract_tb(exc.__traceback__)[-1]
+            self.log.error(f"{name} failed: {exc!r} at {where.filename}:{where.lineno}")
             self.tagged(cmd.tag, "NO", "[SERVERBUG] Internal error occurred. "
                         "Refer to server log for more information.")
         finally:
             self.last_command = name
             self.last_command_done = time.monotonic()
+
+    def pre_login_bad(self, tag: str, text: str = BAD_COMMAND) -> None:
+        """imap-login answers BAD, and after the third bad command in a row
+        `* BYE Too many invalid IMAP commands.` (imap-login-client.c)."""
+        self.bad_commands += 1
+        if self.bad_commands >= 3:
+            self.write(b"* BYE Too many invalid IMAP commands.\r\n")
+            raise ImapBye("Too many invalid IMAP commands.")
+        self.write(f"{tag} BAD {text}\r\n".encode("utf-8", "surrogateescape"))
 
     async def report_changes(self, *, allow_expunge: bool, full_sync: bool = False) -> None:
         """Send what other sessions and deliveries changed (RFC 3501 5.5)."""
@@ -341,21 +383,17 @@ class ImapSession:
         self.ctx.sessions.add(self.live)
 
     def _namespace_prefix(self) -> str:
-        try:
-            for ns in self.ctx.config.namespaces:
-                if ns.get("inbox", "no") == "yes" or len(self.ctx.config.namespaces) == 1:
-                    return ns.get("prefix", "")
-        except Exception:
-            return ""
+        namespaces = self.ctx.config.namespaces
+        for ns in namespaces:
+            if ns.get("inbox", "no") == "yes" or len(namespaces) == 1:
+                return str(ns.get("prefix", ""))
         return ""
 
     def kick(self) -> None:
         """maa-adm kick: drop the connection (Dovecot kills the process)."""
         self.kicked = True
-        try:
+        with contextlib.suppress(OSError, RuntimeError):
             self.conn.write(b"* BYE Disconnected by admin.\r\n")
-        except Exception:
-            pass
         self.conn.abort()
 
     def login_fields(self) -> str:

@@ -7,7 +7,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from maa_server.protocols.imap.parser import (
-    Command, CommandParser, CommandReader, CommandSyntaxError, NeedLiteral,
+    Command,
+    CommandParser,
+    CommandReader,
+    CommandSyntaxError,
+    NeedLiteral,
 )
 from maa_server.protocols.imap.tokens import Atom, String
 

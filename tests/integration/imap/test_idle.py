@@ -1,0 +1,83 @@
+"""IDLE (RFC 2177) and two sessions on one mailbox (RFC 3501 5.2, 7.4.1):
+what one session changes shows up in the other at the allowed points."""
+
+from __future__ import annotations
+
+import imaplib
+
+from tests.integration.imap.harness import PASSWORD, ImapServer, Wire
+from tests.integration.imap.test_mailboxes import answers, strip_timing
+from tests.integration.imap.test_messages import fill
+
+
+def test_idle_reports_append_flags_and_expunge(server: ImapServer):
+    fill(server, 2)
+    watcher, actor = Wire(server.port), Wire(server.port)
+    try:
+        watcher.login()
+        actor.login()
+        watcher.cmd("SELECT INBOX")
+        actor.cmd("SELECT INBOX")
+        watcher.send(b"i1 IDLE\r\n")
+        assert watcher.readline() == "+ idling"
+        actor.cmd("STORE 1 +FLAGS (\\Flagged)")
+        # The watcher selected first, so the messages are \Recent for it.
+        assert watcher.readline() == "* 1 FETCH (FLAGS (\\Flagged \\Recent))"
+        actor.send(b"a APPEND INBOX {5+}\r\nhello\r\n")
+        actor.until("a")
+        assert watcher.readline() == "* 3 EXISTS"
+        assert watcher.readline() == "* 2 RECENT"  # its own two; the new one is the actor's
+        actor.cmd("STORE 2 +FLAGS.SILENT (\\Deleted)")
+        assert watcher.readline() == "* 2 FETCH (FLAGS (\\Deleted \\Recent))"
+        actor.cmd("EXPUNGE")
+        assert watcher.readline() == "* 2 EXPUNGE"
+        assert watcher.readline() == "* 1 RECENT"
+        watcher.send(b"DONE\r\n")
+        assert watcher.until("i1")[-1].startswith("i1 OK Idle completed")
+    finally:
+        watcher.close()
+        actor.close()
+
+
+def test_idle_wrong_continuation(server: ImapServer, wire: Wire):
+    wire.login()
+    wire.send(b"i IDLE\r\n")
+    assert wire.readline() == "+ idling"
+    wire.send(b"NOPE\r\n")
+    assert [strip_timing(x) for x in wire.until("i")] == ["i BAD Expected DONE"]
+
+
+def test_no_expunge_during_fetch_but_after_noop(server: ImapServer):
+    fill(server, 3)
+    reader, writer = Wire(server.port), Wire(server.port)
+    try:
+        reader.login()
+        writer.login()
+        reader.cmd("SELECT INBOX")
+        writer.cmd("SELECT INBOX")
+        writer.cmd("STORE 1 +FLAGS.SILENT (\\Deleted)")
+        writer.cmd("EXPUNGE")
+        lines = answers(reader, "FETCH 1:* (UID)")
+        assert not any("EXPUNGE" in x for x in lines)
+        assert lines[:3] == ["* 1 FETCH (UID 1)", "* 2 FETCH (UID 2)", "* 3 FETCH (UID 3)"]
+        lines = answers(reader, "NOOP")
+        assert "* 1 EXPUNGE" in lines
+        assert answers(reader, "FETCH 1:* (UID)")[:2] == ["* 1 FETCH (UID 2)", "* 2 FETCH (UID 3)"]
+    finally:
+        reader.close()
+        writer.close()
+
+
+def test_recent_belongs_to_one_session(server: ImapServer):
+    fill(server, 1)
+    first, second = imaplib.IMAP4("127.0.0.1", server.port), imaplib.IMAP4("127.0.0.1", server.port)
+    try:
+        first.login("alice", PASSWORD)
+        second.login("alice", PASSWORD)
+        first.select("INBOX")
+        assert first.untagged_responses.get("RECENT") == [b"1"]
+        second.select("INBOX")
+        assert second.untagged_responses.get("RECENT") == [b"0"]
+    finally:
+        first.logout()
+        second.logout()
