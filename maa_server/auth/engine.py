@@ -28,7 +28,7 @@ from maa_server.auth.fields import (
 from maa_server.auth.interface import AuthResult, AuthStatus, ClientInfo, UserInfo
 from maa_server.auth.settings import AuthSettings, PassdbConfig, UserdbConfig
 from maa_server.auth.varexpand import ExpansionError, user_parts
-from maa_server.logs import get_log
+from maa_server.logs import MailLog, get_log
 
 log = get_log("auth")
 
@@ -106,9 +106,22 @@ class AuthEngine:
         on = self.settings.verbose if pdb is None or pdb.verbose is None else pdb.verbose
         return on or self.settings.debug
 
+    def _log_for(self, pdb: PassdbConfig | None) -> tuple[MailLog, str]:
+        """Blocking drivers (PAM, passwd, shadow) log as Dovecot's auth worker."""
+        if pdb is not None and pdb.driver.worker:
+            pid = os.getpid()
+            return (get_log(f"auth-worker({pid})"),
+                    f"conn unix:auth-worker (pid={pid},uid={os.getuid()}): auth-worker<1>: ")
+        return log, ""
+
     def verbose(self, pdb: PassdbConfig | None, user: str, req: AuthRequest, text: str) -> None:
         if self.verbose_on(pdb):
-            log.info(f"{self.log_prefix(pdb.name if pdb else 'auth', user, req)}: {text}")
+            target, head = self._log_for(pdb)
+            target.info(f"{head}{self.log_prefix(pdb.name if pdb else 'auth', user, req)}: {text}")
+
+    def db_error(self, pdb: PassdbConfig, user: str, req: AuthRequest, text: str) -> None:
+        target, head = self._log_for(pdb)
+        target.error(f"{head}{self.log_prefix(pdb.name, user, req)}: {text}")
 
     def _mismatch_text(self, password: str) -> str:
         mode = self.settings.verbose_passwords.lower()
@@ -138,13 +151,15 @@ class AuthEngine:
                 req.verified_any_password = True
             else:
                 look = PassdbLookup(PassdbResult.SCHEME_NOT_AVAILABLE)
-            if look.result is not PassdbResult.OK:
+            if look.result is PassdbResult.INTERNAL_FAILURE:
+                self.db_error(pdb, lookup_name, req, look.error or "internal failure")
+            elif look.result is not PassdbResult.OK:
                 self.verbose(pdb, lookup_name, req, look.error or look.result.value)
             return look.result, dict(look.fields), False
         look = await pdb.driver.lookup(lookup_name, variables)
         if look.result is not PassdbResult.OK:
             if look.result is PassdbResult.INTERNAL_FAILURE:
-                log.error(f"{self.log_prefix(pdb.name, lookup_name, req)}: {look.error}")
+                self.db_error(pdb, lookup_name, req, f"{look.error}")
             else:
                 self.verbose(pdb, lookup_name, req, look.error or look.result.value)
             return look.result, {}, False
@@ -154,7 +169,7 @@ class AuthEngine:
             apply_fields(fields, look.fields)
             apply_fields(fields, expand_fields(pdb.override_fields, variables))
         except ExpansionError as exc:
-            log.error(f"{self.log_prefix(pdb.name, lookup_name, req)}: {exc}")
+            self.db_error(pdb, lookup_name, req, f"{exc}")
             return PassdbResult.INTERNAL_FAILURE, {}, False
         stored = fields.pop("password", None)
         if stored is None:
@@ -181,7 +196,7 @@ class AuthEngine:
                     else schemes.parse_stored(stored, pdb.driver.default_scheme)
                 creds = schemes.credentials(parsed, wanted_scheme, lookup_name)
             except (schemes.UnknownScheme, schemes.SchemeError) as exc:
-                log.error(f"{self.log_prefix(pdb.name, lookup_name, req)}: {exc}")
+                self.db_error(pdb, lookup_name, req, f"{exc}")
                 return PassdbResult.INTERNAL_FAILURE, {}, failed_inside
             if creds is None:
                 self.verbose(pdb, lookup_name, req,
@@ -205,11 +220,11 @@ class AuthEngine:
             ok = await asyncio.to_thread(schemes.verify, parsed, req.password or "", lookup_name)
         except schemes.UnknownScheme:
             # passdb-passwd-file.c: a failed verification is a mismatch, with an error logged
-            log.error(f"{self.log_prefix(pdb.name, lookup_name, req)}: Unknown scheme "
+            self.db_error(pdb, lookup_name, req, f"Unknown scheme "
                       f"{parsed.base_scheme}")
             return PassdbResult.PASSWORD_MISMATCH, {}, failed_inside
         except schemes.SchemeError as exc:
-            log.error(f"{self.log_prefix(pdb.name, lookup_name, req)}: Password data is not valid "
+            self.db_error(pdb, lookup_name, req, f"Password data is not valid "
                       f"for scheme {parsed.base_scheme}: {exc}")
             return PassdbResult.PASSWORD_MISMATCH, {}, failed_inside
         if not ok:

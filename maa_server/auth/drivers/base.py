@@ -31,6 +31,8 @@ class PassdbDriver(abc.ABC):
     default_scheme: str = "CRYPT"
     # False for PAM: it can only verify a plaintext password, never look one up.
     can_lookup: bool = True
+    # Dovecot runs it in an auth worker process (log prefix `auth-worker(<pid>)`).
+    worker: bool = False
 
     @abc.abstractmethod
     async def lookup(self, user: str, variables: Mapping[str, str]) -> PassdbLookup:

@@ -14,9 +14,6 @@ from typing import Any
 
 from maa_server.auth.chain import PassdbResult
 from maa_server.auth.drivers.base import PassdbDriver, PassdbLookup
-from maa_server.logs import get_log
-
-log = get_log("auth")
 
 # PAM return codes (security/_pam_types.h)
 PAM_SUCCESS = 0
@@ -38,6 +35,7 @@ class PamPassdb(PassdbDriver):
     name = "pam"
     default_scheme = ""
     can_lookup = False
+    worker = True
 
     def __init__(self, args: str) -> None:
         self.service = "dovecot"
@@ -73,7 +71,6 @@ class PamPassdb(PassdbDriver):
         service = variables.get("service", "imap") if self.service == "*" else self.service
         code, reason = await asyncio.to_thread(self._authenticate, user, password, service)
         if code == -1:
-            log.error(f"pam({user}): {reason}")
             return PassdbLookup(PassdbResult.INTERNAL_FAILURE, error=reason)
         if code == PAM_SUCCESS:
             return PassdbLookup(PassdbResult.OK, None, {"user": user})

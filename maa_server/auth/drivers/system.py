@@ -23,10 +23,12 @@ from maa_server.auth.varexpand import ExpansionError, expand
 SHADOW_PATH = "/etc/shadow"
 
 
-def _check_blocking_args(args: str, kind: str) -> None:
+def _check_blocking_args(args: str, kind: str) -> bool:
+    """True when lookups run "in a worker" (the default blocking=yes)."""
     for word in args.split():
         if word not in ("blocking=no", "blocking=yes"):
             raise DriverError(f"{kind}: Unknown setting: {word}")
+    return "blocking=no" not in args.split()
 
 
 def _getpwnam(user: str) -> pwd.struct_passwd | None:
@@ -41,7 +43,7 @@ class PasswdPassdb(PassdbDriver):
     default_scheme = "CRYPT"
 
     def __init__(self, args: str) -> None:
-        _check_blocking_args(args, "passdb passwd")
+        self.worker = _check_blocking_args(args, "passdb passwd")
 
     async def lookup(self, user: str, variables: Mapping[str, str]) -> PassdbLookup:
         entry = await asyncio.to_thread(_getpwnam, user)
@@ -67,7 +69,7 @@ class ShadowPassdb(PassdbDriver):
     shadow_path = SHADOW_PATH
 
     def __init__(self, args: str) -> None:
-        _check_blocking_args(args, "passdb shadow")
+        self.worker = _check_blocking_args(args, "passdb shadow")
 
     async def lookup(self, user: str, variables: Mapping[str, str]) -> PassdbLookup:
         try:

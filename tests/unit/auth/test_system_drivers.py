@@ -1,0 +1,91 @@
+"""passwd / shadow / pam drivers (spec 3.5)."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from maa_server.auth import MaaAuthenticator
+from maa_server.auth.chain import PassdbResult
+from maa_server.auth.drivers import DriverError, make_passdb, make_userdb
+from maa_server.auth.drivers.system import ShadowPassdb
+from maa_server.auth.interface import AuthStatus
+from maa_server.auth.schemes import generate
+from maa_server.auth.varexpand import user_parts
+
+from .conftest import LOCAL
+
+
+async def test_shadow_reads_the_file(tmp_path: Path) -> None:
+    hashed = generate("SHA512-CRYPT", "secret").removeprefix("{SHA512-CRYPT}")
+    shadow = tmp_path / "shadow"
+    shadow.write_text(f"root:*:19000:0:99999:7:::\nsam:{hashed}:19000:0:99999:7:::\n")
+    passdb = ShadowPassdb("")
+    passdb.shadow_path = str(shadow)
+    look = await passdb.lookup("sam", user_parts("sam"))
+    assert look.result is PassdbResult.OK and look.password == hashed
+    assert passdb.default_scheme == "CRYPT" and passdb.worker
+    assert (await passdb.lookup("nobody2", user_parts("nobody2"))).result is PassdbResult.USER_UNKNOWN
+    passdb.shadow_path = str(tmp_path / "missing")
+    assert (await passdb.lookup("sam", user_parts("sam"))).result is PassdbResult.INTERNAL_FAILURE
+
+
+def test_blocking_args() -> None:
+    assert not make_passdb("shadow", "blocking=no").worker
+    with pytest.raises(DriverError, match="Unknown setting"):
+        make_passdb("passwd", "foo=bar")
+
+
+async def test_passwd_userdb() -> None:
+    userdb = make_userdb("passwd", "blocking=no")
+    result, fields = await userdb.lookup("root", user_parts("root"), {})
+    assert result is PassdbResult.OK
+    assert (fields["uid"], fields["gid"], fields["home"]) == ("0", "0", "/root")
+    result, _ = await userdb.lookup("no-such-user-x", user_parts("no-such-user-x"), {})
+    assert result is PassdbResult.USER_UNKNOWN
+
+
+async def test_passwd_userdb_with_valid_uid_range(make_auth: Callable[[str], MaaAuthenticator]) -> None:
+    auth = make_auth("""
+auth_failure_delay = 0
+passdb {
+  driver = static
+  args = nopassword
+}
+userdb {
+  driver = passwd
+}
+""")
+    ok = await auth.verify_plain("nobody", "x", LOCAL)  # uid 65534
+    assert ok.ok and ok.user is not None and ok.user.uid == 65534
+    # root's uid 0 is below first_valid_uid (500): refused
+    assert (await auth.verify_plain("root", "x", LOCAL)).status is AuthStatus.TEMPFAIL
+
+
+@pytest.mark.skipif(importlib.util.find_spec("pam") is not None, reason="python-pam is installed")
+async def test_pam_without_python_pam_is_internal_failure(
+        make_auth: Callable[[str], MaaAuthenticator], caplog: pytest.LogCaptureFixture) -> None:
+    auth = make_auth("""
+auth_failure_delay = 0
+passdb {
+  driver = pam
+}
+""")
+    maa = logging.getLogger("maa")
+    maa.addHandler(caplog.handler)
+    propagate, maa.propagate = maa.propagate, False
+    try:
+        result = await auth.verify_plain("someone", "pw", LOCAL)
+    finally:
+        maa.removeHandler(caplog.handler)
+        maa.propagate = propagate
+    assert result.status is AuthStatus.TEMPFAIL
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert errors and "python-pam is not installed" in errors[0].getMessage()
+    assert getattr(errors[0], "dovecot_prefix", "").startswith("auth-worker(")
+    # PAM cannot serve non-plaintext mechanisms or user lookups
+    assert await auth.lookup_user("someone") is None
