@@ -11,7 +11,7 @@ IMPLEMENTED: set[str] = {
     "hostname", "import_environment", "state_dir", "libexec_dir", "version_ignore",
     "default_vsz_limit", "default_process_limit", "default_client_limit",
     "login_trusted_networks", "haproxy_trusted_networks", "haproxy_timeout",
-    "verbose_proctitle", "mail_server_comment", "mail_server_admin",
+    "verbose_proctitle", "default_internal_user", "default_login_user", "default_internal_group", "mail_server_comment", "mail_server_admin",
     # ssl (spec 2.2)
     "ssl", "ssl_cert", "ssl_key", "ssl_key_password", "ssl_ca", "ssl_min_protocol",
     "ssl_cipher_list", "ssl_cipher_suites", "ssl_prefer_server_ciphers", "ssl_dh",

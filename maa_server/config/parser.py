@@ -121,7 +121,8 @@ class Parser:
         self._include_stack.append(path)
         reader = LineReader()
         lineno = 0
-        for lineno, raw in enumerate(text.splitlines(), start=1):
+        # Lines end at LF only (a CR before it is dropped by the lexer), as i_stream_next_line().
+        for lineno, raw in enumerate(text.split("\n"), start=1):
             line = reader.feed(raw, lineno)
             if line is not None:
                 self._apply(line, path)
