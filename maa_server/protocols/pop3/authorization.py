@@ -188,8 +188,11 @@ class Authorization:
         if result.status is AuthStatus.TEMPFAIL:
             self.state.tempfail = True
             return err("[SYS/TEMP] " + (result.reason or "Temporary authentication failure."))
-        if result.status is AuthStatus.NOLOGIN and result.reason:
-            return err("[AUTH] " + result.reason)
+        if result.status is AuthStatus.NOLOGIN:
+            # The password was right: Dovecot logs "(internal failure, N
+            # successful auths)" for such a client (observed).
+            self.state.successful_auths += 1
+            return err("[AUTH] " + (result.reason or "Login disabled."))
         return err("[AUTH] " + (result.reason or "Authentication failed."))
 
     # --- commands ----------------------------------------------------------

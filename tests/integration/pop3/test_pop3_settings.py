@@ -161,3 +161,28 @@ def test_inactivity_disconnects(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         client.close()
     finally:
         stack.stop()
+
+
+def test_nologin_reason_is_shown(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    caplog.set_level(logging.INFO, logger="maa")
+    stack = MaaStack(tmp_path, users=("alice", "carol"), extra_config="auth_failure_delay = 0",
+                     user_fields={"carol": "nologin=y reason=Account_moved"}).start()
+    try:
+        client = poplib.POP3("127.0.0.1", stack.pop3_port, timeout=10)
+        client.user("carol")
+        with pytest.raises(poplib.error_proto) as info:
+            client.pass_(PASSWORD)
+        assert info.value.args[0] == b"-ERR [AUTH] Account_moved"
+        client.quit()
+        for _ in range(100):
+            lines = [r.getMessage() for r in list(caplog.records)]
+            if any("successful auths" in line for line in lines):
+                break
+            time.sleep(0.05)
+        assert any(line.startswith("Disconnected: Aborted login by logging out "
+                                   "(internal failure, 1 successful auths): user=<carol>")
+                   for line in lines), lines
+    finally:
+        stack.stop()
