@@ -21,9 +21,9 @@ from .text import body_text, decode_charset, decode_transfer, header_values
 
 __all__ = [
     "Address",
+    "HeaderField",
     "MessageStructure",
     "MimePart",
-    "HeaderField",
     "body_text",
     "crlf_size",
     "decode_charset",
@@ -42,7 +42,15 @@ __all__ = [
 
 # Decoded fields kept in MessageStructure.headers for SEARCH/SORT.
 SEARCH_HEADER_FIELDS = (
-    "subject", "from", "to", "cc", "bcc", "date", "message-id", "in-reply-to", "references",
+    "subject",
+    "from",
+    "to",
+    "cc",
+    "bcc",
+    "date",
+    "message-id",
+    "in-reply-to",
+    "references",
 )
 
 

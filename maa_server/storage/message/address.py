@@ -40,7 +40,7 @@ class Address:
 
 
 class _AddressParser:
-    __slots__ = ("s", "fill_missing", "out", "name", "route", "mailbox", "domain")
+    __slots__ = ("domain", "fill_missing", "mailbox", "name", "out", "route", "s")
 
     def __init__(self, data: bytes, fill_missing: bool) -> None:
         self.s = Rfc822Scanner(data)
@@ -133,9 +133,9 @@ class _AddressParser:
     def _name_addr(self) -> int:
         s = self.s
         buf = bytearray()
-        if s.peek() != 0x3C:  # display name before "<"
-            if s.parse_phrase(buf) <= 0 or s.data[s.pos] != 0x3C:
-                return -1
+        # A display name may come before "<".
+        if s.peek() != 0x3C and (s.parse_phrase(buf) <= 0 or s.data[s.pos] != 0x3C):
+            return -1
         self.name = bytes(buf) or None
         if self._angle_addr() < 0:
             self.domain = b"SYNTAX_ERROR"
@@ -238,7 +238,9 @@ class _AddressParser:
         return self.out
 
 
-def parse_address_bytes(value: bytes, fill_missing: bool = True, limit: int = 1 << 30) -> list[Address]:
+def parse_address_bytes(
+    value: bytes, fill_missing: bool = True, limit: int = 1 << 30
+) -> list[Address]:
     """Parse one header value (bytes) as Dovecot's message_address_parse."""
     return _AddressParser(value, fill_missing).parse(limit)
 

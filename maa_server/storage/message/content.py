@@ -92,32 +92,27 @@ def parse_content_info(fields: Sequence[HeaderField], in_digest: bool) -> Conten
                 tok, scanner, ret = parse_token_value(value)
                 if ret >= 0 and tok and scanner.skip_lwsp() == 0:
                     info.encoding = tok
-        elif kind == "id":
-            if info.content_id is None:
-                info.content_id = _clean(value)
-        elif kind == "description":
-            if info.description is None:
-                info.description = _clean(value)
+        elif kind == "id" and info.content_id is None:
+            info.content_id = _clean(value)
+        elif kind == "description" and info.description is None:
+            info.description = _clean(value)
         elif kind == "disposition":
             if info.disposition is None:
                 tok, scanner, ret = parse_token_value(value)
                 if ret >= 0:
                     info.disposition = tok
                     info.disposition_params = parse_params(scanner)
-        elif kind == "language":
-            if info.language is None:
-                info.language = _language_list(value)
-        elif kind == "location":
-            if info.location is None:
-                info.location = _clean(value)
-        elif kind == "md5":
-            if info.md5 is None:
-                info.md5 = _clean(value)
+        elif kind == "language" and info.language is None:
+            info.language = _language_list(value)
+        elif kind == "location" and info.location is None:
+            info.location = _clean(value)
+        elif kind == "md5" and info.md5 is None:
+            info.md5 = _clean(value)
     if info.ctype is None and in_digest:
         # RFC 2046 5.1.5: in multipart/digest the default is message/rfc822.
         info.ctype, info.subtype = b"message", b"rfc822"
         info.type_valid = True
-    if info.ctype is not None and (info.type_valid or in_digest and not seen_type):
+    if info.ctype is not None and info.subtype is not None and info.type_valid:
         lt = info.ctype.lower()
         if lt == b"multipart":
             info.is_multipart = True

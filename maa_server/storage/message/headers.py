@@ -23,7 +23,9 @@ class HeaderField:
     name: str  # as written, trailing whitespace removed
     start: int
     end: int
-    value: bytes  # after ":" and leading whitespace; line breaks kept, final one dropped
+    value: (
+        bytes  # after ":" and leading whitespace; line breaks kept, final one dropped
+    )
 
     @property
     def lname(self) -> str:
@@ -114,7 +116,9 @@ def _decode_word(charset: bytes, enc: bytes, text: bytes) -> str | None:
             data = base64.b64decode(text + b"=" * pad, validate=False)
         else:
             data = re.sub(
-                rb"=([0-9A-Fa-f]{2})", lambda m: bytes([int(m.group(1), 16)]), text.replace(b"_", b" ")
+                rb"=([0-9A-Fa-f]{2})",
+                lambda m: bytes([int(m.group(1), 16)]),
+                text.replace(b"_", b" "),
             )
         name = charset.decode("ascii", "replace")
         codecs.lookup(name)

@@ -47,7 +47,7 @@ class MimePart:
 
 
 class _Boundary:
-    __slots__ = ("text", "owner")
+    __slots__ = ("owner", "text")
 
     def __init__(self, text: bytes, owner: MimePart) -> None:
         self.text = text
@@ -108,7 +108,9 @@ class _MimeParser:
                 boundary = info.boundary
             else:
                 kind = RFC822
-        return MimePart(start, header_end, body_start, self.n, fields, info, kind, depth, boundary)
+        return MimePart(
+            start, header_end, body_start, self.n, fields, info, kind, depth, boundary
+        )
 
     def open(self, part: MimePart) -> int:
         """Push part (and an rfc822 part's message); returns where content starts."""

@@ -26,7 +26,7 @@ class Rfc822Scanner:
     reached, -1 = syntax error.
     """
 
-    __slots__ = ("data", "pos", "end", "last_comment")
+    __slots__ = ("data", "end", "last_comment", "pos")
 
     def __init__(self, data: bytes) -> None:
         self.data = data

@@ -51,14 +51,22 @@ def find_part(root: MimePart, path: Sequence[int]) -> MimePart | None:
     return part
 
 
-def _header_lines(raw: bytes, part: MimePart, fields: Sequence[str], negate: bool, top: bool) -> bytes:
+def _header_lines(
+    raw: bytes, part: MimePart, fields: Sequence[str], negate: bool, top: bool
+) -> bytes:
     wanted = {f.lower() for f in fields}
     if top:
-        hdr_fields, header_end, body_start = part.fields, part.header_end, part.body_start
+        hdr_fields, header_end, body_start = (
+            part.fields,
+            part.header_end,
+            part.body_start,
+        )
     else:
         # Dovecot re-reads an embedded message's header without regard to
         # the enclosing boundaries, up to its empty line or the end.
-        hdr_fields, header_end, body_start = parse_header_block(raw, part.start, len(raw))
+        hdr_fields, header_end, body_start = parse_header_block(
+            raw, part.start, len(raw)
+        )
     chunks = [raw[f.start : f.end] for f in hdr_fields if (f.lname in wanted) != negate]
     if negate or not top:
         # The header's own end (its empty line, if any) follows.
@@ -69,7 +77,13 @@ def _header_lines(raw: bytes, part: MimePart, fields: Sequence[str], negate: boo
     return to_imap(body + b"\n")
 
 
-def section_of(raw: bytes, root: MimePart, part_path: Sequence[int], spec: str, fields: Sequence[str] = ()) -> bytes:
+def section_of(
+    raw: bytes,
+    root: MimePart,
+    part_path: Sequence[int],
+    spec: str,
+    fields: Sequence[str] = (),
+) -> bytes:
     """Like get_section() with an already parsed tree (FETCH of many sections)."""
     part = find_part(root, part_path) if part_path else root
     if part is None:
@@ -99,6 +113,8 @@ def section_of(raw: bytes, root: MimePart, part_path: Sequence[int], spec: str, 
     return b""
 
 
-def get_section(raw: bytes, part: tuple[int, ...], spec: str, fields: list[str] | None = None) -> bytes:
+def get_section(
+    raw: bytes, part: tuple[int, ...], spec: str, fields: list[str] | None = None
+) -> bytes:
     """BODY[part.spec (fields)] of a message, CRLF line ends."""
     return section_of(raw, parse_mime(raw), part, spec, fields or ())

@@ -17,7 +17,9 @@ from .parser import MULTIPART, RFC822, MimePart
 
 # A multipart without parts is not allowed; Dovecot writes one empty text part.
 EMPTY_BODY = b'("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 0 0)'
-EMPTY_BODYSTRUCTURE = b'("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 0 0 NIL NIL NIL NIL)'
+EMPTY_BODYSTRUCTURE = (
+    b'("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 0 0 NIL NIL NIL NIL)'
+)
 
 _ADDRESS_FIELDS = ("from", "sender", "reply-to", "to", "cc", "bcc")
 
@@ -61,7 +63,13 @@ def envelope(fields: Sequence[HeaderField]) -> bytes:
             lst = from_  # RFC 3501 7.4.2: default to From
         out.append(b" ")
         out.append(_address_list(lst))
-    out += [b" ", nstring_nolf(strings.get("in-reply-to")), b" ", nstring_nolf(strings.get("message-id")), b")"]
+    out += [
+        b" ",
+        nstring_nolf(strings.get("in-reply-to")),
+        b" ",
+        nstring_nolf(strings.get("message-id")),
+        b")",
+    ]
     return b"".join(out)
 
 
@@ -100,7 +108,13 @@ def _params(params: list[tuple[bytes, bytes]], default_charset: bool) -> bytes:
 def _disposition(info: ContentInfo) -> bytes:
     if info.disposition is None:
         return NIL
-    return b"(" + nstring(info.disposition) + b" " + _params(info.disposition_params, False) + b")"
+    return (
+        b"("
+        + nstring(info.disposition)
+        + b" "
+        + _params(info.disposition_params, False)
+        + b")"
+    )
 
 
 def _language(info: ContentInfo) -> bytes:
@@ -110,7 +124,14 @@ def _language(info: ContentInfo) -> bytes:
 
 
 def _extension(info: ContentInfo) -> bytes:
-    return b" " + _disposition(info) + b" " + _language(info) + b" " + nstring_nolf(info.location)
+    return (
+        b" "
+        + _disposition(info)
+        + b" "
+        + _language(info)
+        + b" "
+        + nstring_nolf(info.location)
+    )
 
 
 class StructureWriter:

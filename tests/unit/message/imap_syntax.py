@@ -45,11 +45,11 @@ def read_value(data: bytes, pos: int = 0) -> tuple[Value, int]:
             items.append(value)
         return items, i + 1
     m = _NUMBER.match(data, pos)
-    assert m, f"unexpected {data[pos:pos + 20]!r}"
+    assert m, f"unexpected {data[pos : pos + 20]!r}"
     return int(m.group()), m.end()
 
 
 def parse_whole(data: bytes) -> Value:
     value, end = read_value(data)
-    assert end == len(data), f"trailing {data[end:end + 20]!r}"
+    assert end == len(data), f"trailing {data[end : end + 20]!r}"
     return value

@@ -48,7 +48,7 @@ def assert_same(expected: object, got: bytes) -> None:
 
 
 def split_section(section: str) -> tuple[tuple[int, ...], str, list[str]]:
-    """"2.HEADER.FIELDS (A B)" -> ((2,), "HEADER.FIELDS", ["A", "B"])."""
+    """ "2.HEADER.FIELDS (A B)" -> ((2,), "HEADER.FIELDS", ["A", "B"])."""
     spec, _, flist = section.partition(" (")
     fields = flist.rstrip(")").split()
     parts: list[int] = []

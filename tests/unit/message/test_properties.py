@@ -5,17 +5,50 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from maa_server.storage.message import crlf_size, get_section, parse_mime, parse_structure, to_crlf
+from maa_server.storage.message import (
+    crlf_size,
+    get_section,
+    parse_mime,
+    parse_structure,
+    to_crlf,
+)
 
 from .imap_syntax import parse_whole
 
-FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 # Bytes that matter to a MIME parser, so random input hits the interesting paths.
-_ALPHABET = [b"\n", b"\r\n", b"\r", b"--", b"b", b"--b", b"--b--", b":", b" ", b"\t", b"\x00", b"\xc3\xa9",
-             b"Content-Type: multipart/mixed; boundary=b\n", b"Content-Type: message/rfc822\n",
-             b"Content-Type: text/plain; charset=\"x\"\n", b"From: a@b\n", b"Subject: =?utf-8?q?x?=\n",
-             b"To: g: a@b, <c@d>;\n", b"\"", b"\\", b"(", b")", b"<", b">", b"@", b",", b";"]
+_ALPHABET = [
+    b"\n",
+    b"\r\n",
+    b"\r",
+    b"--",
+    b"b",
+    b"--b",
+    b"--b--",
+    b":",
+    b" ",
+    b"\t",
+    b"\x00",
+    b"\xc3\xa9",
+    b"Content-Type: multipart/mixed; boundary=b\n",
+    b"Content-Type: message/rfc822\n",
+    b'Content-Type: text/plain; charset="x"\n',
+    b"From: a@b\n",
+    b"Subject: =?utf-8?q?x?=\n",
+    b"To: g: a@b, <c@d>;\n",
+    b'"',
+    b"\\",
+    b"(",
+    b")",
+    b"<",
+    b">",
+    b"@",
+    b",",
+    b";",
+]
 mime_soup = st.lists(st.sampled_from(_ALPHABET), max_size=60).map(b"".join)
 
 
@@ -41,8 +74,13 @@ def test_mime_soup_parses(raw: bytes) -> None:
 
 
 @FAST
-@given(mime_soup, st.lists(st.integers(1, 3), max_size=4),
-       st.sampled_from(["", "HEADER", "TEXT", "MIME", "HEADER.FIELDS", "HEADER.FIELDS.NOT"]))
+@given(
+    mime_soup,
+    st.lists(st.integers(1, 3), max_size=4),
+    st.sampled_from(
+        ["", "HEADER", "TEXT", "MIME", "HEADER.FIELDS", "HEADER.FIELDS.NOT"]
+    ),
+)
 def test_any_section_is_crlf_text(raw: bytes, path: list[int], spec: str) -> None:
     if spec == "MIME" and not path:
         spec = "HEADER"

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from maa_server.storage.message import body_text, header_values, parse_addresses, parse_structure
+from maa_server.storage.message import (
+    body_text,
+    header_values,
+    parse_addresses,
+    parse_structure,
+)
 from maa_server.storage.message.headers import decode_rfc2047
 
 
@@ -27,7 +32,9 @@ def test_rfc2047_examples(encoded: bytes, decoded: str) -> None:
 
 def test_rfc2047_base64_and_language_suffix() -> None:
     assert decode_rfc2047(b"=?UTF-8?B?SGVsbG8gd8O2cmxk?=") == "Hello w\u00f6rld"
-    assert decode_rfc2047(b"=?US-ASCII*EN?Q?Keith_Moore?=") == "Keith Moore"  # RFC 2231 5
+    assert (
+        decode_rfc2047(b"=?US-ASCII*EN?Q?Keith_Moore?=") == "Keith Moore"
+    )  # RFC 2231 5
 
 
 def test_rfc2047_bad_words_stay() -> None:
@@ -41,7 +48,9 @@ def test_header_values_unfold_decode_and_repeat() -> None:
         b" =?ISO-8859-2?B?dSB1bmRlcnN0YW5kIHRoZSBleGFtcGxlLg==?=\n"
         b"X-Tag: one\nx-tag: two\n\nX-Tag: body, not header\n"
     )
-    assert header_values(raw, "subject") == ["If you can read this you understand the example."]
+    assert header_values(raw, "subject") == [
+        "If you can read this you understand the example."
+    ]
     assert header_values(raw, "X-TAG") == ["one", "two"]
     assert header_values(raw, "Missing") == []
 
@@ -72,7 +81,9 @@ def test_body_text_survives_bad_encodings() -> None:
 
 
 def test_parse_addresses_group_and_names() -> None:
-    addrs = parse_addresses('Friends: "B b" <b@example.org>, a@example.org;, solo@example.org (Solo)')
+    addrs = parse_addresses(
+        'Friends: "B b" <b@example.org>, a@example.org;, solo@example.org (Solo)'
+    )
     assert [(a.name, a.mailbox, a.domain) for a in addrs] == [
         (None, b"Friends", None),
         (b"B b", b"b", b"example.org"),
@@ -116,7 +127,12 @@ def test_rfc3501_example_envelope() -> None:
     s = parse_structure(raw)
     fred = b'(("Fred Foobar" NIL "foobar" "Blurdybloop.COM"))'
     assert s.envelope == (
-        b'("Mon, 7 Feb 1994 21:52:25 -0800 (PST)" "afternoon meeting" ' + fred + b" " + fred + b" " + fred
+        b'("Mon, 7 Feb 1994 21:52:25 -0800 (PST)" "afternoon meeting" '
+        + fred
+        + b" "
+        + fred
+        + b" "
+        + fred
         + b' ((NIL NIL "mooch" "owatagu.siam.edu")) NIL NIL NIL "<B27397-0100000@Blurdybloop.COM>")'
     )
     assert s.body == b'("TEXT" "PLAIN" ("CHARSET" "US-ASCII") NIL NIL "7bit" 55 1)'
