@@ -218,7 +218,9 @@ class Wire:
         self.file = self.sock.makefile("rb")
 
     def close(self) -> None:
-        try:
-            self.sock.close()
-        except OSError:
-            pass
+        # The makefile() reader holds the socket open until it is closed too.
+        for closable in (self.file, self.sock):
+            try:
+                closable.close()
+            except OSError:
+                pass
