@@ -212,14 +212,7 @@ class Master:
 
     async def start(self) -> None:
         for state in self.listeners:
-            spec = state.spec
-            if spec.protocol == "lmtp":
-                await self._start_lmtp(state)
-                continue
-            state.server = await asyncio.start_server(
-                self._acceptor(state, self.handlers[spec.protocol]), sock=state.sock,
-                ssl=self.tls.front if (spec.ssl and self.tls) else None,
-                ssl_handshake_timeout=30 if spec.ssl else None)
+            await self._serve(state)
         self.listeners = [s for s in self.listeners if s.server is not None]
         base_dir = str(self.gen.config.get("base_dir") or "/run/dovecot")
         self.control_path = control_path(base_dir)
@@ -231,6 +224,48 @@ class Master:
         protocols = ", ".join(sorted({s.spec.protocol for s in self.listeners})) or "nothing"
         log.info(f"maa-server v{__version__} starting up for {protocols}")
         sd_notify("READY=1", f"STATUS={self._status()}", f"MAINPID={os.getpid()}")
+
+    async def _serve(self, state: ListenerState) -> None:
+        spec = state.spec
+        if spec.protocol == "lmtp":
+            await self._start_lmtp(state)
+            return
+        state.server = await asyncio.start_server(
+            self._acceptor(state, self.handlers[spec.protocol]), sock=state.sock,
+            ssl=self.tls.front if (spec.ssl and self.tls) else None,
+            ssl_handshake_timeout=30 if spec.ssl else None)
+
+    async def _apply_listener_changes(self, specs: list[ListenerSpec]) -> None:
+        """Reload: close listeners that are gone, open new ones (Dovecot's
+        master does the same on SIGHUP). A new one that cannot be bound is
+        logged; everything else keeps serving."""
+        wanted = set(specs)
+        for state in [s for s in self.listeners if s.spec not in wanted]:
+            if state.server is not None:
+                state.server.close()
+            if state.spec.path and os.path.exists(state.spec.path):
+                os.unlink(state.spec.path)
+            self.listeners.remove(state)
+            log.info(f"stopped listening on {state.spec.label}")
+        running = {s.spec for s in self.listeners}
+        added = [spec for spec in specs if spec not in running]
+        if not added:
+            return
+        self.handlers.update(load_handlers({spec.protocol for spec in added} - set(self.handlers)))
+        states: list[ListenerState] = []
+        for spec in added:
+            try:
+                sock = bind(spec)
+            except ListenError as exc:
+                log.error(str(exc))
+                continue
+            if sock is not None:
+                states.append(ListenerState(spec, sock))
+        for state in usable_listeners(states, self.handlers, self.tls is not None):
+            await self._serve(state)
+            if state.server is not None:
+                self.listeners.append(state)
+                log.info(f"listening on {state.spec.label}")
 
     async def _start_lmtp(self, state: ListenerState) -> None:
         spec = state.spec
@@ -275,7 +310,7 @@ class Master:
                 writer.close()
                 return
             gen = self.gen  # the generation current at accept time serves it
-            conn = Connection(reader, writer, server_ssl=self.tls.front if self.tls else None)
+            conn = Connection(reader, writer, server_ssl=self.tls.front if (self.tls and gen.tls) else None)
             task = asyncio.current_task()
             assert task is not None
             self.open[task] = OpenConnection(state.spec.protocol, conn, task)
@@ -305,36 +340,39 @@ class Master:
                   "STATUS=Reloading configuration")
         log.warning("SIGHUP received - reloading configuration")
         try:
-            new = await asyncio.to_thread(load_generation, self.config_path, self.registry)
-        except StartupError as exc:
-            log.error(f"Reload failed, keeping the running configuration: {exc}")
-            return False, str(exc)
-        except Exception as exc:
-            log.error(f"Reload failed, keeping the running configuration: {type(exc).__name__}: {exc}")
-            return False, str(exc)
+            try:
+                new = await asyncio.to_thread(load_generation, self.config_path, self.registry)
+            except Exception as exc:
+                text = str(exc) if isinstance(exc, StartupError) else f"{type(exc).__name__}: {exc}"
+                log.error(f"Reload failed, keeping the running configuration: {text}")
+                return False, text
+            await self._switch_to(new)
+            return True, ""
         finally:
             self._reloading = False
+            # READY=1 only once the new generation (or the old one) serves.
             sd_notify("READY=1", f"STATUS={self._status()}")
-        if sorted(map(repr, new.specs)) != sorted(map(repr, self.gen.specs)):
-            log.warning("listener settings changed; they take effect at the next restart")
+
+    async def _switch_to(self, new: Generation) -> None:
         if new.tls is None and self.tls is not None:
-            log.warning("ssl = no takes effect for listeners at the next restart; STARTTLS is off now")
+            log.warning("ssl = no: implicit TLS listeners keep their old certificate until the next "
+                        "restart; STARTTLS is off for new connections")
         if new.tls is not None:
             if self.tls is None:
                 self.tls = TlsContexts(new.tls)
             else:
                 self.tls.swap(new.tls)
         self.gen = new
+        await self._apply_listener_changes(new.specs)
         if self.lmtp_ctx is not None:
             self.lmtp_ctx.config, self.lmtp_ctx.auth = new.ctx.config, new.ctx.auth
             self.lmtp_ctx.open_store, self.lmtp_ctx.ssl_context = new.ctx.open_store, new.ctx.ssl_context
         try:
             logs.configure_logging(new.config)
-        except Exception as exc:
-            log.error(f"log settings: {exc}")
+        except OSError as exc:
+            log.error(f"can't open log file {exc.filename}: {exc.strerror}; logging as before")
         for warning in getattr(new.config, "warnings", []):
             log.warning(warning)
-        return True, ""
 
     def reopen_logs(self) -> None:
         """SIGUSR1 (logrotate)."""

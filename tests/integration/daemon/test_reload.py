@@ -78,3 +78,24 @@ def test_broken_config_on_reload_keeps_the_old_one(daemon: Daemon, ca: TestCA) -
     assert read_line(conn).startswith(b"+OK")
     conn.close()
     daemon.config.write_text(good)
+
+
+def test_reload_applies_listener_changes(daemon: Daemon, ca: TestCA) -> None:
+    from .conftest import free_port, write_config
+
+    old_port = daemon.ports["pop3"]
+    daemon.ports["pop3"] = free_port()
+    write_config(daemon.home, ca, daemon.ports)
+    daemon.messages.clear()
+    daemon.signal(signal.SIGHUP)
+    daemon.wait_notify("READY=1")
+    with socket.create_connection(("127.0.0.1", daemon.ports["pop3"]), timeout=10) as s:
+        assert s.recv(100).startswith(b"+OK")
+    try:
+        socket.create_connection(("127.0.0.1", old_port), timeout=10).close()
+        refused = False
+    except ConnectionRefusedError:
+        refused = True
+    assert refused
+    with socket.create_connection(("127.0.0.1", daemon.ports["imap"]), timeout=10) as s:
+        assert s.recv(100).startswith(b"* OK")
