@@ -277,3 +277,21 @@ def test_too_big_message_gets_a_reply_per_recipient(stack: MaaStack, monkeypatch
     assert client.docmd("NOOP") == (250, b"2.0.0 OK")  # the connection is still in step
     client.quit()
     assert delivered(stack, "alice") == [] and delivered(stack, "bob") == []
+
+
+def test_storage_failure_fails_only_that_recipient(stack: MaaStack) -> None:
+    # alice's Maildir cannot take a new file (tmp/ is not a directory)
+    tmp = stack.maildir("alice") / "tmp"
+    tmp.rmdir()
+    tmp.write_bytes(b"")
+    client = lmtp(stack)
+    client.docmd("LHLO", "mx")
+    client.docmd("MAIL", "FROM:<a@example.org>")
+    client.docmd("RCPT", "TO:<alice>")
+    client.docmd("RCPT", "TO:<bob>")
+    replies = send_data(client, b"Subject: partial\r\n\r\nx\r\n", 2)
+    assert replies[0][0] == 451 and replies[0][1].startswith(b"4.2.0 <alice> ")
+    assert replies[1][0] == 250 and replies[1][1].startswith(b"2.0.0 <bob> ")
+    client.quit()
+    assert delivered(stack, "alice") == []  # no partial file anywhere
+    assert len(delivered(stack, "bob")) == 1
