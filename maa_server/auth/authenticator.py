@@ -110,6 +110,12 @@ class MaaAuthenticator(Authenticator):
                                      f"<{client.session_id}>" if client.session_id else "") if p]
                 log.info(f"{(mechanism or 'auth').lower()}({','.join(where)}): {exc}")
             return AuthResult(AuthStatus.FAIL, username=username, log_reason=str(exc))
+        if self.settings.ssl_require_client_cert and not client.cert_username and mechanism:
+            # auth_ssl_require_client_cert: no valid client certificate, no login
+            req = AuthRequest(user=name.user, client=client, mech=mechanism)
+            self.engine.verbose(None, name.user, req, "Client didn't present valid SSL certificate")
+            return AuthResult(AuthStatus.FAIL, username=name.user,
+                              log_reason="no valid client certificate")
         return AuthRequest(user=name.user, client=client, mech=mechanism,
                            master_user=name.master_user, original_user=username)
 

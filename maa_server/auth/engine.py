@@ -33,7 +33,8 @@ from maa_server.logs import MailLog, get_log
 log = get_log("auth")
 
 # Verified when the user is unknown, so that an unknown user costs as much
-# time as a wrong password (no user enumeration by timing).
+# time as a wrong password (no user enumeration by timing). Once a real hash
+# has been seen, that one is used instead: same scheme, same cost.
 DUMMY_HASH = schemes.StoredPassword(
     "BLF-CRYPT", "$2y$05$a1bVHC1qqflksknJulEC6.Kh23StnfScgwzx3W1Sem.u3dufK88WO")
 
@@ -89,6 +90,7 @@ class AuthEngine:
         self.passdbs = passdbs
         self.masters = masters
         self.userdbs = userdbs
+        self.timing_hash: schemes.StoredPassword | None = None
 
     # -- logging --------------------------------------------------------------
 
@@ -218,6 +220,7 @@ class AuthEngine:
                 else schemes.parse_stored(stored, pdb.driver.default_scheme)
             req.verified_any_password = True
             ok = await asyncio.to_thread(schemes.verify, parsed, req.password or "", lookup_name)
+            self.timing_hash = parsed
         except schemes.UnknownScheme:
             # passdb-passwd-file.c: a failed verification is a mismatch, with an error logged
             self.db_error(pdb, lookup_name, req, f"Unknown scheme "
@@ -358,4 +361,8 @@ class AuthEngine:
     async def equalise_timing(self, req: AuthRequest) -> None:
         """An unknown user must cost what a wrong password costs."""
         if not req.verified_any_password and req.password is not None:
-            await asyncio.to_thread(schemes.verify, DUMMY_HASH, req.password, req.user)
+            stored = self.timing_hash or DUMMY_HASH
+            try:
+                await asyncio.to_thread(schemes.verify, stored, req.password, req.user)
+            except (schemes.UnknownScheme, schemes.SchemeError):
+                pass  # only the time spent matters here

@@ -275,3 +275,10 @@ async def test_bcrypt_runs_off_the_event_loop(make_auth: Make, tmp_path: Path) -
     done = True
     await task
     assert ticks > 1  # the loop kept running while bcrypt worked
+
+
+async def test_require_client_cert(make_auth: Make, files: Path) -> None:
+    auth = make_auth(tutorial(files, "auth_ssl_require_client_cert = yes"))
+    assert (await auth.verify_plain("bob", "secret", LOCAL)).status is AuthStatus.FAIL
+    with_cert = ClientInfo(protocol="imap", remote_ip="127.0.0.1", secured=True, cert_username="bob")
+    assert (await auth.verify_plain("bob", "secret", with_cert)).ok

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from maa_server.auth import MaaAuthenticator
 from maa_server.auth.interface import AuthStatus, ClientInfo, SaslExchange
@@ -228,3 +230,15 @@ async def test_apop(auth: MaaAuthenticator) -> None:
     assert step.result is not None and step.result.ok
     step = await start(auth, "APOP").step(challenge + b"\0tim\0" + b"0" * 32)
     assert step.result is not None and step.result.status is AuthStatus.FAIL
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.binary(max_size=80), mech=st.sampled_from(
+    ["PLAIN", "LOGIN", "CRAM-MD5", "SCRAM-SHA-1", "SCRAM-SHA-256", "EXTERNAL", "APOP"]))
+async def test_garbage_never_crashes_and_never_logs_in(auth: MaaAuthenticator, data: bytes, mech: str) -> None:
+    exchange = start(auth, mech)
+    for _ in range(4):
+        step = await exchange.step(data)
+        if step.result is not None:
+            assert not step.result.ok or (mech == "PLAIN" and data.count(b"\0") == 2)
+            return
