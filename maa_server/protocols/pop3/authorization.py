@@ -140,15 +140,11 @@ class Authorization:
     # --- helpers ---------------------------------------------------------
 
     def client_info(self) -> ClientInfo:
-        ssl_object = self.conn.ssl_object
-        local_name = ""
-        if ssl_object is not None:
-            local_name = getattr(ssl_object, "server_hostname", None) or ""
         return ClientInfo(
             protocol="pop3", remote_ip=self.conn.remote_ip, remote_port=self.conn.remote_port,
             local_ip=self.conn.local_ip, local_port=self.conn.local_port,
             secured=self.conn.secured or self.security == "secured",
-            session_id=self.state.session_id, local_name=local_name,
+            session_id=self.state.session_id, local_name=self.conn.sni_name,
         )
 
     @property
