@@ -13,8 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from .content import ContentInfo
 from .headers import parse_header_block
-from .parser import MULTIPART, RFC822, MimePart, parse_mime
+from .parser import LEAF, MULTIPART, RFC822, MimePart, parse_mime
+
+_NO_INFO = ContentInfo()
 
 
 def to_crlf(data: bytes) -> bytes:
@@ -116,5 +119,21 @@ def section_of(
 def get_section(
     raw: bytes, part: tuple[int, ...], spec: str, fields: list[str] | None = None
 ) -> bytes:
-    """BODY[part.spec (fields)] of a message, CRLF line ends."""
+    """BODY[part.spec (fields)] of a message, CRLF line ends.
+
+    Sections of the message itself (the common HEADER.FIELDS of a client's
+    message list) need only the header, so the MIME tree is not built for
+    them. Callers that fetch several sections of one message should parse
+    once and use section_of().
+    """
+    if not part:
+        upper = spec.upper()
+        if upper == "":
+            return to_imap(raw)
+        if upper in ("HEADER", "TEXT", "HEADER.FIELDS", "HEADER.FIELDS.NOT"):
+            hdr_fields, header_end, body_start = parse_header_block(raw, 0, len(raw))
+            root = MimePart(
+                0, header_end, body_start, len(raw), hdr_fields, _NO_INFO, LEAF, 0
+            )
+            return section_of(raw, root, (), upper, fields or ())
     return section_of(raw, parse_mime(raw), part, spec, fields or ())
