@@ -51,7 +51,7 @@ IMPLEMENTED: set[str] = {
     "sendmail_path",
     # logging (spec 2.9)
     "log_path", "info_log_path", "debug_log_path", "syslog_facility", "log_timestamp",
-    "log_debug", "log_core_filter", "mail_log_prefix", "mail_debug", "auth_verbose",
+    "log_debug", "log_core_filter", "mail_log_prefix", "mail_debug",
     # managesieve
     "managesieve_max_line_length", "managesieve_implementation_string",
     "managesieve_sieve_capability", "managesieve_notify_capability",

@@ -16,8 +16,6 @@ from maa_server.config.table import SETTINGS
 from maa_server.config.tree import Assignment, Scope, Section, to_ip
 from maa_server.config.values import Value, parse_value
 
-FilterKey = tuple[str | None, str | None, str | None, str | None]
-
 
 def _defaults() -> dict[str, Value]:
     out: dict[str, Value] = {}
@@ -66,22 +64,22 @@ class Config:
         self.warnings: list[str] = list(result.warnings)
         self.root: Scope = result.root
         self.scopes: list[Scope] = list(result.scopes)
-        self._cache: dict[FilterKey, Settings] = {}
+        self._cache: dict[tuple[int, ...], Settings] = {}
         self.services: dict[str, Section] = build_services(self._global_sections("service"),
                                                            self.settings())
 
     # -- typed settings ---------------------------------------------------------
     def settings(self, protocol: str | None = None, local_ip: Any = None, remote_ip: Any = None,
                  local_name: str | None = None) -> Settings:
-        local, remote = to_ip(local_ip), to_ip(remote_ip)
-        key: FilterKey = (protocol or None, str(local) if local else None,
-                          str(remote) if remote else None, (local_name or "").lower() or None)
+        scopes = self.matching_scopes(protocol, local_ip, remote_ip, local_name)
+        # Cached per set of matching filters (not per address): few distinct sets exist.
+        key = tuple(id(scope) for scope in scopes)
         cached = self._cache.get(key)
         if cached is not None:
             return cached
         values = dict(DEFAULTS)
         origins: dict[str, Assignment] = {}
-        for scope in self.matching_scopes(protocol, local_ip, remote_ip, local_name):
+        for scope in scopes:
             for name, assignment in scope.assignments.items():
                 type_name = SETTINGS[name][0]
                 try:
@@ -90,8 +88,7 @@ class Config:
                     values[name] = assignment.value
                 origins[name] = assignment
         settings = Settings(values, origins)
-        if len(self._cache) < 4096:
-            self._cache[key] = settings
+        self._cache[key] = settings
         return settings
 
     def get(self, name: str, protocol: str | None = None, local_ip: Any = None,

@@ -12,14 +12,22 @@ import ipaddress
 import os
 import re
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Mapping, Protocol
+from typing import Protocol
 
 from maa_server.config.errors import ConfigError
 from maa_server.config.implemented import IMPLEMENTED
 from maa_server.config.lexer import Line, LineKind, LineReader
 from maa_server.config.table import SECTION_SETTINGS, SETTINGS
-from maa_server.config.tree import FILTER_KINDS, Assignment, Filter, Network, Scope, Section
+from maa_server.config.tree import (
+    FILTER_KINDS,
+    Assignment,
+    Filter,
+    Network,
+    Scope,
+    Section,
+)
 from maa_server.config.values import parse_value
 
 SCOPE_SECTION_KINDS = ("service", "namespace", "passdb", "userdb", "plugin", "dict")

@@ -44,6 +44,18 @@ class Section:
     def get(self, key: str, default: str = "") -> str:
         return self.settings.get(key, default)
 
+    def typed(self, key: str) -> object:
+        """The typed value of a section setting (bool, int, float, str), with
+        Dovecot's default when unset; plain str for plugin/dict/unknown keys."""
+        from maa_server.config.table import SECTION_SETTINGS
+        from maa_server.config.values import parse_value
+
+        type_name, default = SECTION_SETTINGS.get(self.kind, {}).get(key, ("str", ""))
+        try:
+            return parse_value(type_name, self.settings.get(key, default))
+        except ValueError:
+            return self.settings.get(key, default)
+
     def child(self, kind: str, name: str) -> Section | None:
         for child in self.children:
             if child.kind == kind and child.name == name:

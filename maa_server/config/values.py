@@ -155,7 +155,7 @@ def format_value(type_name: str, value: Value) -> str:
     if type_name in ("time", "time_msecs"):
         return format_time(float(value))
     if type_name == "octal":
-        return "0%o" % int(value)
+        return f"0{int(value):o}"
     return str(value)
 
 

@@ -171,3 +171,19 @@ def test_service_blocks_merge_with_defaults() -> None:
     lmtp = listeners(cfg, "lmtp")
     assert lmtp[("inet_listener", "lmtp")]["port"] == "24"
     assert ("unix_listener", "lmtp") in lmtp
+
+
+def test_section_typed_values() -> None:
+    cfg = parse_config_text("namespace inbox {\n  inbox = yes\n  mailbox Trash {\n    autoexpunge = 30d\n  }\n}\n")
+    inbox = cfg.namespaces[0]
+    assert inbox.typed("inbox") is True
+    assert inbox.typed("hidden") is False
+    assert inbox.typed("type") == "private"
+    assert inbox.children[0].typed("autoexpunge") == 30 * 86400
+    assert cfg.services["imap-login"].children[0].typed("port") == 143
+
+
+def test_settings_cache_is_per_filter_set(cfg) -> None:
+    first = cfg.settings(remote_ip="192.0.2.1")
+    assert cfg.settings(remote_ip="192.0.2.2") is first
+    assert cfg.settings(remote_ip="10.0.0.1") is not first

@@ -229,5 +229,5 @@ def test_missing_close_brace(tmp_path: Path) -> None:
 def test_not_implemented_setting_warns_once() -> None:
     cfg = parse_config_text("mdbox_rotate_size = 20M\nmdbox_rotate_size = 30M\nssl = yes\n", "/etc/x.conf")
     assert cfg.get("mdbox_rotate_size") == 30 * 1024 * 1024
-    assert cfg.warnings == ["/etc/x.conf line 1: setting mdbox_rotate_size is not implemented "
-                            "by maa-server and is ignored"]
+    assert cfg.warnings == [("/etc/x.conf line 1: setting mdbox_rotate_size is not implemented "
+                             "by maa-server and is ignored")]

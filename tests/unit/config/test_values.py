@@ -6,9 +6,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from maa_server.config.values import (format_size, format_time, format_value, normalize, parse_bool,
-                                      parse_octal, parse_port, parse_size, parse_time, parse_uint,
-                                      parse_value)
+from maa_server.config.values import (
+    format_size,
+    format_time,
+    format_value,
+    normalize,
+    parse_bool,
+    parse_octal,
+    parse_port,
+    parse_size,
+    parse_time,
+    parse_uint,
+    parse_value,
+)
 
 
 @pytest.mark.parametrize(("text", "value"), [("yes", True), ("YES", True), ("y", True), ("1", True),
