@@ -295,3 +295,28 @@ def test_storage_failure_fails_only_that_recipient(stack: MaaStack) -> None:
     client.quit()
     assert delivered(stack, "alice") == []  # no partial file anywhere
     assert len(delivered(stack, "bob")) == 1
+
+
+@pytest.mark.parametrize(("setting", "expected"), [
+    ("original", b"Delivered-To: orig@example.org"),
+    ("final", b"Delivered-To: alice+tag"),
+    ("none", None),
+])
+def test_hdr_delivery_address(tmp_path: Path, setting: str, expected: bytes | None) -> None:
+    stack = MaaStack(tmp_path, extra_config=f"lmtp_hdr_delivery_address = {setting}").start()
+    try:
+        client = lmtp(stack)
+        client.docmd("LHLO", "mx")
+        client.docmd("MAIL", "FROM:<a@example.org>")
+        # ORCPT is xtext (RFC 3461 section 4): +40 is "@"
+        assert client.docmd("RCPT", "TO:<alice+tag> ORCPT=rfc822;orig+40example.org") == (250, b"2.1.5 OK")
+        send_data(client, b"Subject: h\r\n\r\nx\r\n", 1)
+        client.quit()
+        (stored,) = delivered(stack, "alice")
+        added, _ = split_headers(stored)
+        delivered_to = [h for h in added if h.startswith(b"Delivered-To:")]
+        assert delivered_to == ([expected] if expected else [])
+        received = b"\n".join(added)
+        assert (b"\tfor <" in received) == (expected is not None)
+    finally:
+        stack.stop()
