@@ -99,3 +99,16 @@ def test_reload_applies_listener_changes(daemon: Daemon, ca: TestCA) -> None:
     assert refused
     with socket.create_connection(("127.0.0.1", daemon.ports["imap"]), timeout=10) as s:
         assert s.recv(100).startswith(b"* OK")
+
+
+def test_sigusr1_reopens_the_log_file(daemon: Daemon) -> None:
+    import time
+
+    log = daemon.home / "maa.log"
+    log.rename(daemon.home / "maa.log.1")  # what logrotate does
+    daemon.signal(signal.SIGUSR1)
+    deadline = time.monotonic() + 20
+    while not log.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "reopening log files" in log.read_text()
+    assert "starting up" in (daemon.home / "maa.log.1").read_text()
