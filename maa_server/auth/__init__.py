@@ -23,7 +23,7 @@ def build_authenticator(cfg: Any) -> Authenticator:
     settings = AuthSettings.from_config(cfg)
     passdbs, masters = build_passdbs(list(getattr(cfg, "passdbs", []) or []))
     userdbs = build_userdbs(list(getattr(cfg, "userdbs", []) or []))
-    return MaaAuthenticator(AuthEngine(settings, passdbs, masters, userdbs))
+    return MaaAuthenticator(AuthEngine(settings, passdbs, masters, userdbs), cfg)
 
 
 __all__ = ["AuthConfigError", "AuthLookupError", "Authenticator", "MaaAuthenticator", "build_authenticator"]

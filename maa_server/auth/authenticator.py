@@ -8,6 +8,7 @@ failure delay, and the constant-cost answer for unknown users.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from maa_server.auth.chain import PassdbResult
 from maa_server.auth.engine import AuthEngine, AuthRequest
@@ -21,6 +22,7 @@ from maa_server.auth.interface import (
     UserInfo,
 )
 from maa_server.auth.penalty import AuthPenalty
+from maa_server.auth.settings import AuthSettings
 from maa_server.auth.username import UsernameError, normalise_login
 from maa_server.logs import get_log
 
@@ -38,16 +40,34 @@ class AuthLookupError(OSError):
 
 
 class MaaAuthenticator(Authenticator):
-    def __init__(self, engine: AuthEngine) -> None:
+    def __init__(self, engine: AuthEngine, cfg: Any = None) -> None:
         self.engine = engine
         self.settings = engine.settings
         self.penalty = AuthPenalty(self.settings.failure_delay)
+        self.cfg = cfg
+        self._filtered: dict[tuple[str, str, str, str], AuthSettings] = {}
+
+    def settings_for(self, client: ClientInfo) -> AuthSettings:
+        """Settings with `protocol` / `local` / `remote` / `local_name` filters
+        applied: admins put disable_plaintext_auth, auth_mechanisms and
+        login_trusted_networks in such blocks (spec 1.7)."""
+        if self.cfg is None or not hasattr(self.cfg, "settings"):
+            return self.settings
+        key = (client.protocol, client.local_ip, client.remote_ip, client.local_name)
+        cached = self._filtered.get(key)
+        if cached is None:
+            view = _FilteredConfig(self.cfg, client)
+            cached = AuthSettings.from_config(view)
+            if len(self._filtered) > 4096:
+                self._filtered.clear()
+            self._filtered[key] = cached
+        return cached
 
     # -- policy ----------------------------------------------------------------
 
     def is_trusted(self, client: ClientInfo) -> bool:
-        return bool(self.settings.login_trusted_networks) and \
-            ip_in_networks(client.remote_ip, self.settings.login_trusted_networks)
+        networks = self.settings_for(client).login_trusted_networks
+        return bool(networks) and ip_in_networks(client.remote_ip, networks)
 
     def is_secured(self, client: ClientInfo) -> bool:
         """TLS, loopback / same-IP connections, or a trusted network (login-common)."""
@@ -58,12 +78,12 @@ class MaaAuthenticator(Authenticator):
         return is_loopback(client.remote_ip) or client.remote_ip == client.local_ip
 
     def plaintext_allowed(self, client: ClientInfo) -> bool:
-        return not self.settings.disable_plaintext_auth or self.is_secured(client)
+        return not self.settings_for(client).disable_plaintext_auth or self.is_secured(client)
 
     def mechanisms(self, client: ClientInfo) -> list[str]:
         out = []
         plaintext_ok = self.plaintext_allowed(client)
-        for mech in self.settings.mechanisms:
+        for mech in self.settings_for(client).mechanisms:
             if mech not in SUPPORTED_MECHANISMS:
                 continue
             if mech in PLAINTEXT_MECHANISMS and not plaintext_ok:
@@ -148,7 +168,7 @@ class MaaAuthenticator(Authenticator):
 
         mech = mechanism.upper()
         allowed = mech in self.mechanisms(client) or \
-            (mech in PRIVATE_MECHANISMS and mech in self.settings.mechanisms)
+            (mech in PRIVATE_MECHANISMS and mech in self.settings_for(client).mechanisms)
         if not allowed:
             return None
         return make_exchange(mech, self, client)
@@ -189,3 +209,16 @@ class MaaAuthenticator(Authenticator):
             if isinstance(udb.driver, StaticUserdb) and not udb.driver.allow_all_users:
                 return True  # with a PAM-only passdb this fails, as in Dovecot
         return False
+
+
+class _FilteredConfig:
+    """`cfg.get(name)` with one client's filters, for AuthSettings.from_config."""
+
+    def __init__(self, cfg: Any, client: ClientInfo) -> None:
+        self.cfg = cfg
+        self.client = client
+
+    def get(self, name: str) -> Any:
+        c = self.client
+        return self.cfg.get(name, protocol=c.protocol or None, local_ip=c.local_ip or None,
+                            remote_ip=c.remote_ip or None, local_name=c.local_name or None)

@@ -282,3 +282,20 @@ async def test_require_client_cert(make_auth: Make, files: Path) -> None:
     assert (await auth.verify_plain("bob", "secret", LOCAL)).status is AuthStatus.FAIL
     with_cert = ClientInfo(protocol="imap", remote_ip="127.0.0.1", secured=True, cert_username="bob")
     assert (await auth.verify_plain("bob", "secret", with_cert)).ok
+
+
+async def test_filters_apply_per_client(make_auth: Make, files: Path) -> None:
+    auth = make_auth(tutorial(files, """
+remote 192.0.2.0/24 {
+  disable_plaintext_auth = no
+}
+protocol pop3 {
+  auth_mechanisms = plain
+}
+"""))
+    assert auth.plaintext_allowed(REMOTE)  # 192.0.2.10 is inside the remote block
+    other = ClientInfo(protocol="imap", remote_ip="198.51.100.1", local_ip="192.0.2.1")
+    assert not auth.plaintext_allowed(other)
+    pop3 = ClientInfo(protocol="pop3", remote_ip="127.0.0.1", local_ip="127.0.0.1")
+    assert auth.mechanisms(pop3) == ["PLAIN"]
+    assert "CRAM-MD5" in auth.mechanisms(LOCAL)
