@@ -9,111 +9,20 @@ import imaplib
 import os
 import poplib
 import shutil
-import socket
-import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.integration.pop3.maa_pop3_harness import PASSWORD, MaaStack, put_message
-
-DOVECOT = "/usr/sbin/dovecot"
-NOBODY = 65534
+from tests.interop.pop3.real_dovecot import DOVECOT, NOBODY, RealDovecot, chown_tree
 
 pytestmark = [
     pytest.mark.interop,
     pytest.mark.skipif(not os.path.exists(DOVECOT), reason="Dovecot is not installed"),
     pytest.mark.skipif(os.geteuid() != 0, reason="the real Dovecot needs root to drop to the mail user"),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class RealDovecot:
-    def __init__(self, root: Path, users_file: Path, uidl_format: str) -> None:
-        self.root = root
-        self.pop3_port, self.imap_port = free_port(), free_port()
-        self.config = root / "dovecot.conf"
-        self.config.write_text(f"""
-base_dir = {root}/dovecot-run
-instance_name = maa-interop-{os.getpid()}-{self.pop3_port}
-protocols = imap pop3
-listen = 127.0.0.1
-log_path = {root}/dovecot.log
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain
-mail_location = maildir:~/Maildir
-first_valid_uid = 1
-pop3_uidl_format = {uidl_format}
-passdb {{
-  driver = passwd-file
-  args = {users_file}
-}}
-userdb {{
-  driver = passwd-file
-  args = {users_file}
-}}
-service imap-login {{
-  inet_listener imap {{
-    address = 127.0.0.1
-    port = {self.imap_port}
-  }}
-  inet_listener imaps {{
-    port = 0
-  }}
-}}
-service pop3-login {{
-  inet_listener pop3 {{
-    address = 127.0.0.1
-    port = {self.pop3_port}
-  }}
-  inet_listener pop3s {{
-    port = 0
-  }}
-}}
-service stats {{
-  unix_listener stats-reader {{
-    mode = 0600
-  }}
-  unix_listener stats-writer {{
-    mode = 0600
-  }}
-}}
-""")
-        self.process = subprocess.Popen([DOVECOT, "-F", "-c", str(self.config)],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.pop3_port), timeout=1).close()
-                break
-            except OSError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"dovecot did not start: {self.process.stderr.read()!r}")
-                time.sleep(0.05)
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(5)
-
-
-def chown_tree(path: Path) -> None:
-    for dirpath, dirnames, filenames in os.walk(path):
-        os.chown(dirpath, NOBODY, NOBODY)
-        for name in filenames:
-            os.chown(os.path.join(dirpath, name), NOBODY, NOBODY)
 
 
 def uidls(port: int) -> list[bytes]:
