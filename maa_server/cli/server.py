@@ -61,7 +61,7 @@ def _run(args: Any) -> int:
     from maa_server.daemon import daemonize as dz
     from maa_server.daemon import embedded
     from maa_server.daemon.master import (Master, StartupError, bind_all, load_generation,
-                                          load_handlers, usable_listeners)
+                                          load_handlers, usable_specs)
     from maa_server.protocols.context import SessionRegistry
 
     demo: embedded.DemoLogin | None = None
@@ -96,10 +96,9 @@ def _run(args: Any) -> int:
         print(f"maa-server: Warning: {warning}", file=sys.stderr)
     handlers = load_handlers({spec.protocol for spec in generation.specs})
     try:
-        listeners = bind_all(generation.specs)
+        listeners = bind_all(usable_specs(generation.specs, handlers, generation.tls is not None))
     except StartupError as exc:
         return _fatal(str(exc))
-    listeners = usable_listeners(listeners, handlers, generation.tls is not None)
     if not listeners:
         return _fatal("nothing to listen on (check protocols, listen and the inet_listener ports)")
     try:

@@ -155,13 +155,13 @@ def load_handlers(protocols: set[str]) -> dict[str, ConnectionHandler]:
     return handlers
 
 
-def usable_listeners(listeners: list[ListenerState], handlers: dict[str, ConnectionHandler],
-                     tls_enabled: bool) -> list[ListenerState]:
-    """Drop (and close) listeners that cannot serve; log why."""
-    kept: list[ListenerState] = []
+def usable_specs(specs: list[ListenerSpec], handlers: dict[str, ConnectionHandler],
+                 tls_enabled: bool) -> list[ListenerSpec]:
+    """The listeners that can serve, checked before binding (a port we would
+    not serve must not make the start fail); logs why the others are left out."""
+    kept: list[ListenerSpec] = []
     lmtp_ok: bool | None = None
-    for state in listeners:
-        spec = state.spec
+    for spec in specs:
         reason = ""
         if spec.haproxy:
             reason = "haproxy = yes is not supported yet"
@@ -178,16 +178,13 @@ def usable_listeners(listeners: list[ListenerState], handlers: dict[str, Connect
                               "its listeners are not started")
                     lmtp_ok = False
             if not lmtp_ok:
-                reason = "-"
+                continue
         elif spec.protocol not in handlers:
-            reason = "-"
+            continue  # load_handlers logged it
         if reason:
-            if reason != "-":
-                log.error(f"service({spec.service}): {spec.name}: {reason}, listener not started")
-            if state.sock is not None:
-                state.sock.close()
+            log.error(f"service({spec.service}): {spec.name}: {reason}, listener not started")
             continue
-        kept.append(state)
+        kept.append(spec)
     return kept
 
 
@@ -252,16 +249,15 @@ class Master:
         if not added:
             return
         self.handlers.update(load_handlers({spec.protocol for spec in added} - set(self.handlers)))
-        states: list[ListenerState] = []
-        for spec in added:
+        for spec in usable_specs(added, self.handlers, self.tls is not None):
             try:
                 sock = bind(spec)
             except ListenError as exc:
                 log.error(str(exc))
                 continue
-            if sock is not None:
-                states.append(ListenerState(spec, sock))
-        for state in usable_listeners(states, self.handlers, self.tls is not None):
+            if sock is None:
+                continue
+            state = ListenerState(spec, sock)
             await self._serve(state)
             if state.server is not None:
                 self.listeners.append(state)
