@@ -23,7 +23,12 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
-from tests.unit.imap_fetch.dovecot_fixtures import KEYWORDS, MAILBOX  # noqa: E402  (same table as the tests)
+from tests.unit.imap_fetch.dovecot_fixtures import (  # noqa: E402  (the tests' own tables)
+    EXTRA_MESSAGES,
+    KEYWORDS,
+    MAILBOX,
+    MAILBOX_EXTRA,
+)
 
 HERE = Path(__file__).resolve().parent
 FIXTURES = HERE / "fixtures"
@@ -64,14 +69,15 @@ service imap-login {{
 
 
 
-def make_maildir(home: Path) -> None:
+def make_maildir(home: Path, extra: bool = False) -> None:
     maildir = home / "Maildir"
     for sub in ("cur", "new", "tmp"):
         (maildir / sub).mkdir(parents=True, exist_ok=True)
     (maildir / "dovecot-keywords").write_text(
         "".join(f"{i} {k}\n" for i, k in enumerate(KEYWORDS)))
-    for n, (name, flags, keywords, mtime) in enumerate(MAILBOX, 1):
-        data = (MESSAGES / name).read_bytes()
+    table, directory = (MAILBOX_EXTRA, EXTRA_MESSAGES) if extra else (MAILBOX, MESSAGES)
+    for n, (name, flags, keywords, mtime) in enumerate(table, 1):
+        data = (directory / name).read_bytes()
         letters = flags + "".join(chr(ord("a") + KEYWORDS.index(k)) for k in keywords)
         letters = "".join(sorted(letters))
         crlf_size = len(data.replace(b"\n", b"\r\n"))
@@ -129,9 +135,9 @@ class RawClient:
                 return out
 
 
-def run_scenario(user: str, commands: list[bytes]) -> list[dict[str, str]]:
+def run_scenario(user: str, commands: list[bytes], extra: bool = False) -> list[dict[str, str]]:
     home = LAB / "home" / user
-    make_maildir(home)
+    make_maildir(home, extra)
     client = RawClient()
     client.command(b"LOGIN " + user.encode() + b" pw")
     results = []
@@ -449,6 +455,77 @@ SEARCH_COMMANDS = [
 ]
 
 
+EXTRA_COMMANDS = [
+    b"SELECT INBOX",
+    b"FETCH 1:* (ENVELOPE BODYSTRUCTURE BODY)",
+    b"FETCH 1:* BODY.PEEK[HEADER.FIELDS (Subject X-Long Received From)]",
+    b"FETCH 1:* BODY.PEEK[HEADER]",
+    b"FETCH 3 (BODY.PEEK[1] BODY.PEEK[2] BODY.PEEK[2.1] BODY.PEEK[2.1.MIME] BODY.PEEK[2.2] "
+    b"BODY.PEEK[2.HEADER] BODY.PEEK[2.TEXT] BODY.PEEK[3] BODY.PEEK[TEXT])",
+    b"FETCH 1 (BINARY.PEEK[1] BINARY.SIZE[1] BINARY.PEEK[])",
+    b"FETCH 3 (BINARY.PEEK[1] BINARY.PEEK[2] BINARY.SIZE[3] BINARY.PEEK[])",
+    b"SEARCH SUBJECT \"caf\xc3\xa9 and\"",
+    b"SEARCH SUBJECT \"\xc3\xbcber more\"",
+    b"SEARCH SUBJECT \"more words folded\"",
+    b"SEARCH SUBJECT \"more  words\"",
+    b"SEARCH HEADER X-Long \"part second\"",
+    b"SEARCH HEADER X-Long \"first part\"",
+    b"SEARCH HEADER Received c.example.org",
+    b"SEARCH FROM \"Zo\xc3\xab\"",
+    b"SEARCH FROM \"\\\"Zo\xc3\xab \xc3\x9cnal\\\"\"",
+    b"SEARCH FROM \"Fran\xc3\xa7ois <fr\"",
+    b"SEARCH FROM \"zoe@example.org>, Fran\xc3\xa7ois\"",
+    b"SEARCH TO undisclosed",
+    b"SEARCH TO \"undisclosed-recipients:;\"",
+    b"SEARCH TO \"undisclosed-recipients: ;\"",
+    b"SEARCH CC \"team: \"",
+    b"SEARCH CC \"ann@example.com>, \\\"Bo, B.\\\"\"",
+    b"SEARCH CC \">;\"",
+    b"SEARCH FROM route",
+    b"SEARCH FROM \"@route.example:bare\"",
+    b"SEARCH TO \"\\\"Quote\"",
+    b"SEARCH TO \"Quote \\\"Inside\\\"\"",
+    b"SEARCH BODY \"caf\xc3\xa9 au lait\"",
+    b"SEARCH BODY \"\xc3\xbcbergr\xc3\xb6\xc3\x9fe\"",
+    b"SEARCH BODY \"third line\"",
+    b"SEARCH BODY strasse",
+    b"SEARCH BODY \"stra\xc3\x9fe\"",
+    b"SEARCH BODY preamble",
+    b"SEARCH TEXT preamble",
+    b"SEARCH TEXT epilogue",
+    b"SEARCH BODY \"inner plain\"",
+    b"SEARCH BODY \"inner html\"",
+    b"SEARCH BODY \"<b>\"",
+    b"SEARCH BODY \"inner@example\"",
+    b"SEARCH TEXT \"inner@example\"",
+    b"SEARCH TEXT \"inner s\xc3\xbcbject\"",
+    b"SEARCH TEXT \"Inner_s\"",
+    b"SEARCH BODY \"gr\xc3\xbc\xc3\x9fe\"",
+    b"SEARCH BODY naive",
+    b"SEARCH BODY \"na\xc3\xafve\"",
+    b"SEARCH BODY facade",
+    b"SEARCH TEXT \"image/png\"",
+    b"SEARCH TEXT iVBOR",
+    b"SEARCH TEXT \"message-id:\"",
+    b"SEARCH TEXT \"x-long: first\"",
+    b"SEARCH TEXT \"subject: caf\xc3\xa9\"",
+    b"SEARCH TEXT \"received:\"",
+    b"SEARCH TEXT \"Content-Transfer-Encoding: quoted\"",
+    b"SEARCH SENTBEFORE 1-Jan-2030",
+    b"SEARCH NOT SENTBEFORE 1-Jan-2030",
+    b"SEARCH SENTSINCE 1-Jan-1970",
+    b"SEARCH NOT SENTSINCE 1-Jan-1970",
+    b"SEARCH SENTON 11-Jun-2024",
+    b"SEARCH SENTON 10-Jun-2024",
+    b"SEARCH HEADER Date \"\"",
+    b"SEARCH NOT HEADER Date \"\"",
+    b"SEARCH SUBJECT \"\"",
+    b"SEARCH HEADER Content-Type \"\"",
+    b"SEARCH HEADER MIME-Version 1.0",
+    b"SEARCH LARGER 500",
+]
+
+
 def main() -> int:
     if os.geteuid() != 0 or not Path("/usr/sbin/dovecot").exists():
         print("needs root and /usr/sbin/dovecot", file=sys.stderr)
@@ -473,6 +550,7 @@ def main() -> int:
             "fetch": run_scenario("fetchuser", FETCH_COMMANDS),
             "condstore": run_scenario("condstoreuser", CONDSTORE_COMMANDS),
             "search": run_scenario("searchuser", SEARCH_COMMANDS),
+            "extra": run_scenario("extrauser", EXTRA_COMMANDS, extra=True),
         }
         for name, results in out.items():
             path = FIXTURES / f"dovecot_{name}.json"

@@ -20,6 +20,14 @@ MAILBOX = [
     ("06-draft.eml", "DS", [], 1717830000),
 ]
 KEYWORDS = ["$Forwarded", "Project_X"]
+# A second mailbox (scenario "extra"): folded and 8-bit headers, groups,
+# routes, a base64 text body, no Date, nested message/rfc822.
+EXTRA_MESSAGES = FIXTURES / "messages-extra"
+MAILBOX_EXTRA = [
+    ("01-folded.eml", "", [], 1718013600),  # 2024-06-10 10:00:00 UTC
+    ("02-nodate.eml", "S", [], 1718100000),  # 2024-06-11 10:00:00 UTC
+    ("03-nested.eml", "", [], 1718186400),  # 2024-06-12 10:00:00 UTC
+]
 LETTERS = {"D": "\\Draft", "F": "\\Flagged", "R": "\\Answered", "S": "\\Seen", "T": "\\Deleted"}
 
 _TIMING = re.compile(rb" \(\d+\.\d+ \+ \d+\.\d+(?: \+ \d+\.\d+)? secs\)\.")
@@ -55,5 +63,12 @@ def message_flags(index: int) -> frozenset[str]:
     return frozenset([LETTERS[c] for c in letters] + list(keywords))
 
 
-def message_bytes(index: int) -> bytes:
+def message_bytes(index: int, extra: bool = False) -> bytes:
+    if extra:
+        return (EXTRA_MESSAGES / MAILBOX_EXTRA[index][0]).read_bytes()
     return (MESSAGES / MAILBOX[index][0]).read_bytes()
+
+
+def extra_flags(index: int) -> frozenset[str]:
+    _, letters, keywords, _ = MAILBOX_EXTRA[index]
+    return frozenset([LETTERS[c] for c in letters] + list(keywords))

@@ -9,7 +9,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from maa_server.storage.interface import Mailbox, MessageInfo, MessageStructure, NoSuchMessage
-from tests.unit.imap_fetch.dovecot_fixtures import KEYWORDS, MAILBOX, message_bytes, message_flags
+from tests.unit.imap_fetch.dovecot_fixtures import (
+    KEYWORDS,
+    MAILBOX,
+    MAILBOX_EXTRA,
+    extra_flags,
+    message_bytes,
+    message_flags,
+)
 
 
 class MemoryMailbox(Mailbox):
@@ -84,13 +91,15 @@ class MemoryMailbox(Mailbox):
         raise NotImplementedError("read-only test double")
 
 
-def fixture_mailbox(modseq: int = 4) -> MemoryMailbox:
-    """The six captured messages, UIDs 1..6, flags and dates as Dovecot saw them."""
+def fixture_mailbox(modseq: int = 4, extra: bool = False) -> MemoryMailbox:
+    """The captured messages (the six of the main scenarios, or the three of
+    "extra"), UIDs from 1, flags and dates as Dovecot saw them."""
     infos = []
     contents = {}
-    for i, (_, _, _, mtime) in enumerate(MAILBOX):
-        raw = message_bytes(i)
-        infos.append(MessageInfo(uid=i + 1, flags=message_flags(i), internal_date=float(mtime),
+    for i, (_, _, _, mtime) in enumerate(MAILBOX_EXTRA if extra else MAILBOX):
+        raw = message_bytes(i, extra)
+        flags = extra_flags(i) if extra else message_flags(i)
+        infos.append(MessageInfo(uid=i + 1, flags=flags, internal_date=float(mtime),
                                  size=len(raw.replace(b"\n", b"\r\n")), modseq=modseq))
         contents[i + 1] = raw
     return MemoryMailbox(infos, contents, KEYWORDS)

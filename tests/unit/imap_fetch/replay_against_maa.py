@@ -23,19 +23,28 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
 from tests.integration.imap.harness import PASSWORD, ImapServer  # noqa: E402
 from tests.unit.imap_fetch import capture_dovecot  # noqa: E402
-from tests.unit.imap_fetch.dovecot_fixtures import KEYWORDS, MAILBOX, MESSAGES, load  # noqa: E402
+from tests.unit.imap_fetch.dovecot_fixtures import (  # noqa: E402
+    EXTRA_MESSAGES,
+    KEYWORDS,
+    MAILBOX,
+    MAILBOX_EXTRA,
+    MESSAGES,
+    load,
+)
 
 TIMING = re.compile(rb" \(\d+\.\d+ \+ \d+\.\d+(?: \+ \d+\.\d+)? secs\)\.")
-SCENARIOS = (("fetch", "fetchuser"), ("condstore", "condstoreuser"), ("search", "searchuser"))
+SCENARIOS = (("fetch", "fetchuser"), ("condstore", "condstoreuser"), ("search", "searchuser"),
+             ("extra", "extrauser"))
 
 
-def make_maildir(maildir: Path) -> None:
+def make_maildir(maildir: Path, extra: bool) -> None:
     for sub in ("cur", "new", "tmp"):
         (maildir / sub).mkdir(parents=True, exist_ok=True)
     (maildir / "dovecot-keywords").write_text(
         "".join(f"{i} {k}\n" for i, k in enumerate(KEYWORDS)))
-    for n, (name, flags, keywords, mtime) in enumerate(MAILBOX, 1):
-        data = (MESSAGES / name).read_bytes()
+    table, directory = (MAILBOX_EXTRA, EXTRA_MESSAGES) if extra else (MAILBOX, MESSAGES)
+    for n, (name, flags, keywords, mtime) in enumerate(table, 1):
+        data = (directory / name).read_bytes()
         letters = "".join(sorted(flags + "".join(chr(ord("a") + KEYWORDS.index(k))
                                                  for k in keywords)))
         size = len(data.replace(b"\n", b"\r\n"))
@@ -55,8 +64,8 @@ def main() -> int:
     os.environ["TZ"] = "UTC"  # Dovecot ran in UTC; INTERNALDATE is local time
     time.tzset()
     server = ImapServer(Path(tempfile.mkdtemp()), users=tuple(u for _, u in SCENARIOS))
-    for _, user in SCENARIOS:
-        make_maildir(server.maildir(user))
+    for scenario, user in SCENARIOS:
+        make_maildir(server.maildir(user), extra=scenario == "extra")
     server.start()
     capture_dovecot.PORT = server.port
     differences = total = 0

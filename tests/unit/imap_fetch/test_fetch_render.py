@@ -54,7 +54,7 @@ def _expected(ex: Exchange, wants_modseq: bool) -> bytes:
 
 async def replay(scenario: str) -> list[tuple[bytes, bytes, bytes]]:
     """(command, Dovecot's answer, ours) for every successful FETCH."""
-    box = fixture_mailbox()
+    box = fixture_mailbox(extra=scenario == "extra")
     results = []
     for ex in load(scenario):
         words = ex.command.split(b" ")
@@ -95,7 +95,7 @@ async def replay(scenario: str) -> list[tuple[bytes, bytes, bytes]]:
 
 
 
-@pytest.mark.parametrize("scenario", ["fetch", "condstore"])
+@pytest.mark.parametrize("scenario", ["fetch", "condstore", "extra"])
 async def test_every_fetch_answer_matches_dovecot(scenario: str) -> None:
     mismatches = [(cmd, theirs, ours) for cmd, theirs, ours in await replay(scenario)
                   if theirs != ours]

@@ -35,11 +35,12 @@ def utc() -> Iterator[None]:
     time.tzset()
 
 
-def _cases() -> list[tuple[bytes, bool, list[int]]]:
-    """(search args, uid command, Dovecot's numbers) for every successful
-    SEARCH without RETURN on the unchanged mailbox."""
+def _cases() -> list[tuple[str, bytes, bool, list[int]]]:
+    """(scenario, search args, uid command, Dovecot's numbers) for every
+    successful SEARCH without RETURN on an unchanged mailbox."""
     out = []
-    for ex in load("search"):
+    for scenario, ex in [("search", e) for e in load("search")] + \
+            [("extra", e) for e in load("extra")]:
         words = ex.command.split(b" ", 1)
         uid = words[0] == b"UID"
         if uid:
@@ -50,7 +51,7 @@ def _cases() -> list[tuple[bytes, bool, list[int]]]:
             continue
         line = next(ln for ln in ex.untagged.split(b"\r\n") if ln.startswith(b"* SEARCH"))
         numbers = [int(n) for n in line[len(b"* SEARCH"):].split(b" (")[0].split()]
-        out.append((words[1], uid, numbers))
+        out.append((scenario, words[1], uid, numbers))
     return out
 
 
@@ -62,9 +63,10 @@ async def run(box: MemoryMailbox, args: bytes, uid: bool = False) -> list[int]:
     return [box.infos[s - 1].uid for s in seqs] if uid else seqs
 
 
-@pytest.mark.parametrize("args, uid, expected", _cases(), ids=lambda v: repr(v)[:50])
-async def test_same_matches_as_dovecot(args: bytes, uid: bool, expected: list[int]) -> None:
-    assert await run(fixture_mailbox(), args, uid) == expected
+@pytest.mark.parametrize("scenario, args, uid, expected", _cases(), ids=lambda v: repr(v)[:50])
+async def test_same_matches_as_dovecot(scenario: str, args: bytes, uid: bool,
+                                       expected: list[int]) -> None:
+    assert await run(fixture_mailbox(extra=scenario == "extra"), args, uid) == expected
 
 
 async def test_flag_and_size_keys_never_read_a_file() -> None:

@@ -139,19 +139,22 @@ def _compare_day(op: str, day: datetime.date, wanted: datetime.date | None) -> b
     return day >= wanted
 
 
-def _sent_day(value: str | None) -> datetime.date | None:
-    """The calendar day of a Date: value as written (its own zone), or None
-    when missing/unparsable: then no SENT* key matches (index-search.c
-    search_sent)."""
+EPOCH = datetime.date(1970, 1, 1)
+
+
+def _sent_day(value: str | None) -> datetime.date:
+    """The calendar day of a Date: value as written (its own zone). Without
+    a usable Date: field Dovecot's mail_get_date() gives 0, so the message
+    counts as sent on 1-Jan-1970 (captured: SENTBEFORE 1-Jan-2030 finds it)."""
     if not value:
-        return None
+        return EPOCH
     parsed = email.utils.parsedate_tz(value)
     if parsed is None:
-        return None
+        return EPOCH
     try:
         return datetime.date(parsed[0], parsed[1], parsed[2])
     except ValueError:
-        return None
+        return EPOCH
 
 
 def _cached(key: Header) -> bool:
@@ -192,10 +195,10 @@ def _decide(key: Key, msg: _Message, ctx: _Context, level: int) -> bool | None:
             day = _sent_day(msg.structure.headers.get("date"))
         elif level == CONTENT:
             dates = find_fields(msg.fields, "date")
-            day = _sent_day(field_text(dates[0].value)) if dates else None
+            day = _sent_day(field_text(dates[0].value) if dates else None)
         else:
             return None
-        return day is not None and _compare_day(key.op, day, key.day)
+        return _compare_day(key.op, day, key.day)
     if isinstance(key, Header):
         if level == STRUCTURE and msg.structure is not None and _cached(key):
             value = msg.structure.headers.get(key.name)

@@ -15,6 +15,7 @@ against the address list rewritten Dovecot's way (message_address_write):
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 from maa_server.storage.message.address import parse_address_bytes
@@ -41,6 +42,17 @@ def fold(text: str) -> str:
     return unicodedata.normalize("NFD", text.casefold())
 
 
+_TAB_FOLD = re.compile(rb"\r?\n\t")
+
+
+def oneline(value: bytes) -> str:
+    """A header value as Dovecot's search sees it: unfolded with
+    MESSAGE_HEADER_PARSER_FLAG_CLEAN_ONELINE, where a tab that starts a
+    continuation line becomes a space (captured: "first part<LF><TAB>second
+    part" is found by "part second"), then RFC 2047-decoded."""
+    return field_text(_TAB_FOLD.sub(b" ", value))
+
+
 def header_fields(raw: bytes) -> list[HeaderField]:
     """The message's top-level header fields (Dovecot's header parser)."""
     fields, _, _ = parse_header_block(raw, 0, len(raw))
@@ -62,19 +74,25 @@ def normalized_addresses(value: bytes) -> str:
     first = True
     in_group = False
     for addr in parse_address_bytes(unfold(value), fill_missing=True):
+        if addr.domain is None:
+            # Groups as captured: "team: <a@b>, <c@d>;" and, when empty,
+            # "undisclosed-recipients:;".
+            if not in_group:
+                if not first:
+                    out += b", "
+                out += (addr.mailbox or b"") + b":"
+                first = True
+            else:
+                out += b";"
+                first = False
+            in_group = not in_group
+            continue
         if not first:
             out += b", "
+        elif in_group:
+            out += b" "
         first = False
-        if addr.domain is None:
-            if not in_group:  # group start: the mailbox is the group name
-                out += (addr.mailbox or b"") + b": "
-                first = True
-            else:  # group end
-                if out.endswith(b", "):
-                    del out[-2:]
-                out += b";"
-            in_group = not in_group
-        elif not addr.name and addr.route is None:
+        if not addr.name and addr.route is None:
             out += b"<" + (addr.mailbox or b"") + b"@" + addr.domain + b">"
         else:
             if addr.name:
@@ -93,7 +111,7 @@ def header_haystacks(fields: list[HeaderField], name: str) -> list[str] | None:
         return None
     if name in ADDRESS_HEADERS:
         return [fold(normalized_addresses(f.value)) for f in found]
-    return [fold(field_text(f.value)) for f in found]
+    return [fold(oneline(f.value)) for f in found]
 
 
 def _walk(part: MimePart) -> list[MimePart]:
@@ -106,6 +124,6 @@ def _walk(part: MimePart) -> list[MimePart]:
 def all_headers_text(raw: bytes) -> str:
     """Every header block of the message, its parts and embedded messages,
     decoded, one `Name: value` per line: the header half of SEARCH TEXT."""
-    lines = [f"{f.name}: {field_text(f.value)}"
+    lines = [f"{f.name}: {oneline(f.value)}"
              for part in _walk(parse_mime(raw)) for f in part.fields]
     return "\n".join(lines)
