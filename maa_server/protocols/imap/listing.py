@@ -9,7 +9,7 @@ matches case-insensitively.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from maa_server.protocols.imap import args as A
 from maa_server.protocols.imap.errors import ImapParseError
@@ -141,16 +141,30 @@ async def cmd_list(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> str 
     show_subscribed = "SUBSCRIBED" in returns or only_subscribed
     # Dovecot lists special-use flags with plain LIST too (see transcript).
     show_special = not extended or "SPECIAL-USE" in returns or only_special
-    for entry in _listed(entries, subscribed, only_subscribed):
+    recursive = "RECURSIVEMATCH" in selection
+    listed = _listed(entries, subscribed, only_subscribed)
+    if recursive and only_subscribed:
+        listed = _with_subscribed_parents(listed, entries, subscribed, sep)
+    for entry in listed:
         wire = s.names.to_wire(entry.name)
         if not matches(wire, rx, irx):
             continue
+        childinfo = b""
+        if recursive and only_subscribed and _has_subscribed_child(
+                entry.name, subscribed, sep, s.names.to_wire, rx, irx):
+            # RFC 5258 3.5: a match whose descendant is subscribed.
+            childinfo = b' (CHILDINFO ("SUBSCRIBED"))'
+            if entry.name not in subscribed:
+                entry = MailboxEntry(entry.name, frozenset())
+        elif entry.name not in subscribed and only_subscribed:
+            continue  # an ancestor added for CHILDINFO that does not need it
         if only_special and not entry.special_use:
             continue
         attrs = _attributes(entry, entry.name in subscribed, show_children=show_children,
-                            show_subscribed=show_subscribed, show_special=show_special)
+                            show_subscribed=show_subscribed, show_special=show_special,
+                            selecting_subscribed=only_subscribed)
         s.write(b"* LIST (" + " ".join(attrs).encode() + b") " + sep_q + b" "
-                + mailbox_name(wire) + b"\r\n")
+                + mailbox_name(wire) + childinfo + b"\r\n")
         if status_items and "\\Noselect" not in entry.attributes and \
                 "\\NonExistent" not in attrs:
             try:
@@ -172,8 +186,37 @@ def _listed(entries: list[MailboxEntry], subscribed: set[str],
     return out
 
 
+def _has_subscribed_child(name: str, subscribed: set[str], sep: str, to_wire: Any,
+                          rx: list[re.Pattern[str]], irx: list[re.Pattern[str]]) -> bool:
+    """RFC 5258 3.5: a subscribed descendant that the pattern itself misses."""
+    prefix = name + sep
+    return any(sub.startswith(prefix) and not matches(to_wire(sub), rx, irx)
+               for sub in subscribed)
+
+
+def _with_subscribed_parents(listed: list[MailboxEntry], entries: list[MailboxEntry],
+                             subscribed: set[str], sep: str) -> list[MailboxEntry]:
+    """Add the unsubscribed ancestors of subscribed mailboxes (they may match
+    a `%` pattern and then carry CHILDINFO), in the store's order."""
+    have = {e.name for e in listed}
+    wanted: set[str] = set()
+    for sub in subscribed:
+        parts = sub.split(sep)
+        for i in range(1, len(parts)):
+            wanted.add(sep.join(parts[:i]))
+    out = list(listed)
+    for entry in entries:
+        if entry.name in wanted and entry.name not in have:
+            out.append(entry)
+            have.add(entry.name)
+    for name in sorted(wanted - have):
+        out.append(MailboxEntry(name, frozenset({"\\NonExistent"})))
+    return out
+
+
 def _attributes(entry: MailboxEntry, is_subscribed: bool, *, show_children: bool,
-                show_subscribed: bool, show_special: bool) -> list[str]:
+                show_subscribed: bool, show_special: bool,
+                selecting_subscribed: bool = False) -> list[str]:
     out: list[str] = []
     for a in sorted(entry.attributes, key=_attr_order):
         if a in CHILD_ATTRS and not show_children:
@@ -183,6 +226,8 @@ def _attributes(entry: MailboxEntry, is_subscribed: bool, *, show_children: bool
         out.append(a)
     if "\\NonExistent" in out and "\\Noselect" in out:
         out.remove("\\Noselect")  # RFC 5258: \NonExistent implies \Noselect
+    if selecting_subscribed and "\\Noselect" in out:
+        out.remove("\\Noselect")  # Dovecot lists subscriptions without it
     if show_subscribed and is_subscribed:
         out.insert(0, "\\Subscribed")
     if show_special:

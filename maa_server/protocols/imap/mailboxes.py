@@ -23,7 +23,6 @@ from maa_server.storage.interface import MailboxStatus, NoSuchMailbox
 if TYPE_CHECKING:
     from maa_server.protocols.imap.session import ImapSession
 
-SYSTEM_FLAGS = "\\Answered \\Flagged \\Deleted \\Seen \\Draft"
 
 
 def _not_found(wire: str) -> ImapCommandFailed:
@@ -82,10 +81,9 @@ async def _select(s: ImapSession, args: list[Arg], *, read_only: bool) -> str | 
     if sel.read_only:
         out.append("* OK [PERMANENTFLAGS ()] Read-only mailbox.")
     else:
-        perm = " ".join([SYSTEM_FLAGS, *sel.keywords, "\\*"])
-        out.append(f"* OK [PERMANENTFLAGS ({perm})] Flags permitted.")
+        out.append(sel.permanent_flags_line().decode("utf-8", "surrogateescape"))
     out.append(f"* {sel.count} EXISTS")
-    recent = len(sel.recent) if not sel.read_only else box.recent_count()
+    recent = len(sel.recent)
     out.append(f"* {recent} RECENT")
     first_unseen = next((i for i, m in enumerate(sel.infos, 1) if "\\Seen" not in m.flags), 0)
     if first_unseen:

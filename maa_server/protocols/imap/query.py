@@ -53,6 +53,8 @@ async def cmd_fetch(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> str
             sel.replace_infos(changed)
             flags_changed = {m.uid for m in changed}
     missing = False
+    kind = _fetch_kind(req)
+    unflushed = 0
     for seq, old in chosen:
         info = sel.infos[seq - 1]
         if changedsince is not None and info.modseq <= changedsince:
@@ -66,20 +68,49 @@ async def cmd_fetch(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> str
             continue
         if data:
             s.write(data)
-            _count_fetch(s, req, len(data))
-            await s.conn.drain()  # backpressure: a slow reader slows only itself
+            _count_fetch(s, kind, len(data))
+            unflushed += len(data)
+            if unflushed >= DRAIN_EVERY:
+                # Backpressure: a slow reader slows only itself, and a huge
+                # FETCH never sits in memory as a whole.
+                await s.conn.drain()
+                unflushed = 0
     if missing:
         raise ImapCommandFailed("Some of the requested messages no longer exist.",
                                 "EXPUNGEISSUED")
     return "Fetch completed."
 
 
-def _count_fetch(s: ImapSession, req: Any, size: int) -> None:
-    """hdr_*/body_* of imap_logout_format, approximately: a request that
-    reads content counts as a body fetch."""
-    if getattr(req, "needs_content", False):
+DRAIN_EVERY = 256 * 1024
+
+
+def _fetch_kind(req: Any) -> str:
+    """"body" when message text is fetched, "hdr" for headers only, else ""
+    (imap_logout_format's body_* / hdr_* counters)."""
+    from maa_server.protocols.imap.fetch import SectionItem, SimpleItem
+
+    kind = ""
+    for item in req.items:
+        if isinstance(item, SectionItem):
+            if item.spec.startswith("HEADER"):
+                kind = kind or "hdr"
+            else:
+                return "body"
+        elif isinstance(item, SimpleItem):
+            if item.name in ("RFC822", "RFC822.TEXT"):
+                return "body"
+            if item.name == "RFC822.HEADER":
+                kind = kind or "hdr"
+    return kind
+
+
+def _count_fetch(s: ImapSession, kind: str, size: int) -> None:
+    if kind == "body":
         s.stats.body_count += 1
         s.stats.body_bytes += size
+    elif kind == "hdr":
+        s.stats.hdr_count += 1
+        s.stats.hdr_bytes += size
 
 
 ESEARCH_OPTIONS = {"MIN", "MAX", "ALL", "COUNT", "SAVE"}

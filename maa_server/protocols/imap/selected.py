@@ -33,6 +33,14 @@ class SelectedMailbox:
         self._deferred_expunge = False  # an expunge we could not report yet
         if not self.read_only:
             self.recent = set(mailbox.claim_recent())
+        else:
+            self.recent = self._peek_recent()
+
+    def _peek_recent(self) -> set[int]:
+        """EXAMINE shows \\Recent without claiming it (RFC 3501 6.3.2). The
+        unclaimed messages are the newest ones, so take the last N UIDs."""
+        n = self.mailbox.recent_count()
+        return set(self.uids[-n:]) if n > 0 else set()
 
     # -- lookups ----------------------------------------------------------
 
@@ -132,11 +140,17 @@ class SelectedMailbox:
             self.uids.extend(m.uid for m in added)
             if not self.read_only:
                 self.recent |= set(box.claim_recent())
+            else:
+                self.recent = self._peek_recent()
             out.append(b"* %d EXISTS\r\n" % len(self.infos))
             out.append(b"* %d RECENT\r\n" % len(self.recent))
         if tuple(box.keywords) != self.keywords:
+            # A new keyword: FLAGS and (read-write) PERMANENTFLAGS again, first.
             self.keywords = tuple(box.keywords)
-            out.insert(0, self.flags_line())
+            head = [self.flags_line()]
+            if not self.read_only:
+                head.append(self.permanent_flags_line())
+            out[:0] = head
         self.seen_version = box.version
         return out
 
@@ -148,6 +162,11 @@ class SelectedMailbox:
         if condstore:
             items.append(b"MODSEQ (%d)" % info.modseq)
         return b"* %d FETCH (" % seq + b" ".join(items) + b")\r\n"
+
+    def permanent_flags_line(self) -> bytes:
+        flags = ["\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft",
+                 *self.keywords, "\\*"]
+        return b"* OK [PERMANENTFLAGS " + flag_list(flags) + b"] Flags permitted.\r\n"
 
     def flags_line(self) -> bytes:
         return b"* FLAGS " + flag_list(ordered_flags(["\\Answered", "\\Flagged", "\\Deleted",

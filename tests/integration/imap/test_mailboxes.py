@@ -107,3 +107,37 @@ def test_status_in_dovecot_order_and_list_status(wire: Wire):
     lines = answers(wire, 'LIST "" "Sent" RETURN (STATUS (MESSAGES SIZE))')
     assert lines[0] == '* LIST () "/" Sent'  # as Dovecot: no CHILDREN/SPECIAL-USE asked
     assert lines[1] == "* STATUS Sent (MESSAGES 1 SIZE 20)"
+
+
+def test_list_extended_recursivematch_childinfo(wire: Wire):
+    # RFC 5258 5 example shape, answers as the real Dovecot gave them.
+    wire.login()
+    wire.cmd("CREATE a/b/c")
+    wire.cmd("SUBSCRIBE a/b")
+    lines = answers(wire, 'LIST (SUBSCRIBED RECURSIVEMATCH) "" %')
+    assert '* LIST () "/" a (CHILDINFO ("SUBSCRIBED"))' in lines
+    lines = answers(wire, 'LIST (SUBSCRIBED RECURSIVEMATCH) "" *')
+    assert '* LIST (\\Subscribed) "/" a/b' in lines
+    assert not any(x.endswith('"/" a (CHILDINFO ("SUBSCRIBED"))') for x in lines)
+    lines = answers(wire, 'LIST (SUBSCRIBED) "" * RETURN (CHILDREN)')
+    assert '* LIST (\\Subscribed \\HasChildren) "/" a/b' in lines
+
+
+def test_flags_and_permanentflags_follow_new_keyword(wire: Wire):
+    wire.login()
+    wire.cmd("SELECT INBOX")
+    wire.send(b"a APPEND INBOX ($Label) {5+}\r\nhello\r\n")
+    lines = [strip_timing(x) for x in wire.until("a")]
+    assert lines[:2] == ["* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Label)",
+                         "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft "
+                         "$Label \\*)] Flags permitted."]
+    assert lines[2:4] == ["* 1 EXISTS", "* 1 RECENT"]
+
+
+def test_examine_shows_recent_without_claiming(server: ImapServer, wire: Wire):
+    wire.login()
+    wire.send(b"a APPEND INBOX {5+}\r\nhello\r\n")
+    wire.until("a")
+    assert "* 1 RECENT" in answers(wire, "EXAMINE INBOX")
+    assert answers(wire, "FETCH 1 (FLAGS)")[0] == "* 1 FETCH (FLAGS (\\Recent))"
+    assert "* 1 RECENT" in answers(wire, "SELECT INBOX")  # still unclaimed
