@@ -117,8 +117,8 @@ def parse_content_info(fields: Sequence[HeaderField], in_digest: bool) -> Conten
         if lt == b"multipart":
             info.is_multipart = True
             info.is_digest = info.subtype.lower() == b"digest"
-            b = info.param(b"boundary")
-            info.boundary = b if b else None
+            # An empty boundary="" is still a boundary: "--" lines (seen in Dovecot).
+            info.boundary = info.param(b"boundary")
         elif lt == b"message" and info.subtype.lower() == b"rfc822":
             info.is_rfc822 = True
     return info

@@ -191,8 +191,11 @@ class _MimeParser:
             owner = b.owner
             self.close_to(owner, line, content_end)
             region_start = line_end
-            if closing:
-                self.boundaries.pop()  # epilogue: this boundary is done
+            if closing or raw[line_end - 1] != 0x0A:
+                # "--b--", or a last line "--b" without a line end: Dovecot
+                # ends the part there but starts no new one.
+                if closing:
+                    self.boundaries.pop()  # epilogue: this boundary is done
                 pos = line_end
             else:
                 child = self.new_part(line_end, owner.depth + 1, owner.info.is_digest)
