@@ -116,3 +116,20 @@ def test_without_foreground_it_daemonizes(tmp_path, ca: TestCA) -> None:  # type
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+def test_sigterm_with_a_logged_in_imap_session(daemon: Daemon) -> None:
+    import imaplib
+
+    from .conftest import PASSWORD
+
+    imap = imaplib.IMAP4("127.0.0.1", daemon.ports["imap"], timeout=10)
+    imap.login("alice", PASSWORD)
+    imap.select("INBOX")
+    daemon.signal(signal.SIGTERM)
+    assert daemon.proc.wait(20) == 0
+    rest = b""
+    while chunk := imap.sock.recv(4096):
+        rest += chunk
+    imap.sock.close()
+    assert rest.endswith(b"* BYE Server shutting down.\r\n")

@@ -4,11 +4,12 @@ around it (READY=1, RELOADING=1, STATUS=)."""
 
 from __future__ import annotations
 
+import imaplib
 import signal
 import socket
 import ssl
 
-from .conftest import Daemon
+from .conftest import PASSWORD, Daemon
 from .pki import TestCA, peer_common_name
 
 
@@ -46,6 +47,10 @@ def test_sighup_swaps_certificate_for_new_connections(daemon: Daemon, ca: TestCA
     old = tls_connect(daemon, ca)
     assert peer_common_name(old.getpeercert(binary_form=True)) == "localhost"
     assert read_line(old).startswith(b"+OK")
+    imap = imaplib.IMAP4_SSL("127.0.0.1", daemon.ports["imaps"], timeout=10,
+                             ssl_context=ssl.create_default_context(cafile=str(ca.pem_path)))
+    imap.login("alice", PASSWORD)
+    imap.select("INBOX")
 
     # certbot renews: same file names, new content.
     ca.issue(daemon.home, "server", ["renewed.localhost", "localhost", "127.0.0.1"])
@@ -63,6 +68,9 @@ def test_sighup_swaps_certificate_for_new_connections(daemon: Daemon, ca: TestCA
     assert peer_common_name(old.getpeercert(binary_form=True)) == "localhost"
     assert read_capa(old)[-1] == b".\r\n"
     old.close()
+    assert peer_common_name(imap.sock.getpeercert(binary_form=True)) == "localhost"
+    assert imap.noop()[0] == "OK"
+    assert imap.logout()[0] == "BYE"
     assert "reloading configuration" in daemon.log_text()
 
 
