@@ -108,10 +108,16 @@ class _Message:
             self._body = fold(body_text(self.raw or b""))
         return self._body
 
-    def text(self) -> str:
+    def headers_text(self) -> str:
         if self._text is None:
-            self._text = fold(all_headers_text(self.raw or b"")) + "\n" + self.body()
+            self._text = fold(all_headers_text(self.raw or b""))
         return self._text
+
+    def has_text(self, needle: str) -> bool:
+        """SEARCH TEXT: every header block (parts and embedded messages
+        included), then the decoded text parts; the body is decoded only when
+        the headers do not already match."""
+        return needle in self.headers_text() or needle in self.body()
 
 
 class _Context:
@@ -217,7 +223,7 @@ def _decide(key: Key, msg: _Message, ctx: _Context, level: int) -> bool | None:
     if isinstance(key, Text):
         if level < CONTENT:
             return None
-        return not msg.surely_lacks(key.needle) and key.needle in msg.text()
+        return not msg.surely_lacks(key.needle) and msg.has_text(key.needle)
     if isinstance(key, Not):
         inner = _decide(key.key, msg, ctx, level)
         return None if inner is None else not inner
