@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 
 _logger = logging.getLogger("maa")
 
@@ -162,22 +163,35 @@ class _DovecotSyslogHandler(logging.Handler):
 
     def __init__(self, ident: str, facility: int, address: str = "/dev/log") -> None:
         super().__init__()
-        import socket
-
         self.ident = ident
         self.facility = facility
         self.address = address
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.connect(address)
+        self.sock = self._connect()
+
+    def _connect(self) -> socket.socket:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        try:
+            sock.connect(self.address)
+        except OSError:
+            sock.close()
+            raise
+        return sock
 
     def emit(self, record: logging.LogRecord) -> None:
+        level = max(k for k in self.PRIORITIES if k <= max(record.levelno, logging.DEBUG))
+        priority = self.facility * 8 + self.PRIORITIES[level]
+        text = self.format(record).replace("\n", " ")
+        data = f"<{priority}>{self.ident}: {text}".encode("utf-8", "replace")
         try:
-            level = max(k for k in self.PRIORITIES if k <= max(record.levelno, logging.DEBUG))
-            priority = self.facility * 8 + self.PRIORITIES[level]
-            text = self.format(record).replace("\n", " ")
-            self.sock.send(f"<{priority}>{self.ident}: {text}".encode("utf-8", "replace"))
+            self.sock.send(data)
         except OSError:
-            self.handleError(record)
+            # The syslog daemon restarted (journald, rsyslog): reconnect once.
+            try:
+                self.sock.close()
+                self.sock = self._connect()
+                self.sock.send(data)
+            except OSError:
+                self.handleError(record)
 
     def close(self) -> None:
         self.sock.close()

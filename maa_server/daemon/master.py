@@ -37,10 +37,19 @@ STREAM_HANDLERS = {
     "sieve": "maa_server.protocols.managesieve.session",
 }
 LMTP_MODULE = "maa_server.protocols.lmtp.server"
-# How long logged-in sessions get to say goodbye after SIGTERM before the
-# rest is closed (Dovecot's master waits for its children similarly).
+# After SIGTERM, how long cancelled sessions get to log their disconnect
+# and close (Dovecot's master waits for its children similarly).
 SHUTDOWN_GRACE_SECS = 3.0
 IMAP_SHUTDOWN_BYE = b"* BYE Server shutting down.\r\n"
+STATUS_INTERVAL_SECS = 30.0
+
+
+def _log_loop_exception(_loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """Errors nobody awaited go to the mail log, not to a stderr that a
+    daemon no longer has."""
+    exc = context.get("exception")
+    detail = f"{type(exc).__name__}: {exc}" if exc is not None else ""
+    log.error(f"{context.get('message', 'unhandled error')} {detail}".strip())
 
 
 class StartupError(Exception):
@@ -416,10 +425,23 @@ class Master:
         loop.add_signal_handler(signal.SIGINT, self.stopping.set)
         loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
         loop.add_signal_handler(signal.SIGUSR1, self.reopen_logs)
+        loop.set_exception_handler(_log_loop_exception)
         await self.start()
+        status = asyncio.ensure_future(self._report_status())
         await self.stopping.wait()
+        status.cancel()
         await self.shutdown()
         return 0
+
+    async def _report_status(self) -> None:
+        """Keep `systemctl status` current (STATUS= line)."""
+        last = ""
+        while True:
+            await asyncio.sleep(STATUS_INTERVAL_SECS)
+            now = self._status()
+            if now != last:
+                sd_notify(f"STATUS={now}")
+                last = now
 
     async def shutdown(self) -> None:
         """Stop accepting, kick logged-in sessions (IMAP says
