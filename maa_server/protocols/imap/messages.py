@@ -112,6 +112,10 @@ async def cmd_expunge(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> s
         return "Expunge completed."
     removed = await sel.mailbox.expunge(uids)
     s.stats.expunged += len(removed)
+    if s.qresync:
+        # RFC 7162 3.2.7 / Dovecot: the new HIGHESTMODSEQ in the tagged OK.
+        await s.report_changes(allow_expunge=True)
+        return f"[HIGHESTMODSEQ {sel.mailbox.highest_modseq}] Expunge completed."
     return "Expunge completed."
 
 
@@ -208,14 +212,15 @@ async def cmd_store(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> str
         # Dovecot reports only messages whose flags really changed.
         if old.uid not in changed_uids or (silent and not s.condstore):
             continue
+        # Dovecot's order: UID (always with QRESYNC), MODSEQ, FLAGS.
         items = []
-        if uid:
+        if uid or s.qresync:
             items.append(f"UID {info.uid}")
+        if s.condstore:
+            items.append(f"MODSEQ ({info.modseq})")
         if not silent:
             items.append("FLAGS " + flag_list(ordered_flags(
                 info.flags, info.uid in sel.recent)).decode())
-        if s.condstore:
-            items.append(f"MODSEQ ({info.modseq})")
         s.write(f"* {seq} FETCH ({' '.join(items)})\r\n".encode("utf-8", "surrogateescape"))
     if failed:
         nums = sorted(failed) if uid else sorted(sel.seq_of(u) for u in failed)

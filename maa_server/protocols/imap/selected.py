@@ -116,9 +116,7 @@ class SelectedMailbox:
                 if self.recent & gone:
                     # Dovecot follows the expunges with the new RECENT count.
                     self.recent -= gone
-                    recent_line = b"* %d RECENT\r\n" % len(self.recent)
-                    if not qresync:
-                        out.append(recent_line)
+                    out.append(b"* %d RECENT\r\n" % len(self.recent))
         else:
             self._deferred_expunge = any(u not in by_uid for u in self.uids)
         if allow_expunge:
@@ -155,12 +153,12 @@ class SelectedMailbox:
         return out
 
     def flags_fetch(self, seq: int, info: MessageInfo, *, uid: bool, condstore: bool) -> bytes:
-        items = []
+        items = []  # Dovecot's order: UID, MODSEQ, FLAGS
         if uid:
             items.append(b"UID %d" % info.uid)
-        items.append(b"FLAGS " + flag_list(ordered_flags(info.flags, info.uid in self.recent)))
         if condstore:
             items.append(b"MODSEQ (%d)" % info.modseq)
+        items.append(b"FLAGS " + flag_list(ordered_flags(info.flags, info.uid in self.recent)))
         return b"* %d FETCH (" % seq + b" ".join(items) + b")\r\n"
 
     def permanent_flags_line(self) -> bytes:

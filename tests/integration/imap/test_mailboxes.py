@@ -129,8 +129,8 @@ def test_flags_and_permanentflags_follow_new_keyword(wire: Wire):
     wire.send(b"a APPEND INBOX ($Label) {5+}\r\nhello\r\n")
     lines = [strip_timing(x) for x in wire.until("a")]
     assert lines[:2] == ["* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Label)",
-                         "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft "
-                         "$Label \\*)] Flags permitted."]
+                         ("* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft "
+                          "$Label \\*)] Flags permitted.")]
     assert lines[2:4] == ["* 1 EXISTS", "* 1 RECENT"]
 
 
