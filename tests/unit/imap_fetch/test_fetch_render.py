@@ -10,6 +10,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from maa_server.protocols.imap.errors import ImapError
 from maa_server.protocols.imap.fetch import (
@@ -20,6 +22,7 @@ from maa_server.protocols.imap.fetch import (
     render_fetch,
 )
 from maa_server.protocols.imap.sequence import parse_sequence_set
+from maa_server.protocols.imap.tokens import Atom
 from maa_server.storage.interface import SEEN, MessageInfo
 from tests.unit.imap_fetch.argtree import Unparsable, parse_args
 from tests.unit.imap_fetch.dovecot_fixtures import Exchange, load
@@ -171,3 +174,58 @@ async def test_expunged_message_raises_for_the_session() -> None:
     req = parse_fetch_items(parse_args(b"BODY.PEEK[]")[0])
     with pytest.raises(NoSuchMessage):
         await render_fetch(req, 1, info, box, uid_command=False, recent=False, condstore=False)
+
+
+# -- property: any request on any bytes renders one well-framed response ----------
+
+def _walk_literals(data: bytes) -> bytes:
+    """The response with every literal's bytes removed; fails on bad framing."""
+    out = bytearray()
+    pos = 0
+    while True:
+        match = re.compile(rb"~?\{(\d+)\}\r\n").search(data, pos)
+        if not match:
+            return bytes(out + data[pos:])
+        out += data[pos:match.start()]
+        pos = match.end() + int(match.group(1))
+        assert pos <= len(data)
+
+
+ITEM_TEXTS = st.sampled_from([
+    "FLAGS", "UID", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE", "BODY", "BODYSTRUCTURE",
+    "RFC822", "RFC822.HEADER", "RFC822.TEXT", "MODSEQ", "BODY[]", "BODY.PEEK[TEXT]<2.7>",
+    "BODY[1]", "BODY[1.MIME]", "BODY[2.1]", "BODY[HEADER.FIELDS (From X)]", "BODY[2.HEADER]",
+    "BODY[HEADER.FIELDS.NOT (Subject)]", "BINARY[]", "BINARY[1]", "BINARY.PEEK[2]<0.5>",
+    "BINARY.SIZE[1]", "BINARY[TEXT]", "BODY[3.TEXT]",
+])
+RAW = st.one_of(
+    st.binary(max_size=400),
+    st.builds(lambda head, body: head + b"\n\n" + body,
+              st.sampled_from([
+                  b"Content-Type: multipart/mixed; boundary=x",
+                  b"Content-Type: text/plain\nContent-Transfer-Encoding: base64",
+                  b"Content-Type: message/rfc822",
+                  b"Content-Transfer-Encoding: quoted-printable\nSubject: =?x?q?y?=",
+              ]),
+              st.binary(max_size=300).map(lambda b: b.replace(b"X", b"\n--x\n"))),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(ITEM_TEXTS, min_size=1, max_size=5), RAW, st.booleans(), st.booleans())
+async def test_any_request_on_any_message_is_well_framed(texts: list[str], raw: bytes,
+                                                         uid: bool, changed: bool) -> None:
+    from maa_server.protocols.imap.fetch import UnknownCte
+
+    info = MessageInfo(uid=7, flags=frozenset({"\\Seen", "kw"}), internal_date=0.0,
+                       size=len(raw), modseq=3)
+    box = MemoryMailbox([info], {7: raw})
+    req = parse_fetch_items([Atom(t) for t in texts])
+    try:
+        data = await render_fetch(req, 1, info, box, uid_command=uid, recent=False,
+                                  condstore=False, flags_changed=changed)
+    except UnknownCte:
+        return  # a BINARY fetch of a part whose encoding cannot be undone: NO
+    assert data.startswith(b"* 1 FETCH (")
+    skeleton = _walk_literals(data)
+    assert skeleton.endswith(b")\r\n") and skeleton.count(b"\r\n") == 1
