@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from maa_server.config.conflicts import find_conflicts
 from maa_server.config.parser import ParseResult
 from maa_server.config.services import build_services
 from maa_server.config.table import SETTINGS
@@ -65,6 +66,10 @@ class Config:
         self.root: Scope = result.root
         self.scopes: list[Scope] = list(result.scopes)
         self._cache: dict[tuple[int, ...], Settings] = {}
+        # Dovecot fails the lookup of a connection that hits a conflict; we warn
+        # at load and let the most specific filter win.
+        self.warnings += [f"{message} (the most specific filter's value is used)"
+                          for message in find_conflicts(self.scopes)]
         self.services: dict[str, Section] = build_services(self._global_sections("service"),
                                                            self.settings())
 
@@ -102,11 +107,13 @@ class Config:
         """Global scope first, then matching filters from least to most specific
         (a later scope overrides an earlier one)."""
         local, remote = to_ip(local_ip), to_ip(remote_ip)
-        matching = [scope for scope in self.scopes
+        matching = [(index, scope) for index, scope in enumerate(self.scopes)
                     if scope.filter.matches(protocol or None, local, remote, local_name or None)]
-        # sorted() is stable: equally specific filters keep file order, the later one wins.
-        matching.sort(key=lambda scope: scope.filter.specificity())
-        return [self.root, *matching]
+        # Of two equally specific filters the one that comes first in the file wins
+        # (observed: `protocol imap {}` then `protocol !pop3 {}` -> imap's value for imap),
+        # so it is applied last.
+        matching.sort(key=lambda item: (item[1].filter.specificity(), -item[0]))
+        return [self.root, *(scope for _, scope in matching)]
 
     # -- sections -----------------------------------------------------------------
     def _global_sections(self, kind: str) -> list[Section]:

@@ -22,7 +22,7 @@ protocol !pop3 {
 local 127.0.0.1 {
   login_greeting = local greet
   protocol imap {
-    imap_max_line_length = 128k
+    imap_idle_notify_interval = 5 mins
   }
 }
 local 127.0.0.0/8 {
@@ -33,7 +33,7 @@ remote 10.0.0.0/8 {
   disable_plaintext_auth = no
 }
 local_name mail.example.org {
-  login_greeting = sni greet
+  ssl_cipher_list = HIGH
 }
 local_name *.example.net {
   ssl_min_protocol = TLSv1.3
@@ -43,7 +43,9 @@ local_name *.example.net {
 
 @pytest.fixture(scope="module")
 def cfg():
-    return parse_config_text(FILTERED, "/etc/dovecot/dovecot.conf")
+    config = parse_config_text(FILTERED, "/etc/dovecot/dovecot.conf")
+    assert config.warnings == []
+    return config
 
 
 def test_protocol_filter(cfg) -> None:
@@ -62,7 +64,8 @@ def test_local_filters_most_specific_wins(cfg) -> None:
     # observed with doveconf -f service=imap -f local=127.0.0.1 -f remote=10.1.2.3
     settings = cfg.settings(protocol="imap", local_ip="127.0.0.1", remote_ip="10.1.2.3")
     assert settings["login_greeting"] == "local greet"          # /32 beats /8
-    assert settings["imap_max_line_length"] == 128 * 1024     # local+protocol beats protocol
+    assert settings["imap_max_line_length"] == 96 * 1024
+    assert settings["imap_idle_notify_interval"] == 300       # local { protocol imap {} }
     assert settings["disable_plaintext_auth"] is False
     assert settings["mail_debug"] is True                      # only the /8 filter sets it
     assert cfg.get("login_greeting", local_ip="127.0.0.2") == "loopback net greet"
@@ -73,14 +76,16 @@ def test_local_filters_most_specific_wins(cfg) -> None:
 
 
 def test_local_name_filter(cfg) -> None:
-    assert cfg.get("login_greeting", local_name="mail.example.org") == "sni greet"
-    assert cfg.get("login_greeting", local_name="MAIL.example.org") == "sni greet"
-    assert cfg.get("login_greeting", local_name="other.example.org") == "global greet"
+    assert cfg.get("ssl_cipher_list", local_name="mail.example.org") == "HIGH"
+    assert cfg.get("ssl_cipher_list", local_name="MAIL.example.org") == "HIGH"
+    assert cfg.get("ssl_cipher_list", local_name="other.example.org").startswith("ALL:")  # type: ignore[union-attr]
     assert cfg.get("ssl_min_protocol", local_name="imap.example.net") == "TLSv1.3"
-    # local_name beats local
-    assert cfg.get("login_greeting", local_ip="127.0.0.1", local_name="mail.example.org") == "sni greet"
+    assert cfg.get("ssl_min_protocol", local_name="example.net") == "TLSv1.2"
+    # local_name and local together
+    assert cfg.get("ssl_cipher_list", local_ip="127.0.0.1", local_name="mail.example.org") == "HIGH"
+    assert cfg.get("login_greeting", local_ip="127.0.0.1", local_name="mail.example.org") == "local greet"
     assert set(cfg.local_names) == {"mail.example.org", "*.example.net"}
-    assert cfg.local_names["mail.example.org"]["login_greeting"] == "sni greet"
+    assert cfg.local_names["mail.example.org"]["ssl_cipher_list"] == "HIGH"
 
 
 def test_identical_filters_merge() -> None:
@@ -187,3 +192,40 @@ def test_settings_cache_is_per_filter_set(cfg) -> None:
     first = cfg.settings(remote_ip="192.0.2.1")
     assert cfg.settings(remote_ip="192.0.2.2") is first
     assert cfg.settings(remote_ip="10.0.0.1") is not first
+
+
+def test_equally_specific_filters_first_in_file_wins() -> None:
+    # observed with doveconf -f service=imap (both orders)
+    first = parse_config_text("protocol imap {\n  imap_metadata = yes\n}\nprotocol !pop3 {\n  imap_metadata = no\n}\n")
+    assert first.get("imap_metadata", protocol="imap") is True
+    second = parse_config_text("protocol !pop3 {\n  imap_metadata = no\n}\nprotocol imap {\n  imap_metadata = yes\n}\n")
+    assert second.get("imap_metadata", protocol="imap") is False
+    # merged blocks: the later block's value replaces the earlier one inside the same filter
+    nets = parse_config_text("remote 10.0.0.0/8 {\n  login_greeting = a\n}\nremote 10.1.0.0/16 {\n"
+                             "  login_greeting = b\n}\nremote 10.0.0.0/8 {\n  login_greeting = c\n}\n")
+    assert nets.get("login_greeting", remote_ip="10.1.1.1") == "b"
+    assert nets.get("login_greeting", remote_ip="10.2.1.1") == "c"
+
+
+def test_conflicts_between_filters_are_reported() -> None:
+    # Observed with doveconf 2.3.19: both are "Conflict in setting ..." errors on lookup.
+    nested = parse_config_text("protocol imap {\n  imap_max_line_length = 96k\n}\nlocal 127.0.0.1 {\n"
+                               "  protocol imap {\n    imap_max_line_length = 128k\n  }\n}\n", "/x.conf")
+    assert nested.warnings == [("Conflict in setting imap_max_line_length found from filter at /x.conf:1 "
+                               "(the most specific filter's value is used)")]
+    assert nested.get("imap_max_line_length", protocol="imap", local_ip="127.0.0.1") == 128 * 1024
+    crossed = parse_config_text("local 10.0.0.0/8 {\n  login_greeting = a\n}\n"
+                                "remote 192.168.0.0/16 {\n  login_greeting = b\n}\n", "/y.conf")
+    assert crossed.warnings == [("Conflict in setting login_greeting found from filter at /y.conf:4 "
+                                "(the most specific filter's value is used)")]
+    # observed: local vs protocol conflicts too; a global value and filters that
+    # never match together do not
+    mixed = parse_config_text("login_greeting = g\nlocal 10.0.0.0/8 {\n  login_greeting = a\n}\n"
+                              "local 192.168.0.0/16 {\n  login_greeting = b\n}\nprotocol imap {\n"
+                              "  login_greeting = c\n}\n", "/z.conf")
+    assert mixed.warnings == [("Conflict in setting login_greeting found from filter at /z.conf:8 "
+                              "(the most specific filter's value is used)")]
+    clean = parse_config_text("login_greeting = g\nlocal 10.0.0.0/8 {\n  login_greeting = a\n}\n"
+                              "local 10.1.0.0/16 {\n  login_greeting = b\n}\nprotocol imap {\n"
+                              "  imap_metadata = yes\n}\nprotocol pop3 {\n  imap_metadata = no\n}\n")
+    assert clean.warnings == []
