@@ -73,9 +73,9 @@ def _matches_filter(scope_filter: Filter, request: Filter) -> bool:
         elif request.protocol != scope_filter.protocol:
             return False
     for mine, theirs in ((scope_filter.local, request.local), (scope_filter.remote, request.remote)):
-        if mine is not None:
-            if theirs is None or theirs.version != mine.version or not theirs.subnet_of(mine):  # type: ignore[arg-type]
-                return False
+        if mine is not None and (theirs is None or theirs.version != mine.version
+                                 or not theirs.subnet_of(mine)):  # type: ignore[arg-type]
+            return False
     return not (scope_filter.local_name is not None and scope_filter.local_name != request.local_name)
 
 
