@@ -186,6 +186,10 @@ class AuthEngine:
             failed_inside = True
         if look.userdb_fields:
             req.prefetch.update(look.userdb_fields)
+        if "nopassword" in fields and (noscheme or schemes.parse_stored(stored).value):
+            # auth-request-fields.c: only an empty password may be waived
+            self.db_error(pdb, lookup_name, req, "nopassword set but password is non-empty")
+            del fields["nopassword"]
         if "noauthenticate" in fields:
             return PassdbResult.NEXT, fields, failed_inside
         if password_verified or mode == "lookup":
@@ -267,6 +271,9 @@ class AuthEngine:
                 log.info("User found from deny passdb")  # Dovecot logs it without a prefix
             if kind == "master" and result is PassdbResult.OK and not failed_inside:
                 log.info(f"Master user logging in as {req.user}")
+            # nopassword / noauthenticate concern one passdb only (auth-request.c)
+            fields.pop("nopassword", None)
+            fields.pop("noauthenticate", None)
             if kind == "normal" and result is PassdbResult.OK and fields.get("user"):
                 req.user = fields["user"]  # the passdb fixed the name (case, domain)
             chain.feed(result, fields, failed_inside)

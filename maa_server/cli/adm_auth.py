@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import getpass
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 from maa_server.auth import schemes
@@ -90,6 +91,15 @@ def _load(args: argparse.Namespace) -> tuple[Any, Any] | int:
     from maa_server.auth import AuthConfigError, build_authenticator
 
     path = getattr(args, "config", None) or default_config_path()
+    import logging
+
+    from maa_server.logs import DovecotFormatter, configure_stderr
+
+    # In-process auth: its errors go to stderr in Dovecot's shape, without the
+    # Info lines a log file would get.
+    configure_stderr(logging.WARNING)
+    for handler in logging.getLogger("maa").handlers:
+        handler.setFormatter(DovecotFormatter(timestamp_format=""))
     try:
         cfg = load_config(path)
         return cfg, build_authenticator(cfg)
@@ -101,10 +111,17 @@ def _load(args: argparse.Namespace) -> tuple[Any, Any] | int:
         return _fatal(f"open({path}) failed: {exc.strerror}", EX_CONFIG)
 
 
-def _client(service: str) -> Any:
+def _client(args: argparse.Namespace) -> Any:
+    """ClientInfo from doveadm's `-x key=value` auth info (service, rip, lip,
+    rport, lport, session, secured...)."""
     from maa_server.auth.interface import ClientInfo
 
-    return ClientInfo(protocol=service, secured=True)
+    info = dict(item.partition("=")[::2] for item in (getattr(args, "info", None) or []))
+    return ClientInfo(protocol=info.get("service", "doveadm"), remote_ip=info.get("rip", ""),
+                      local_ip=info.get("lip", ""),
+                      remote_port=int(info["rport"]) if info.get("rport", "").isdigit() else 0,
+                      local_port=int(info["lport"]) if info.get("lport", "").isdigit() else 0,
+                      secured=True, session_id=info.get("session", ""))
 
 
 def passdb_field_lines(user: str, fields: dict[str, str], had_userdb: bool) -> list[tuple[str, str]]:
@@ -118,17 +135,32 @@ def passdb_field_lines(user: str, fields: dict[str, str], had_userdb: bool) -> l
     return out
 
 
-async def _passdb_only(auth: Any, username: str, password: str | None) -> tuple[str, Any, dict[str, str], bool]:
+@dataclass(slots=True)
+class PassdbAnswer:
+    user: str
+    final: Any  # PassdbResult
+    fields: dict[str, str]
+    had_userdb: bool  # explicit userdb_* fields were returned
+    master: str = ""
+    master_accepted: bool = False
+
+
+async def _passdb_only(auth: Any, username: str, password: str | None, client: Any,
+                       master: str = "") -> PassdbAnswer:
     """Run the passdb chain as `doveadm auth test/lookup` does (no userdb)."""
     from maa_server.auth.chain import PassdbResult
+    from maa_server.auth.engine import AuthRequest
 
-    engine = auth.engine
-    req = auth.new_request(username, _client("doveadm"), "PLAIN" if password is not None else "")
-    if not hasattr(req, "variables"):
-        return username, PassdbResult.USER_UNKNOWN, {}, False
+    mech = "PLAIN" if password is not None else ""
+    # -M master: authenticate as `master`, log in as `username` (PLAIN authzid form)
+    req = auth.new_request(master, client, mech, username) if master else \
+        auth.new_request(username, client, mech)
+    if not isinstance(req, AuthRequest):
+        return PassdbAnswer(username, PassdbResult.USER_UNKNOWN, {}, False)
     req.password = password
-    chain, fields = await engine.run_passdbs(req, "plain" if password is not None else "lookup")
-    return req.user, chain.state.final, fields, bool(req.prefetch)
+    chain, fields = await auth.engine.run_passdbs(req, "plain" if password is not None else "lookup")
+    return PassdbAnswer(req.user, chain.state.final, fields, bool(req.prefetch),
+                        req.master_user, chain.state.master_accepted)
 
 
 def cmd_auth_test(args: argparse.Namespace) -> int:
@@ -141,11 +173,26 @@ def cmd_auth_test(args: argparse.Namespace) -> int:
         password = getpass.getpass("Password: ")
     from maa_server.auth.chain import PassdbResult
 
-    user, final, fields, had_userdb = asyncio.run(_passdb_only(auth, args.user, password))
-    ok = final is PassdbResult.OK
+    answer = asyncio.run(_passdb_only(auth, args.user, password, _client(args), args.master or ""))
+    ok = answer.final is PassdbResult.OK
     print(f"passdb: {args.user} auth {'succeeded' if ok else 'failed'}")
     print("extra fields:")
-    for key, value in passdb_field_lines(user, fields if ok else {}, had_userdb and ok):
+    if ok:
+        lines = passdb_field_lines(answer.user, answer.fields, answer.had_userdb)
+        if answer.master:
+            lines[1:1] = [("original_user", answer.master), ("auth_user", answer.master)]
+        # the auth reply carries these as bare flags
+        lines = [(k, "" if k in ("nologin", "proxy", "proxy_maybe") else v) for k, v in lines]
+    elif answer.master and not answer.master_accepted:
+        lines = [("user", answer.master)]
+    elif answer.master_accepted:
+        lines = [("user", answer.user), ("code", "authz_fail"),
+                 ("original_user", answer.master), ("auth_user", answer.master)]
+    elif answer.final is PassdbResult.USER_DISABLED:
+        lines = [("user", answer.user), ("code", "user_disabled")]
+    else:
+        lines = [("user", answer.user)]
+    for key, value in lines:
         print(f"  {key}={value}" if key and (value or key == "user") else f"  {key}")
     return 0 if ok else EX_NOPERM
 
@@ -159,7 +206,8 @@ def cmd_auth_lookup(args: argparse.Namespace) -> int:
 
     status = 0
     for name in args.users:
-        user, final, fields, had_userdb = asyncio.run(_passdb_only(auth, name, None))
+        answer = asyncio.run(_passdb_only(auth, name, None, _client(args)))
+        user, final, fields, had_userdb = answer.user, answer.final, answer.fields, answer.had_userdb
         if final is PassdbResult.INTERNAL_FAILURE:
             print(f"passdb lookup failed for {name}", file=sys.stderr)
             status = EX_TEMPFAIL
@@ -184,7 +232,7 @@ def cmd_user(args: argparse.Namespace) -> int:
     status = 0
     for name in args.users:
         try:
-            info = asyncio.run(auth.lookup_user(name, _client("doveadm")))
+            info = asyncio.run(auth.lookup_user(name, _client(args)))
         except AuthLookupError as exc:
             print(f"userdb lookup failed for {name}: {exc}", file=sys.stderr)
             status = EX_TEMPFAIL
@@ -227,6 +275,12 @@ def _user_fields(cfg: Any, info: Any) -> dict[str, str]:
 
 # -- registration --------------------------------------------------------------------
 
+def _common_auth_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-a", dest="socket", help="auth socket path (accepted; auth runs in-process)")
+    parser.add_argument("-x", dest="info", action="append", metavar="KEY=VALUE",
+                        help="auth info: service=, rip=, lip=, rport=, lport=, session=")
+
+
 def register(subparsers: Any) -> None:
     pw = subparsers.add_parser("pw", help="generate or test password hashes (doveadm pw)")
     pw.add_argument("-l", dest="list", action="store_true", help="list known password schemes")
@@ -241,14 +295,18 @@ def register(subparsers: Any) -> None:
     auth = subparsers.add_parser("auth", help="test authentication (doveadm auth)")
     auth_sub = auth.add_subparsers(dest="auth_command", metavar="SUBCOMMAND")
     test = auth_sub.add_parser("test", help="authenticate USER with PASSWORD")
+    _common_auth_args(test)
+    test.add_argument("-M", dest="master", help="master user to authenticate as")
     test.add_argument("user")
     test.add_argument("password", nargs="?")
     test.set_defaults(func=cmd_auth_test)
     lookup = auth_sub.add_parser("lookup", help="passdb lookup of USER")
+    _common_auth_args(lookup)
     lookup.add_argument("users", nargs="+", metavar="user")
     lookup.set_defaults(func=cmd_auth_lookup)
 
     user = subparsers.add_parser("user", help="userdb lookup (doveadm user)")
     user.add_argument("-f", dest="field", help="print only this field")
+    _common_auth_args(user)
     user.add_argument("users", nargs="+", metavar="user")
     user.set_defaults(func=cmd_user)

@@ -210,14 +210,8 @@ class PasswdFilePassdb(_PasswdFileBase, PassdbDriver):
                 userdb[key[7:]] = value
             else:
                 fields[key] = value
-        if entry.has_userdb:
-            # the line's own userdb columns, for a prefetch userdb
-            if entry.uid is not None:
-                userdb.setdefault("uid", str(entry.uid))
-            if entry.gid is not None:
-                userdb.setdefault("gid", str(entry.gid))
-            if entry.home:
-                userdb.setdefault("home", entry.home)
+        # Only explicit userdb_* fields go to a prefetch userdb; the uid/gid/home
+        # columns are the passwd-file *userdb*'s (doveadm auth test shows this).
         return PassdbLookup(PassdbResult.OK, entry.password or "", fields, userdb)
 
 

@@ -19,6 +19,7 @@ USERS = """\
 alice:{PLAIN}secret:5000:5000::/var/vmail/alice::userdb_mail=maildir:~/Maildir
 bob:{PLAIN}secret:5001:5000::/var/vmail/bob::
 carol:{PLAIN}secret:5002:5000::/var/vmail/carol::userdb_mail=maildir:~/M userdb_quota_rule=*:storage=1G foo=bar nodelay
+gina:{PLAIN}secret:5007:5000::/h::nodelay=no proxy=y host=1.2.3.4 nopassword=x foo= nologin=y
 """
 
 
@@ -37,9 +38,17 @@ def doveadm(*argv: str) -> tuple[int, str, str]:
 @pytest.fixture
 def conf(tmp_path: Path) -> str:
     (tmp_path / "users").write_text(USERS)
+    (tmp_path / "masters").write_text("admin:{PLAIN}masterpw\n")
     path = tmp_path / "maa.conf"
     path.write_text(f"""
 auth_failure_delay = 0
+auth_master_user_separator = *
+passdb {{
+  driver = passwd-file
+  master = yes
+  pass = yes
+  args = {tmp_path}/masters
+}}
 first_valid_uid = 1000
 mail_location = maildir:~/Maildir
 passdb {{
@@ -62,6 +71,25 @@ def test_auth_test(capsys: pytest.CaptureFixture[str], conf: str) -> None:
         "passdb: alice auth succeeded\nextra fields:\n  user=alice\n  \n"
     assert run(capsys, "-c", conf, "auth", "test", "alice", "bad") == (
         77, "passdb: alice auth failed\nextra fields:\n  user=alice\n", "")
+
+
+def test_auth_test_fields_and_master_users(capsys: pytest.CaptureFixture[str], conf: str) -> None:
+    # all captured from doveadm 2.3.19 with the same files
+    assert run(capsys, "-c", conf, "auth", "test", "gina", "secret")[1] == (
+        "passdb: gina auth succeeded\nextra fields:\n  user=gina\n  nodelay=no\n  proxy\n"
+        "  host=1.2.3.4\n  foo\n  nologin\n")
+    # nopassword with a non-empty password is ignored (and logged as an error)
+    code, out, err = run(capsys, "-c", conf, "auth", "test", "gina", "wrong")
+    assert (code, out) == (77, "passdb: gina auth failed\nextra fields:\n  user=gina\n")
+    assert "nopassword set but password is non-empty" in err
+    ok = "passdb: {} auth succeeded\nextra fields:\n  user=bob\n  original_user=admin\n  auth_user=admin\n"
+    assert run(capsys, "-c", conf, "auth", "test", "-M", "admin", "bob", "masterpw")[1] == ok.format("bob")
+    assert run(capsys, "-c", conf, "auth", "test", "bob*admin", "masterpw")[1] == ok.format("bob*admin")
+    assert run(capsys, "-c", conf, "auth", "test", "bob*admin", "bad")[1] == \
+        "passdb: bob*admin auth failed\nextra fields:\n  user=admin\n"
+    assert run(capsys, "-c", conf, "auth", "test", "nobody*admin", "masterpw")[1] == (
+        "passdb: nobody*admin auth failed\nextra fields:\n  user=nobody\n  code=authz_fail\n"
+        "  original_user=admin\n  auth_user=admin\n")
 
 
 def test_auth_lookup(capsys: pytest.CaptureFixture[str], conf: str) -> None:
