@@ -229,3 +229,21 @@ def test_conflicts_between_filters_are_reported() -> None:
                               "local 10.1.0.0/16 {\n  login_greeting = b\n}\nprotocol imap {\n"
                               "  imap_metadata = yes\n}\nprotocol pop3 {\n  imap_metadata = no\n}\n")
     assert clean.warnings == []
+
+
+def test_filter_host_names_are_resolved_at_parse_time(tmp_path: Path) -> None:
+    import socket
+    from unittest import mock
+
+    def fake_getaddrinfo(host: str, *args: object, **kwargs: object) -> list:
+        if host == "mail.internal":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("192.0.2.10", 0))]
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    with mock.patch("socket.getaddrinfo", fake_getaddrinfo):
+        cfg = parse_config_text("local mail.internal {\n  login_greeting = by name\n}\n")
+        with pytest.raises(ConfigError) as err:
+            parse_config_text("\nremote nosuch.invalid {\n}\n", tmp_path / "x.conf")
+    assert cfg.get("login_greeting", local_ip="192.0.2.10") == "by name"
+    assert str(err.value) == (f"Error in configuration file {tmp_path / 'x.conf'} line 2: "
+                              "gethostbyname(nosuch.invalid) failed: Name or service not known")

@@ -231,3 +231,19 @@ def test_not_implemented_setting_warns_once() -> None:
     assert cfg.get("mdbox_rotate_size") == 30 * 1024 * 1024
     assert cfg.warnings == [("/etc/x.conf line 1: setting mdbox_rotate_size is not implemented "
                              "by maa-server and is ignored")]
+
+
+def test_unreadable_include_is_an_error_but_include_try_skips(tmp_path: Path) -> None:
+    (tmp_path / "conf.d/dir.conf").mkdir(parents=True)  # matches the glob, cannot be read
+    main = tmp_path / "dovecot.conf"
+    assert error_of("!include conf.d/*.conf\n", main) == (
+        f"Error in configuration file {main} line 1: "
+        f"Couldn't open include file {tmp_path / 'conf.d/dir.conf'}: Is a directory")
+    assert parse_config_text("!include_try conf.d/*.conf\n", main).get("ssl") == "yes"
+
+
+def test_absolute_include(tmp_path: Path) -> None:
+    extra = write(tmp_path / "elsewhere/extra.conf", "login_greeting = absolute\n")
+    cfg = parse_config_text(f"!include {extra}\n", tmp_path / "sub/dovecot.conf")
+    assert cfg.get("login_greeting") == "absolute"
+    assert str(extra) in cfg.files
