@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 # module name -> what it provides (pw; auth test/lookup; user; config; who/kick/reload/stop ...)
@@ -36,6 +37,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.config is None:
+        # The embedded conf names its files relative to the checkout, as
+        # maa-server reads them (see conf/maa.conf and maa_server/daemon/embedded.py).
+        from maa_server.config import default_config_path
+
+        os.chdir(default_config_path().resolve().parent.parent)
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 64  # EX_USAGE, as doveadm
