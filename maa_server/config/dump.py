@@ -151,8 +151,7 @@ def filter_heads(flt: Filter) -> list[str]:
     if flt.local is not None:
         heads.append(f"local {_net(flt.local)}")
     if flt.local_name is not None:
-        name = flt.local_name
-        heads.append(f'local_name "{name}"' if " " in name else f"local_name {name}")
+        heads.append(f"local_name {flt.local_name}")  # doveconf prints the names unquoted
     if flt.remote is not None:
         heads.append(f"remote {_net(flt.remote)}")
     if flt.protocol is not None:

@@ -202,3 +202,45 @@ def test_adm_config_full_dump_lists_defaults(tmp_path: Path, capsys: pytest.Capt
     assert "\nauth_failure_delay = 2 secs\n" in out
     assert "\npassdb {\n  args = \n  auth_verbose = default\n" in out
     assert "  inet_listener imaps {\n    address = \n    haproxy = no\n    port = 993\n" in out
+
+
+ODD_CORNERS = """\
+namespace foo {
+  separator = /
+  prefix = x/
+}
+namespace {
+  inbox = yes
+}
+service imap {
+  process_limit = 10
+}
+service imap-login {
+  inet_listener imap {
+    port = 143
+  }
+}
+userdb {
+  driver = passwd
+  args = x
+}
+plugin {
+}
+local_name "a.org b.org" {
+  ssl_cert = <x
+}
+protocol !indexer-worker {
+  mail_vsize_bg_after_count = 0
+}
+log_timestamp = "%b %d "
+login_greeting = x#y
+mail_plugins = $mail_plugins acl
+login_trusted_networks = $ENV:NOPE 10.0.0.0/8
+"""
+
+
+@needs_doveconf
+def test_doveconf_n_matches_on_odd_corners(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    main = tmp_path / "dovecot.conf"
+    main.write_text(ODD_CORNERS)
+    assert our_n(main, capsys) == doveconf_n(main)
