@@ -53,6 +53,7 @@ class AuthRequest:
     prefetch: dict[str, str] = field(default_factory=dict)  # userdb_* fields
     verified_any_password: bool = False  # did we spend a hash verification?
     in_master_passdb: bool = False  # log lines get the `master` tag
+    passdb_fields: dict[str, str] = field(default_factory=dict)  # for %{passdb:name}
 
     def variables(self, lookup_name: str | None = None, extra: dict[str, str] | None = None) -> dict[str, str]:
         name = self.user if lookup_name is None else lookup_name
@@ -75,12 +76,27 @@ class AuthRequest:
         auth = user_parts(self.master_user or self.user)
         out.update({"auth_user": auth["user"], "auth_username": auth["username"],
                     "auth_domain": auth["domain"]})
+        out.update({f"passdb:{k}": v for k, v in self.passdb_fields.items()})
         if extra:
             out.update(extra)
         return out
 
 
 Mode = Literal["plain", "credentials", "lookup"]
+
+
+def _rename(req: AuthRequest, fields: dict[str, str]) -> None:
+    """`user` replaces the login name (fixing case or domain); `username` /
+    `domain` replace one part (auth-request-fields.c)."""
+    if fields.get("user"):
+        req.user = fields["user"]
+        return
+    name, at, domain = req.user.partition("@")
+    if fields.get("username"):
+        name = fields["username"]
+        req.user = f"{name}@{domain}" if at else name
+    if "domain" in fields:
+        req.user = f"{name}@{fields['domain']}" if fields["domain"] else name
 
 
 class AuthEngine:
@@ -274,9 +290,10 @@ class AuthEngine:
             # nopassword / noauthenticate concern one passdb only (auth-request.c)
             fields.pop("nopassword", None)
             fields.pop("noauthenticate", None)
-            if kind == "normal" and result is PassdbResult.OK and fields.get("user"):
-                req.user = fields["user"]  # the passdb fixed the name (case, domain)
+            if kind == "normal" and result is PassdbResult.OK:
+                _rename(req, fields)
             chain.feed(result, fields, failed_inside)
+        req.passdb_fields = dict(chain.state.fields)
         for line in chain.state.log:
             if line.startswith(("Last passdb", "All password")):
                 log.error(f"{self.log_prefix('auth', req.user, req)}: {line}")

@@ -246,9 +246,7 @@ async def test_unknown_user_costs_like_wrong_password(make_auth: Make, tmp_path:
     (tmp_path / "users").write_text(f"alice:{generate('BLF-CRYPT', 'secret', rounds=8)}\n")
     auth = make_auth(f"auth_failure_delay = 0\npassdb {{\n driver = passwd-file\n"
                      f" args = {tmp_path}/users\n}}\n")
-    from maa_server.auth import engine
-    engine.DUMMY_HASH = engine.schemes.parse_stored(generate("BLF-CRYPT", "x", rounds=8))
-
+    # the first wrong-password login makes alice's hash the timing reference
     async def timed(user: str) -> float:
         start = time.perf_counter()
         for _ in range(3):
@@ -299,3 +297,26 @@ protocol pop3 {
     pop3 = ClientInfo(protocol="pop3", remote_ip="127.0.0.1", local_ip="127.0.0.1")
     assert auth.mechanisms(pop3) == ["PLAIN"]
     assert "CRAM-MD5" in auth.mechanisms(LOCAL)
+
+
+async def test_passdb_fields_rename_and_feed_userdb_templates(make_auth: Make, tmp_path: Path) -> None:
+    (tmp_path / "users").write_text("Joe@Example.org:{PLAIN}pw::::::user=joe@example.org quota=2G\n"
+                                    "ann:{PLAIN}pw::::::domain=example.net\n")
+    auth = make_auth(f"""
+auth_failure_delay = 0
+auth_username_format = %u
+passdb {{
+  driver = passwd-file
+  args = {tmp_path}/users
+}}
+userdb {{
+  driver = static
+  args = uid=5000 gid=5000 home=/srv/%d/%n quota_rule=*:storage=%{{passdb:quota}} allow_all_users=yes
+}}
+""")
+    r = await auth.verify_plain("Joe@Example.org", "pw", LOCAL)
+    assert r.ok and r.username == "joe@example.org"
+    assert r.user is not None and r.user.home == "/srv/example.org/joe"
+    assert r.user.extra["quota_rule"] == "*:storage=2G"
+    r = await auth.verify_plain("ann", "pw", LOCAL)
+    assert r.ok and r.username == "ann@example.net"
