@@ -168,7 +168,7 @@ async def cmd_authenticate(s: ImapSession, tag: str, args: list[Arg], uid: bool)
             return None
         response = _b64(line.decode("ascii", "replace"))
         if response is None:
-            s.tagged(tag, "BAD", "Invalid base64 data in continued response")
+            s.tagged(tag, "NO", "[ALERT] Invalid base64 in response")  # as Dovecot
             return None
     if step.result.username:
         s.last_user = step.result.username[:80]
@@ -267,13 +267,18 @@ async def cmd_id(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> str | 
 
 
 async def cmd_enable(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> str | None:
+    if s.user is None:
+        # imap-login accepts ENABLE and ignores it (observed from Dovecot 2.3).
+        s.write(f"* ENABLED\r\n{tag} OK ENABLE ignored in non-authenticated state.\r\n".encode())
+        return None
     if not args:
         raise ImapParseError("Missing arguments")
     newly: list[str] = []
     had_condstore = "CONDSTORE" in s.enabled
     for arg in args:
         name = A.atom(arg).upper()
-        if name in ("CONDSTORE", "QRESYNC") and name not in s.enabled:
+        # Dovecot lists every known extension asked for, even if already on.
+        if name in ("CONDSTORE", "QRESYNC") and name not in newly:
             s.enabled.add(name)
             newly.append(name)
     if "QRESYNC" in s.enabled:

@@ -43,7 +43,7 @@ COMMANDS: dict[str, CommandSpec] = {
     "LOGIN": CommandSpec(auth.cmd_login, PRE_LOGIN),
     "AUTHENTICATE": CommandSpec(auth.cmd_authenticate, PRE_LOGIN),
     # Authenticated
-    "ENABLE": CommandSpec(auth.cmd_enable, LOGGED_IN),
+    "ENABLE": CommandSpec(auth.cmd_enable, ANY),
     "COMPRESS": CommandSpec(auth.cmd_compress, LOGGED_IN),
     "SELECT": CommandSpec(mailboxes.cmd_select, LOGGED_IN),
     "EXAMINE": CommandSpec(mailboxes.cmd_examine, LOGGED_IN),
