@@ -60,8 +60,7 @@ def _fatal(message: str) -> int:
 def _run(args: Any) -> int:
     from maa_server.daemon import daemonize as dz
     from maa_server.daemon import embedded
-    from maa_server.daemon.master import (Master, StartupError, bind_all, load_generation,
-                                          load_handlers, usable_specs)
+    from maa_server.daemon.master import Master, StartupError, bind_all, load_generation, load_handlers, usable_specs
     from maa_server.protocols.context import SessionRegistry
 
     demo: embedded.DemoLogin | None = None

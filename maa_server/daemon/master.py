@@ -22,7 +22,7 @@ from typing import Any
 
 from maa_server import __version__, logs
 from maa_server.daemon.control import control_path, start_control_server
-from maa_server.daemon.listeners import ListenerSpec, ListenError, bind, listener_specs
+from maa_server.daemon.listeners import ListenError, ListenerSpec, bind, listener_specs
 from maa_server.daemon.notify import sd_notify
 from maa_server.daemon.tls import TlsConfigError, TlsContexts, TlsSet, build_tls_set
 from maa_server.protocols.connection import Connection

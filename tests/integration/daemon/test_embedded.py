@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 import poplib
-import re
 import queue
+import re
 import shutil
 import signal
 import socket
@@ -19,6 +19,8 @@ import sys
 import threading
 import time
 from pathlib import Path
+
+import pytest
 
 CHECKOUT = Path(__file__).resolve().parents[3]
 DEFAULT_PORTS = {"imap": 1143, "imaps": 1993, "pop3": 1110, "pop3s": 1995, "lmtp": 1024}
@@ -121,3 +123,13 @@ def test_make_run_as_a_new_user(tmp_path: Path) -> None:
             proc.wait()
     assert proc.returncode == 0
     assert (root / "var" / "log" / "maa-server.log").exists()
+
+
+@pytest.mark.skipif(shutil.which("doveconf") is None, reason="Dovecot is not installed")
+def test_embedded_conf_is_read_by_the_real_doveconf() -> None:
+    """conf/ stays a Dovecot configuration: the real doveconf accepts it."""
+    result = subprocess.run(["doveconf", "-n", "-c", str(CHECKOUT / "conf" / "maa.conf")],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "port = 1993" in result.stdout
+    assert "driver = passwd-file" in result.stdout
