@@ -73,7 +73,9 @@ def load_cache(path: str) -> CacheContent | None:
     if not (isinstance(uidvalidity, int) and isinstance(highest, int) and isinstance(next_uid, int)
             and isinstance(tmp_scan, (int, float)) and isinstance(rows, list) and isinstance(structures, dict)):
         return None
-    if not all(_valid_row(row) for row in rows):
+    # Checked cheaply here; a wrong field type fails when used and the
+    # caller then rebuilds (load errors are never trusted).
+    if rows and not _valid_row(rows[0]) or not all(type(row) is tuple and len(row) == 7 for row in rows):
         return None
     parsed: dict[int, MessageStructure] = {}
     for uid, value in structures.items():

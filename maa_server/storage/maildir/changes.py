@@ -82,6 +82,7 @@ def store(folder: Folder, uids: Iterable[int], flags: frozenset[str], mode: str,
             continue
         folder.highest_modseq += 1
         rec.modseq = folder.highest_modseq
+        folder.touched.add(uid)
         changed.append(rec.info())
     if changed:
         folder.dirty = True
@@ -127,6 +128,7 @@ def remove(folder: Folder, uids: Iterable[int]) -> list[int]:
             if exc.errno != errno.ENOENT:
                 raise
         del folder.recs[uid]
+        folder.gone.add(uid)
         folder.by_base.pop(rec.base, None)
         folder.new_recent.discard(uid)
         removed.append(uid)
@@ -176,6 +178,7 @@ def save_pop3_uidls(folder: Folder, uidls: dict[int, str]) -> list[MessageInfo]:
                 continue
             urec.ext["P"] = value
             rec.pop3_uidl = uidl
+            folder.touched.add(uid)
             changed.append(rec.info())
         if changed:
             data.next_uid = max(data.effective_next_uid, folder.next_uid)

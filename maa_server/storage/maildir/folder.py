@@ -21,6 +21,7 @@ from maa_server.storage.maildir.filename import (
     letters_to_flags,
     parse_name,
     sort_key,
+    split_info,
     virtual_size,
 )
 from maa_server.storage.maildir.keywords import (
@@ -85,6 +86,7 @@ class Folder:
         self.file_mode = file_mode
         self.uidlist = UidListFile(paths.control_dir, fsync)
         self.keywords: list[str] = []
+        self._letters_memo: dict[str, tuple[frozenset[str], str]] = {}
         self._keywords_stamp: FileStamp | None = None
         self.recs: dict[int, Rec] = {}  # uid -> rec, ascending UID order
         self.by_base: dict[str, int] = {}
@@ -96,10 +98,20 @@ class Folder:
         self._cached: dict[str, tuple[int, str, float, int, int, int]] = {}  # base -> cache row
         self.last_tmp_scan = 0.0
         self.dirty = False  # the index cache needs writing
+        # What changed since the mailbox last looked, so that it can update
+        # its snapshot in O(changes) rather than O(messages).
+        self.touched: set[int] = set()  # UIDs added or changed
+        self.gone: set[int] = set()  # UIDs removed
+        self.reset = False  # everything may have changed
         self.uidvalidity_hint = 0  # UIDVALIDITY the index cache was written for
         # Without a cache only files in new/ are \Recent (as Dovecot without
         # its index); with one, also every UID above those it knew.
         self._baseline_known = False
+
+    def take_journal(self) -> tuple[bool, set[int], set[int]]:
+        result = (self.reset, self.touched, self.gone)
+        self.reset, self.touched, self.gone = False, set(), set()
+        return result
 
     # Paths -----------------------------------------------------------------
 
@@ -151,6 +163,7 @@ class Folder:
                 self.keywords = parse_keywords(fh.read())
         except FileNotFoundError:
             self.keywords = []
+        self._letters_memo = {}
         return True
 
     def ensure_keywords(self, names: Iterable[str]) -> None:
@@ -169,6 +182,7 @@ class Folder:
             bumped = old.mtime_ns + 1_000_000_000
             os.utime(path, ns=(bumped, bumped))
         self.keywords = slots
+        self._letters_memo = {}
         self._keywords_stamp = stamp_of(path)
 
     # Scanning ---------------------------------------------------------------
@@ -193,19 +207,29 @@ class Folder:
                 continue  # never recreate: the folder may have been deleted
         return found
 
+    def _flags_of(self, letters: str) -> tuple[frozenset[str], str]:
+        # Few distinct letter sets exist in a folder: memoise (reset when
+        # dovecot-keywords changes).
+        found = self._letters_memo.get(letters)
+        if found is None:
+            found = letters_to_flags(letters, self.keywords)
+            self._letters_memo[letters] = found
+        return found
+
     def _make_rec(self, uid: int, base: str, subdir: str, name: str, urec: UidRecord | None) -> Rec | None:
-        parsed = parse_name(name)
-        flags, unknown = letters_to_flags(parsed.letters, self.keywords)
+        letters, tail = split_info(name)
+        flags, unknown = self._flags_of(letters)
         cached = self._cached.get(base)
         if cached is not None and cached[0] == uid:
             _, _, mtime, size, vsize, modseq = cached
-            rec = Rec(uid, base, subdir, name, flags, unknown, parsed.tail, mtime, size, vsize, modseq)
+            rec = Rec(uid, base, subdir, name, flags, unknown, tail, mtime, size, vsize, modseq)
             if cached[1] != name:
                 # Renamed by someone else while we were away: a flag change.
                 self.highest_modseq += 1
                 rec.modseq = self.highest_modseq
         else:
             path = self.path(subdir, name)
+            parsed = parse_name(name)
             try:
                 st = os.stat(path)
             except FileNotFoundError:
@@ -221,7 +245,7 @@ class Folder:
                 except FileNotFoundError:
                     return None
             self.highest_modseq += 1
-            rec = Rec(uid, base, subdir, name, flags, unknown, parsed.tail, st.st_mtime, size, vsize,
+            rec = Rec(uid, base, subdir, name, flags, unknown, tail, st.st_mtime, size, vsize,
                       self.highest_modseq)
         if urec is not None:
             rec.pop3_uidl = _uidl_of(urec)
@@ -273,6 +297,7 @@ class Folder:
             self.recs.clear()
             self.by_base.clear()
             self.highest_modseq += 1
+            self.reset = True
             return True
         uidlist_changed = self.ensure_uidlist()
         kw_changed = self.refresh_keywords()
@@ -289,6 +314,7 @@ class Folder:
             self.recs.clear()
             self.by_base.clear()
             self.uidvalidity = data.uidvalidity
+            self.reset = True
             changed = True
         dirs = (stamp_of(os.path.join(self.paths.mail_dir, "new")),
                 stamp_of(os.path.join(self.paths.mail_dir, "cur")))
@@ -321,6 +347,7 @@ class Folder:
             rec = self.recs.pop(uid)
             self.by_base.pop(rec.base, None)
             self.highest_modseq += 1
+            self.gone.add(uid)
             changed = True
         additions: list[Rec] = []
         for base, (subdir, name) in files.items():
@@ -334,15 +361,20 @@ class Folder:
                     additions.append(rec)
                 continue
             rec = self.recs[uid]
-            rec.pop3_uidl = _uidl_of(urec)
+            uidl = _uidl_of(urec)
+            if uidl != rec.pop3_uidl:
+                rec.pop3_uidl = uidl
+                self.touched.add(uid)
+                changed = True
             if rec.name != name or rec.subdir != subdir or kw_changed:
-                parsed = parse_name(name)
-                flags, unknown = letters_to_flags(parsed.letters, self.keywords)
+                letters, tail = split_info(name)
+                flags, unknown = self._flags_of(letters)
                 if flags != rec.flags:
                     self.highest_modseq += 1
                     rec.modseq = self.highest_modseq
+                    self.touched.add(uid)
                     changed = True
-                rec.subdir, rec.name, rec.flags, rec.unknown, rec.tail = subdir, name, flags, unknown, parsed.tail
+                rec.subdir, rec.name, rec.flags, rec.unknown, rec.tail = subdir, name, flags, unknown, tail
         if additions:
             self.insert(additions)
             changed = True
@@ -355,9 +387,11 @@ class Folder:
         if self.recs and recs[0].uid < next(reversed(self.recs)):
             merged = sorted([*self.recs.values(), *recs], key=lambda r: r.uid)
             self.recs = {r.uid: r for r in merged}
+            self.reset = True
         else:
             for rec in recs:
                 self.recs[rec.uid] = rec
+        self.touched.update(rec.uid for rec in recs)
         for rec in recs:
             self.by_base[rec.base] = rec.uid
             if rec.subdir == "new" or (self._baseline_known and rec.uid >= self.next_uid):

@@ -11,6 +11,7 @@ of new/, cur/ and dovecot-uidlist.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 from collections.abc import Coroutine, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -142,10 +143,35 @@ class MaildirMailbox(Mailbox):
             log.error(f"{self._folder.paths.mail_dir}: background work failed: {task.exception()!r}")
 
     def _rebuild(self) -> None:
+        self._folder.take_journal()
         self._infos = {uid: rec.info() for uid, rec in self._folder.recs.items()}
         self._snapshot = None
         for uid in [u for u in self._structures if u not in self._infos]:
             del self._structures[uid]
+
+    def _apply_journal(self) -> bool:
+        """Bring the snapshot up to date with what the last operation
+        changed, in O(changes). Returns True when anything did."""
+        reset, touched, gone = self._folder.take_journal()
+        if reset:
+            self._rebuild()
+            return True
+        if not touched and not gone:
+            return False
+        for uid in gone:
+            self._infos.pop(uid, None)
+            self._structures.pop(uid, None)
+        recs = self._folder.recs
+        for uid in sorted(touched):
+            rec = recs.get(uid)
+            if rec is None:
+                continue
+            if uid not in self._infos and self._infos and uid < next(reversed(self._infos)):
+                self._rebuild()  # an older UID turned up: keep UID order
+                return True
+            self._infos[uid] = rec.info()
+        self._snapshot = None
+        return True
 
     def _changed(self) -> None:
         self.version += 1
@@ -156,15 +182,23 @@ class MaildirMailbox(Mailbox):
     # Locked blocking calls ----------------------------------------------------
 
     async def _locked(self, func, *args):  # type: ignore[no-untyped-def]
+        """Run blocking folder work in a thread, one at a time, then publish
+        its changes. A cancelled caller still waits for the thread: the next
+        operation must not run beside it."""
         async with self._lock:
-            return await asyncio.to_thread(func, *args)
+            future = asyncio.get_running_loop().run_in_executor(None, functools.partial(func, *args))
+            try:
+                return await asyncio.shield(future)
+            except asyncio.CancelledError:
+                if not future.done():
+                    await asyncio.wait([future])
+                raise
+            finally:
+                if self._apply_journal():
+                    self._changed()
 
     async def sync(self) -> None:
-        async with self._lock:
-            changed = await asyncio.to_thread(self._folder.sync)
-            if changed:
-                self._rebuild()
-                self._changed()
+        await self._locked(self._folder.sync)
 
     async def wait_for_change(self, timeout: float) -> bool:
         loop = asyncio.get_running_loop()
@@ -218,8 +252,6 @@ class MaildirMailbox(Mailbox):
         order = tuple(flags)
         item = saving.Incoming(frozenset(order), data=data, internal_date=internal_date, keyword_order=order)
         uids = await self._locked(saving.save, self._folder, [item], self._hardlinks)
-        self._rebuild()
-        self._changed()
         return int(uids[0])
 
     async def append_many(self, items: list[tuple[bytes, Iterable[str], float | None]]) -> list[int]:
@@ -229,8 +261,6 @@ class MaildirMailbox(Mailbox):
             order = tuple(flags)
             incoming.append(saving.Incoming(frozenset(order), data=data, internal_date=when, keyword_order=order))
         uids = await self._locked(saving.save, self._folder, incoming, self._hardlinks)
-        self._rebuild()
-        self._changed()
         return list(uids)
 
     async def store_flags(self, uids: Iterable[int], flags: Iterable[str], mode: str,
@@ -239,21 +269,11 @@ class MaildirMailbox(Mailbox):
             raise ValueError(f"bad store mode {mode!r}")
         result: tuple[list[MessageInfo], list[int]] = await self._locked(
             changes.store, self._folder, list(uids), frozenset(flags), mode, unchanged_since)
-        if result[0]:
-            for info in result[0]:
-                self._infos[info.uid] = info
-            self._snapshot = None
-            self._changed()
         return result
 
     async def save_pop3_uidls(self, uidls: dict[int, str]) -> None:
         """pop3_save_uidl = yes: write the UIDLs shown into dovecot-uidlist."""
-        changed: list[MessageInfo] = await self._locked(changes.save_pop3_uidls, self._folder, dict(uidls))
-        if changed:
-            for info in changed:
-                self._infos[info.uid] = info
-            self._snapshot = None
-            self._changed()
+        await self._locked(changes.save_pop3_uidls, self._folder, dict(uidls))
 
     async def expunge(self, uids: Iterable[int] | None = None) -> list[int]:
         wanted = None if uids is None else set(uids)
@@ -265,9 +285,6 @@ class MaildirMailbox(Mailbox):
         if not targets:
             return []
         removed: list[int] = await self._locked(changes.remove, self._folder, targets)
-        if removed:
-            self._rebuild()
-            self._changed()
         return removed
 
     async def copy_to(self, uids: Iterable[int], dest: Mailbox) -> list[tuple[int, int]]:
@@ -292,8 +309,6 @@ class MaildirMailbox(Mailbox):
 
     async def _receive(self, items: list[saving.Incoming]) -> list[int]:
         uids: list[int] = await self._locked(saving.commit, self._folder, items, self._hardlinks)
-        self._rebuild()
-        self._changed()
         return uids
 
     def detach(self) -> None:
