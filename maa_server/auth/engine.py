@@ -137,6 +137,10 @@ class AuthEngine:
             target, head = self._log_for(pdb)
             target.info(f"{head}{self.log_prefix(pdb.name if pdb else 'auth', user, req)}: {text}")
 
+    def debug(self, name: str, user: str, req: AuthRequest, text: str) -> None:
+        if self.settings.debug:
+            log.debug(f"{self.log_prefix(name, user, req)}: {text}")
+
     def db_error(self, pdb: PassdbConfig, user: str, req: AuthRequest, text: str) -> None:
         target, head = self._log_for(pdb)
         target.error(f"{head}{self.log_prefix(pdb.name, user, req)}: {text}")
@@ -175,6 +179,8 @@ class AuthEngine:
                 self.verbose(pdb, lookup_name, req, look.error or look.result.value)
             return look.result, dict(look.fields), False
         look = await pdb.driver.lookup(lookup_name, variables)
+        if look.debug:
+            self.debug(pdb.name, lookup_name, req, look.debug)
         if look.result is not PassdbResult.OK:
             if look.result is PassdbResult.INTERNAL_FAILURE:
                 self.db_error(pdb, lookup_name, req, f"{look.error}")
@@ -279,8 +285,10 @@ class AuthEngine:
             # A deny passdb only needs to know whether the user is listed.
             pdb_mode: Mode = "lookup" if pdb.rules.deny else mode
             req.in_master_passdb = kind == "master"
+            self.debug(pdb.name, name, req, "Performing passdb lookup")
             result, fields, failed_inside = await self._run_passdb(
                 pdb, name, req, pdb_mode, wanted_scheme, verified)
+            self.debug(pdb.name, name, req, "Finished passdb lookup")
             req.in_master_passdb = False
             found = result not in (PassdbResult.USER_UNKNOWN, PassdbResult.INTERNAL_FAILURE)
             if pdb.rules.deny and found and self.verbose_on(pdb):
@@ -294,6 +302,7 @@ class AuthEngine:
                 _rename(req, fields)
             chain.feed(result, fields, failed_inside)
         req.passdb_fields = dict(chain.state.fields)
+        self.debug("auth", req.user, req, "Auth request finished")
         for line in chain.state.log:
             if line.startswith(("Last passdb", "All password")):
                 log.error(f"{self.log_prefix('auth', req.user, req)}: {line}")
@@ -309,7 +318,9 @@ class AuthEngine:
         while chain.index is not None:
             udb = self.userdbs[chain.index]
             variables = req.variables()
+            self.debug(udb.name, req.user, req, "Performing userdb lookup")
             result, fields = await udb.driver.lookup(req.user, variables, req.prefetch)
+            self.debug(udb.name, req.user, req, "Finished userdb lookup")
             if result is PassdbResult.OK:
                 merged: dict[str, str] = {}
                 try:

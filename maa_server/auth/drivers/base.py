@@ -24,6 +24,7 @@ class PassdbLookup:
     # userdb_* fields for a later prefetch userdb, prefix stripped
     userdb_fields: dict[str, str] = field(default_factory=dict)
     error: str = ""  # log text for auth_verbose / errors
+    debug: str = ""  # what was looked up where, for auth_debug
 
 
 class PassdbDriver(abc.ABC):

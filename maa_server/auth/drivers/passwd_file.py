@@ -11,6 +11,7 @@ import asyncio
 import grp
 import os
 import pwd
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -96,6 +97,7 @@ class _Loaded:
 
 
 def load_file(path: str) -> dict[str, PasswdEntry]:
+    started = time.monotonic()
     users: dict[str, PasswdEntry] = {}
     with open(path, encoding="utf-8", errors="surrogateescape") as fh:
         for lineno, line in enumerate(fh, 1):
@@ -110,6 +112,8 @@ def load_file(path: str) -> dict[str, PasswdEntry]:
                 log.error(f"passwd-file {path}: User {entry.user} exists more than once")
                 continue
             users[entry.user] = entry
+    # sic: no space after the colon, as db-passwd-file.c writes it
+    log.debug(f"passwd-file {path}:Read {len(users)} users in {int(time.monotonic() - started)} secs")
     return users
 
 
@@ -166,6 +170,8 @@ class _PasswdFileBase:
         self.username_format = options.get("username_format", "%u")
         self.options = options
 
+    last_debug = ""
+
     async def find(self, user: str, variables: Mapping[str, str]) -> tuple[PassdbResult, PasswdEntry | None, str]:
         try:
             path = expand(self.path_template, variables)
@@ -174,6 +180,7 @@ class _PasswdFileBase:
             key = expand(self.username_format, variables)
         except ExpansionError as exc:
             return PassdbResult.INTERNAL_FAILURE, None, f"passwd-file: {exc}"
+        self.last_debug = f"lookup: user={key} file={path}"
         try:
             loaded = await _CACHE.get(path)
         except OSError as exc:
@@ -198,7 +205,7 @@ class PasswdFilePassdb(_PasswdFileBase, PassdbDriver):
     async def lookup(self, user: str, variables: Mapping[str, str]) -> PassdbLookup:
         result, entry, error = await self.find(user, variables)
         if entry is None:
-            return PassdbLookup(result, error=error)
+            return PassdbLookup(result, error=error, debug=self.last_debug)
         fields: dict[str, str] = {}
         userdb: dict[str, str] = {}
         for key, value in entry.extra:
@@ -212,7 +219,7 @@ class PasswdFilePassdb(_PasswdFileBase, PassdbDriver):
                 fields[key] = value
         # Only explicit userdb_* fields go to a prefetch userdb; the uid/gid/home
         # columns are the passwd-file *userdb*'s (doveadm auth test shows this).
-        return PassdbLookup(PassdbResult.OK, entry.password or "", fields, userdb)
+        return PassdbLookup(PassdbResult.OK, entry.password or "", fields, userdb, debug=self.last_debug)
 
 
 class PasswdFileUserdb(_PasswdFileBase, UserdbDriver):
