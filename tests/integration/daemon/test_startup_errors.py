@@ -63,3 +63,22 @@ def test_missing_certificate_is_an_error_not_a_new_certificate(tmp_path: Path, c
     line = assert_one_clear_line(run(config))
     assert "server.pem" in line
     assert not (tmp_path / "server.pem").exists()
+
+
+def test_log_file_that_cannot_be_opened(tmp_path: Path, ca: TestCA) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    config = write_config(tmp_path, ca, ports())
+    config.write_text(config.read_text().replace(f"log_path = {tmp_path}/maa.log",
+                                                 f"log_path = {blocker}/maa.log"))
+    line = assert_one_clear_line(run(config))
+    assert "log file" in line and str(blocker) in line
+
+
+def test_already_running(tmp_path: Path, ca: TestCA) -> None:
+    import os
+
+    config = write_config(tmp_path, ca, ports())
+    (tmp_path / "run" / "master.pid").write_text(f"{os.getpid()}\n")  # a live process
+    line = assert_one_clear_line(run(config))
+    assert f"already running with PID {os.getpid()}" in line
