@@ -29,6 +29,7 @@ ENUMS: dict[str, str] = {
     "imapc_ssl": "no:imaps:starttls",
     "pop3c_ssl": "no:pop3s:starttls",
     "submission_relay_ssl": "no:smtps:starttls",
+    "submission_ssl": "no:smtps:submissions:starttls",
     "doveadm_ssl": "no:ssl:starttls",
     "passdb.skip": "never:authenticated:unauthenticated",
     "userdb.skip": "never:found:notfound",
@@ -51,8 +52,10 @@ TIMES = {"imap_hibernate_timeout", "login_proxy_max_disconnect_delay", "mail_max
          "mdbox_rotate_interval", "service.idle_kill", "mailbox.autoexpunge"}
 PORTS = {"doveadm_port", "imap_urlauth_port", "imapc_port", "pop3c_port", "replicator_port",
          "submission_relay_port", "inet_listener.port"}
-# Settings that look numeric but are free strings in Dovecot.
+# Settings that look numeric/boolean but are strings in Dovecot.
 STRINGS = {"mbox_md5"}
+# Strings with their own check (auth-settings.c: no, yes, plain, sha1, optional :N).
+SPECIAL = {"auth_verbose_passwords": "verbose_passwords"}
 
 SIZE_RE = re.compile(r"^\d+ [BkMGT]$")
 TIME_RE = re.compile(r"^\d+ (secs|mins|hours|days|weeks|ms)$")
@@ -64,6 +67,8 @@ def infer_type(key: str, default: str) -> str:
     # A section key (`inet_listener.ssl`) never falls back to the global
     # setting of the same name (`ssl`), which has another type.
     for candidate in (key,) if "." in key else (name,):
+        if candidate in SPECIAL:
+            return SPECIAL[candidate]
         if candidate in ENUMS:
             return "enum:" + ENUMS[candidate]
         if candidate in STRINGS:

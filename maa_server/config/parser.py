@@ -36,6 +36,9 @@ CHILD_SECTION_KINDS = {"namespace": ("mailbox",),
 FREE_FORM_KINDS = ("plugin", "dict")           # any key accepted
 LIST_KINDS = ("passdb", "userdb")              # every block is a new entry
 SINGLETON_KINDS = ("plugin", "dict")           # one per scope, blocks merge
+SPECIAL_USE = {"\\all", "\\archive", "\\drafts", "\\flagged", "\\important", "\\junk", "\\sent",
+               "\\trash"}
+SERVICE_TYPES = {"", "log", "config", "anvil", "login", "startup", "worker"}
 
 
 class Loader(Protocol):
@@ -275,6 +278,7 @@ class Parser:
                 raise ValueError(f"Auth settings not supported inside local/remote blocks: {key}")
         assignment = Assignment(key, value, dump, path, line.lineno, from_file, self_ref)
         if section is not None:
+            check_section_value(section, key, value)
             section.assign(assignment)
             return
         if top.scope is self.root:
@@ -353,6 +357,20 @@ class Parser:
         if name in SETTINGS:
             return SETTINGS[name][1]
         return None
+
+
+def check_section_value(section: Section, key: str, value: str) -> None:
+    """The checks Dovecot makes after parsing (mail-storage-settings.c,
+    master-settings.c), reported here with the line that set the value."""
+    if section.kind == "mailbox" and key == "special_use":
+        for word in value.split():
+            if word.lower() not in SPECIAL_USE:
+                raise ValueError(f"mailbox {section.name}: unknown special_use: {word}")
+    elif section.kind == "namespace" and key == "separator" and len(value) > 1:
+        raise ValueError(f"Namespace '{section.get('prefix')}': Hierarchy separator must be only "
+                         "one character long")
+    elif section.kind == "service" and key == "type" and value not in SERVICE_TYPES:
+        raise ValueError(f"Unknown service type: {value}")
 
 
 def _filter_has(flt: Filter, kind: str) -> bool:

@@ -118,6 +118,11 @@ def parse_value(type_name: str, text: str) -> Value:
         return parse_time(text)
     if type_name == "time_msecs":
         return parse_time(text, msecs=True)
+    if type_name == "verbose_passwords":
+        # auth_settings_check(): no / yes (= plain) / plain / sha1, optionally `:<truncate>`
+        if not re.fullmatch(r"(no|yes|plain|sha1)(:\d+)?", text):
+            raise ValueError(f"auth_verbose_passwords: Invalid value '{text}'")
+        return text
     if type_name.startswith("enum:"):
         if text not in type_name[5:].split(":"):
             raise ValueError(f"Invalid value: {text}")
@@ -161,7 +166,7 @@ def format_value(type_name: str, value: Value) -> str:
 
 def normalize(type_name: str, text: str) -> str:
     """The doveconf form of a raw value (`128k` -> `128 k`); raw text if it does not parse."""
-    if type_name in ("str",) or type_name.startswith("enum:"):
+    if type_name in ("str", "verbose_passwords") or type_name.startswith("enum:"):
         return text
     try:
         return format_value(type_name, parse_value(type_name, text))

@@ -110,3 +110,23 @@ def test_size_round_trip(value: int) -> None:
 @given(st.integers(min_value=0, max_value=10**8))
 def test_time_round_trip(value: int) -> None:
     assert parse_time(format_time(value)) == value
+
+
+def test_auth_verbose_passwords_values() -> None:
+    for text in ("no", "yes", "plain", "sha1", "sha1:8"):
+        assert parse_value("verbose_passwords", text) == text
+    with pytest.raises(ValueError, match="auth_verbose_passwords: Invalid value 'xyz'"):
+        parse_value("verbose_passwords", "xyz")
+
+
+def test_table_types_agree_with_doveconf_for_a_few_settings() -> None:
+    from maa_server.config.table import SECTION_SETTINGS, SETTINGS
+
+    assert SETTINGS["ssl"] == ("enum:yes:no:required", "yes")
+    assert SETTINGS["submission_ssl"][0] == "enum:no:smtps:submissions:starttls"
+    assert SETTINGS["auth_verbose_passwords"] == ("verbose_passwords", "no")
+    assert SETTINGS["imap_max_line_length"] == ("size", "64 k")
+    assert SETTINGS["mail_max_lock_timeout"][0] == "time"
+    assert SECTION_SETTINGS["inet_listener"]["ssl"] == ("bool", "no")
+    assert SECTION_SETTINGS["unix_listener"]["mode"] == ("octal", "0600")
+    assert len(SETTINGS) > 300
