@@ -221,8 +221,8 @@ class Folder:
         flags, unknown = self._flags_of(letters)
         cached = self._cached.get(base)
         if cached is not None and cached[0] == uid:
-            _, _, mtime, size, vsize, modseq = cached
-            rec = Rec(uid, base, subdir, name, flags, unknown, tail, mtime, size, vsize, modseq)
+            _, _, mtime, size, cached_vsize, modseq = cached
+            rec = Rec(uid, base, subdir, name, flags, unknown, tail, mtime, size, cached_vsize, modseq)
             if cached[1] != name:
                 # Renamed by someone else while we were away: a flag change.
                 self.highest_modseq += 1
@@ -235,7 +235,7 @@ class Folder:
             except FileNotFoundError:
                 return None
             size = parsed.size if parsed.size is not None else st.st_size
-            vsize = parsed.vsize
+            vsize: int | None = parsed.vsize
             if vsize is None and urec is not None and urec.ext.get("W", "").isdigit():
                 vsize = int(urec.ext["W"])
             if vsize is None:
@@ -354,12 +354,13 @@ class Folder:
             urec = data.records.get(base)
             if urec is None:
                 continue
-            uid = self.by_base.get(base)
-            if uid is None:
-                rec = self._make_rec(urec.uid, base, subdir, name, urec)
-                if rec is not None:
-                    additions.append(rec)
+            known = self.by_base.get(base)
+            if known is None:
+                made = self._make_rec(urec.uid, base, subdir, name, urec)
+                if made is not None:
+                    additions.append(made)
                 continue
+            uid = known
             rec = self.recs[uid]
             uidl = _uidl_of(urec)
             if uidl != rec.pop3_uidl:

@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
-from collections.abc import Coroutine, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Coroutine, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from maa_server.logs import get_log
 from maa_server.storage.index.cache import CacheContent, load_cache, save_cache
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from maa_server.storage.maildir.store import MaildirStore
 
 log = get_log("maildir: ")
+T = TypeVar("T")
 POLL_INTERVAL = 0.5  # seconds between stat checks for other processes' changes
 CACHE_WRITE_DELAY = 2.0  # coalesce index cache writes
 
@@ -40,6 +41,7 @@ class MaildirMailbox(Mailbox):
                  hardlinks: bool = True) -> None:
         self.name = name
         self.version = 0
+        self.uidvalidity = 0
         self.read_only = False
         self._folder = folder
         self._store = store
@@ -77,10 +79,6 @@ class MaildirMailbox(Mailbox):
             self._structures = {}
 
     # State -----------------------------------------------------------------
-
-    @property  # type: ignore[override]
-    def uidvalidity(self) -> int:
-        return self._folder.uidvalidity
 
     @property
     def uidnext(self) -> int:
@@ -144,6 +142,7 @@ class MaildirMailbox(Mailbox):
 
     def _rebuild(self) -> None:
         self._folder.take_journal()
+        self.uidvalidity = self._folder.uidvalidity
         self._infos = {uid: rec.info() for uid, rec in self._folder.recs.items()}
         self._snapshot = None
         for uid in [u for u in self._structures if u not in self._infos]:
@@ -181,7 +180,7 @@ class MaildirMailbox(Mailbox):
 
     # Locked blocking calls ----------------------------------------------------
 
-    async def _locked(self, func, *args):  # type: ignore[no-untyped-def]
+    async def _locked(self, func: Callable[..., T], *args: Any) -> T:
         """Run blocking folder work in a thread, one at a time, then publish
         its changes. A cancelled caller still waits for the thread: the next
         operation must not run beside it."""

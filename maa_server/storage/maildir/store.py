@@ -109,7 +109,9 @@ class MaildirStore(MailStore):
         uidlist = UidListFile(control, self.fsync)
         if os.path.exists(uidlist.path):
             return
-        with dotlock.acquire(uidlist.lock_path, uidlist.path, mode=self.file_mode) as _lock:
+        lock = dotlock.acquire(uidlist.lock_path, uidlist.path, mode=self.file_mode)
+        assert lock is not None  # blocking acquire: a lock or LockTimeout
+        with lock:
             if os.path.exists(uidlist.path):
                 return
             uidlist.data = UidList(uidvalidity=allocate_uidvalidity(self.layout.root_control_dir),
@@ -221,8 +223,8 @@ class MaildirStore(MailStore):
             if not selectable[levels]:
                 attrs.add("\\Noselect")
             name = self.layout.join(levels)
-            box = self.auto.get(levels)
-            entries.append(MailboxEntry(name, frozenset(attrs), box.special_use if box else frozenset(),
+            auto = self.auto.get(levels)
+            entries.append(MailboxEntry(name, frozenset(attrs), auto.special_use if auto else frozenset(),
                                         name in subscribed))
         return entries
 
@@ -266,8 +268,8 @@ class MaildirStore(MailStore):
     async def subscriptions(self) -> list[str]:
         stored = await asyncio.to_thread(self._read_subscriptions)
         names: list[str] = []
-        for levels in stored:
-            name = self.layout.join(self.layout.levels_from_storage(levels))
+        for stored_levels in stored:
+            name = self.layout.join(self.layout.levels_from_storage(stored_levels))
             if name not in names:
                 names.append(name)
         for levels, box in self.auto.items():

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Self
 
 DOVECOT = "/usr/sbin/dovecot"
 NOBODY = 65534
@@ -108,7 +109,7 @@ service stats {{
             self.process.kill()
             self.process.wait(5)
 
-    def __enter__(self) -> RealDovecot:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -23,7 +23,8 @@ def test_lock_content_and_release(tmp_path):
     lock_path = str(tmp_path / "dovecot-uidlist.lock")
     lock = dotlock.acquire(lock_path, str(tmp_path / "dovecot-uidlist"))
     assert lock is not None
-    assert open(lock_path).read() == f"{os.getpid()}:{socket.gethostname()}"
+    with open(lock_path) as fh:
+        assert fh.read() == f"{os.getpid()}:{socket.gethostname()}"
     assert dotlock.acquire(lock_path, str(tmp_path / "x"), nonblocking=True) is None
     lock.release()
     assert not os.path.exists(lock_path)

@@ -13,6 +13,7 @@ from maa_server.storage.interface import (
     InvalidMailboxName,
     MailboxExists,
     NoSuchMailbox,
+    NoSuchMessage,
 )
 from maa_server.storage.location import parse_mail_location
 from maa_server.storage.maildir.store import AutoMailbox, MaildirStore
@@ -85,7 +86,7 @@ async def test_expunge_and_copy(tmp_path):
     assert await inbox.expunge([3, 4]) == [3]
     assert await inbox.expunge() == [2]
     assert [m.uid for m in inbox.messages()] == [1, 4]
-    with pytest.raises(Exception):
+    with pytest.raises(NoSuchMessage):
         await inbox.read_message(2)
     assert (await inbox.read_message(4)).endswith(b"D")
 
