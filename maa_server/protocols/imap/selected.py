@@ -36,6 +36,8 @@ class SelectedMailbox:
         else:
             self.recent = self._peek_recent()
 
+        self.reported_recent = len(self.recent)  # the RECENT count the client has
+
     def _peek_recent(self) -> set[int]:
         """EXAMINE shows \\Recent without claiming it (RFC 3501 6.3.2). The
         unclaimed messages are the newest ones, so take the last N UIDs."""
@@ -116,6 +118,7 @@ class SelectedMailbox:
                 if self.recent & gone:
                     # Dovecot follows the expunges with the new RECENT count.
                     self.recent -= gone
+                    self.reported_recent = len(self.recent)
                     out.append(b"* %d RECENT\r\n" % len(self.recent))
         else:
             self._deferred_expunge = any(u not in by_uid for u in self.uids)
@@ -141,7 +144,9 @@ class SelectedMailbox:
             else:
                 self.recent = self._peek_recent()
             out.append(b"* %d EXISTS\r\n" % len(self.infos))
-            out.append(b"* %d RECENT\r\n" % len(self.recent))
+            if len(self.recent) != self.reported_recent:  # only when it moved, as Dovecot
+                self.reported_recent = len(self.recent)
+                out.append(b"* %d RECENT\r\n" % len(self.recent))
         if tuple(box.keywords) != self.keywords:
             # A new keyword: FLAGS and (read-write) PERMANENTFLAGS again, first.
             self.keywords = tuple(box.keywords)
