@@ -8,6 +8,7 @@ specific, nested filters written out as nested blocks."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from maa_server import __version__
@@ -17,13 +18,14 @@ from maa_server.config.tree import Assignment, Filter, Scope, Section
 from maa_server.config.values import normalize
 
 HIDDEN = "# hidden, use -P to show it"
-SECRET_KEYS = ("ssl_key", "ssl_dh", "ssl_alt_key", "ssl_client_key")
+ARGS_PASSWORD = re.compile(r"(password=)\S*")
 # doveconf -n always lists these namespace keys (they are the namespace's "changed" fields).
 ALWAYS_NAMESPACE_KEYS = ("location", "prefix")
 
 
 def is_secret(key: str) -> bool:
-    return key in SECRET_KEYS or key.endswith("password")
+    """doveconf hides `*_password`, `*_key` (also in plugin {}) and ssl_dh."""
+    return key.endswith("_password") or key.endswith("_key") or key == "ssl_dh"
 
 
 def quote(value: str) -> str:
@@ -63,6 +65,9 @@ class Dumper:
             return HIDDEN if is_secret(key) and not self.show_secrets else text
         if is_secret(key) and text and not self.show_secrets:
             return HIDDEN
+        if key == "args" and not self.show_secrets:
+            # passdb/userdb args: `password=...` is masked, the rest shown
+            text = ARGS_PASSWORD.sub(r"\1#hidden_use-P_to_show#", text)
         return quote(normalize(type_name, text) if "$" not in text else text)
 
     def is_default(self, type_name: str, assignment: Assignment, default: str) -> bool:

@@ -244,3 +244,44 @@ def test_doveconf_n_matches_on_odd_corners(tmp_path: Path, capsys: pytest.Captur
     main = tmp_path / "dovecot.conf"
     main.write_text(ODD_CORNERS)
     assert our_n(main, capsys) == doveconf_n(main)
+
+
+SECRETS = """\
+doveadm_password = x
+doveadm_api_key = y
+imapc_password = z
+ssl_client_key = <f
+ssl_alt_key = <g
+ssl_dh = <h
+ssl_key = plain
+imapc_master_user = m
+plugin {
+  mail_crypt_private_password = q
+  quota_pass = r
+  some_key = s
+}
+passdb {
+  driver = static
+  args = password=secret
+}
+login_trusted_networks =
+"""
+
+
+@needs_doveconf
+def test_doveconf_n_hides_secrets_like_doveconf(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    main = tmp_path / "dovecot.conf"
+    main.write_text(SECRETS)
+    ours = our_n(main, capsys)
+    assert ours == doveconf_n(main)
+    assert "  args = password=#hidden_use-P_to_show#" in ours
+
+
+def test_show_secrets_with_P(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    main = tmp_path / "dovecot.conf"
+    main.write_text(SECRETS)
+    assert adm_main(["-c", str(main), "config", "-n", "-P"]) == 0
+    out = capsys.readouterr().out
+    assert "doveadm_password = x\n" in out
+    assert "  args = password=secret\n" in out
+    assert "ssl_dh = <h\n" in out
