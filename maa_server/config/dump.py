@@ -25,7 +25,7 @@ ALWAYS_NAMESPACE_KEYS = ("location", "prefix")
 
 def is_secret(key: str) -> bool:
     """doveconf hides `*_password`, `*_key` (also in plugin {}) and ssl_dh."""
-    return key.endswith("_password") or key.endswith("_key") or key == "ssl_dh"
+    return key.endswith(("_password", "_key")) or key == "ssl_dh"
 
 
 def quote(value: str) -> str:
