@@ -68,7 +68,10 @@ def _language_list(value: bytes) -> list[bytes]:
     return out
 
 
-def parse_content_info(fields: Sequence[HeaderField], in_digest: bool) -> ContentInfo:
+def parse_content_info(
+    fields: Sequence[HeaderField], in_digest: bool, is_mime: bool = True
+) -> ContentInfo:
+    """Content-* of one part; only Content-Type counts unless `is_mime`."""
     info = ContentInfo()
     seen_type = False
     for f in fields:
@@ -76,6 +79,8 @@ def parse_content_info(fields: Sequence[HeaderField], in_digest: bool) -> Conten
         if not lname.startswith("content-"):
             continue
         kind = lname[8:]
+        if not is_mime and kind != "type":
+            continue
         value = f.value
         if kind == "type":
             if seen_type:

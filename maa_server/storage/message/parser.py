@@ -92,12 +92,21 @@ class _MimeParser:
 
     # Parts ---------------------------------------------------------------
 
-    def new_part(self, start: int, depth: int, in_digest: bool) -> MimePart:
+    def new_part(
+        self, start: int, depth: int, in_multipart: bool, in_digest: bool = False
+    ) -> MimePart:
         self.total_parts += 1
         fields, header_end, body_start = parse_header_block(
             self.raw, start, self.n, self._is_boundary if self.boundaries else None
         )
-        info = parse_content_info(fields, in_digest)
+        # Dovecot ignores Content-ID, -Disposition, -Language, ... of a
+        # message (top level or message/rfc822) that has neither a
+        # MIME-Version nor a Content-Type field; parts of a multipart
+        # always count (seen by differential testing against Dovecot 2.3).
+        is_mime = in_multipart or any(
+            f.lname in ("mime-version", "content-type") for f in fields
+        )
+        info = parse_content_info(fields, in_digest, is_mime)
         kind = LEAF
         boundary = None
         if info.is_multipart or info.is_rfc822:
@@ -105,7 +114,10 @@ class _MimeParser:
                 info.overflow = True  # too deep: an opaque leaf
             elif info.is_multipart:
                 kind = MULTIPART
-                boundary = info.boundary
+                # A header cut short by an enclosing boundary never got to
+                # its body: its own boundary is not looked for.
+                if not header_end == body_start < self.n:
+                    boundary = info.boundary
             else:
                 kind = RFC822
         return MimePart(
@@ -198,7 +210,9 @@ class _MimeParser:
                     self.boundaries.pop()  # epilogue: this boundary is done
                 pos = line_end
             else:
-                child = self.new_part(line_end, owner.depth + 1, owner.info.is_digest)
+                child = self.new_part(
+                    line_end, owner.depth + 1, True, owner.info.is_digest
+                )
                 owner.children.append(child)
                 pos = self.open(child)
             check_here = True

@@ -196,22 +196,28 @@ class Rfc822Scanner:
 def parse_content_type(value: bytes) -> tuple[bytes, bytes, bool, Rfc822Scanner]:
     """(type, subtype, valid, scanner at the parameters) of a Content-Type.
 
-    As rfc822_parse_content_type(): a broken value keeps what was read
-    ("text" alone gives type "text", subtype "") and `valid` is False, in
-    which case Dovecot reads no parameters.
+    Dovecot's rules, found by differential testing: a lone type ("text") is
+    kept with subtype ""; anything else that is not `type/subtype` followed
+    by the end or ";" ("text/", "text plain", "text/plain junk") makes the
+    whole field "" "" without parameters.
     """
     s = Rfc822Scanner(value)
     ctype = bytearray()
-    if s.skip_lwsp() <= 0 or s.parse_mime_token(ctype) <= 0 or not ctype:
-        return bytes(ctype), b"", False, s
-    if s.data[s.pos] != 0x2F:  # "/"
-        return bytes(ctype), b"", False, s
-    s.pos += 1
     if s.skip_lwsp() <= 0:
-        return bytes(ctype), b"", False, s
+        return b"", b"", False, s
+    ret = s.parse_mime_token(ctype)
+    if not ctype:
+        return b"", b"", False, s
+    if ret == 0:
+        return bytes(ctype), b"", True, s
+    if ret < 0 or s.data[s.pos] != 0x2F:  # "/"
+        return b"", b"", False, s
+    s.pos += 1
     sub = bytearray()
-    if s.parse_mime_token(sub) < 0 or not sub:
-        return bytes(ctype), b"", False, s
+    if s.skip_lwsp() <= 0 or s.parse_mime_token(sub) < 0 or not sub:
+        return b"", b"", False, s
+    if s.pos < s.end and s.data[s.pos] != 0x3B:  # ";"
+        return b"", b"", False, s
     return bytes(ctype), bytes(sub), True, s
 
 
