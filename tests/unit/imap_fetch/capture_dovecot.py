@@ -81,7 +81,10 @@ def make_maildir(home: Path, extra: bool = False) -> None:
         letters = flags + "".join(chr(ord("a") + KEYWORDS.index(k)) for k in keywords)
         letters = "".join(sorted(letters))
         crlf_size = len(data.replace(b"\n", b"\r\n"))
-        path = maildir / "cur" / f"{mtime}.M{n}P1.lab,S={len(data)},W={crlf_size}:2,{letters}"
+        # The name orders the UIDs (Dovecot sorts new files by name); the
+        # mtime is the internal date, which need not follow that order.
+        base = f"{1700000000 + n}.M{n}P1.lab,S={len(data)},W={crlf_size}"
+        path = maildir / "cur" / f"{base}:2,{letters}"
         path.write_bytes(data)
         os.utime(path, (mtime, mtime))
     for root, dirs, files in os.walk(home):
@@ -525,6 +528,41 @@ EXTRA_COMMANDS = [
     b"SEARCH LARGER 500",
 ]
 
+SORT_COMMANDS = [
+    b"SELECT INBOX",
+    b"SORT (ARRIVAL) UTF-8 ALL",
+    b"SORT (REVERSE ARRIVAL) UTF-8 ALL",
+    b"SORT (DATE) UTF-8 ALL",
+    b"SORT (REVERSE DATE) UTF-8 ALL",
+    b"SORT (FROM) UTF-8 ALL",
+    b"SORT (REVERSE FROM) UTF-8 ALL",
+    b"SORT (TO) UTF-8 ALL",
+    b"SORT (CC) UTF-8 ALL",
+    b"SORT (SIZE) UTF-8 ALL",
+    b"SORT (REVERSE SIZE) UTF-8 ALL",
+    b"SORT (SUBJECT) UTF-8 ALL",
+    b"SORT (REVERSE SUBJECT) UTF-8 ALL",
+    b"SORT (SUBJECT DATE) UTF-8 ALL",
+    b"SORT (SUBJECT REVERSE DATE) UTF-8 ALL",
+    b"SORT (DISPLAYFROM) UTF-8 ALL",
+    b"SORT (DISPLAYTO) UTF-8 ALL",
+    b"SORT (REVERSE DISPLAYFROM) UTF-8 ALL",
+    b"SORT (FROM DATE) UTF-8 UNSEEN",
+    b"UID SORT (SIZE) UTF-8 ALL",
+    b"SORT (size) us-ascii SEEN",
+    b"SORT (SIZE) ISO-8859-1 ALL",
+    b"SORT (SIZE) UTF-8 SUBJECT lunch",
+    b"SORT (FOO) UTF-8 ALL",
+    b"SORT () UTF-8 ALL",
+    b"SORT (REVERSE) UTF-8 ALL",
+    b"SORT (SIZE) UTF-8",
+    b"SORT SIZE UTF-8 ALL",
+    b"SORT (SIZE)",
+    b"SORT (REVERSE REVERSE SIZE) UTF-8 ALL",
+    b"SORT (SIZE) X-NOSUCH ALL",
+    b"SORT (ARRIVAL) UTF-8 9",
+]
+
 
 def main() -> int:
     if os.geteuid() != 0 or not Path("/usr/sbin/dovecot").exists():
@@ -551,6 +589,8 @@ def main() -> int:
             "condstore": run_scenario("condstoreuser", CONDSTORE_COMMANDS),
             "search": run_scenario("searchuser", SEARCH_COMMANDS),
             "extra": run_scenario("extrauser", EXTRA_COMMANDS, extra=True),
+            "sort": run_scenario("sortuser", SORT_COMMANDS),
+            "sort_extra": run_scenario("sortextrauser", SORT_COMMANDS, extra=True),
         }
         for name, results in out.items():
             path = FIXTURES / f"dovecot_{name}.json"

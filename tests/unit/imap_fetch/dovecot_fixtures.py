@@ -27,6 +27,8 @@ MAILBOX_EXTRA = [
     ("01-folded.eml", "", [], 1718013600),  # 2024-06-10 10:00:00 UTC
     ("02-nodate.eml", "S", [], 1718100000),  # 2024-06-11 10:00:00 UTC
     ("03-nested.eml", "", [], 1718186400),  # 2024-06-12 10:00:00 UTC
+    ("04-reply.eml", "", [], 1718186400),  # same internal date as 3: ties
+    ("05-hello.eml", "S", [], 1717900000),  # 2024-06-09 02:26:40 UTC: arrived earlier
 ]
 LETTERS = {"D": "\\Draft", "F": "\\Flagged", "R": "\\Answered", "S": "\\Seen", "T": "\\Deleted"}
 

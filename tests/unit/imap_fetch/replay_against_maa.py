@@ -48,7 +48,10 @@ def make_maildir(maildir: Path, extra: bool) -> None:
         letters = "".join(sorted(flags + "".join(chr(ord("a") + KEYWORDS.index(k))
                                                  for k in keywords)))
         size = len(data.replace(b"\n", b"\r\n"))
-        path = maildir / "cur" / f"{mtime}.M{n}P1.lab,S={len(data)},W={size}:2,{letters}"
+        # The name orders the UIDs (Dovecot sorts new files by name); the
+        # mtime is the internal date, which need not follow that order.
+        base = f"{1700000000 + n}.M{n}P1.lab,S={len(data)},W={size}"
+        path = maildir / "cur" / f"{base}:2,{letters}"
         path.write_bytes(data)
         os.utime(path, (mtime, mtime))
 

@@ -1,13 +1,25 @@
 """IMAP SEARCH: key parsing (parser.py) into a SearchProgram (program.py),
-evaluation over a mailbox view (evaluate.py), Dovecot-style matching (text.py).
+evaluation over a mailbox view (evaluate.py), Dovecot-style matching (text.py),
+and SORT ordering of the matches (sort.py, RFC 5256/5957).
 
     program = parse_search(args, charset)
     seqs = await evaluate_search(program, view, mailbox,
                                  recent_uids=..., last_seq=..., last_uid=..., saved_uids=...)
+    # SORT (criteria) charset keys...: the same search, then
+    ordered = await sort_messages(parse_sort_criteria(args[0]), seqs, view, mailbox)
 """
 
 from maa_server.protocols.imap.search.evaluate import evaluate_search
 from maa_server.protocols.imap.search.parser import check_charset, parse_search, parse_search_date
 from maa_server.protocols.imap.search.program import SearchProgram
+from maa_server.protocols.imap.search.sort import (
+    SortCriterion,
+    base_subject,
+    parse_sort_criteria,
+    sort_messages,
+)
 
-__all__ = ["SearchProgram", "check_charset", "evaluate_search", "parse_search", "parse_search_date"]
+__all__ = [
+    "SearchProgram", "SortCriterion", "base_subject", "check_charset", "evaluate_search",
+    "parse_search", "parse_search_date", "parse_sort_criteria", "sort_messages",
+]
