@@ -108,10 +108,11 @@ class Layout:
         return os.path.join(self.root, self._rel(levels))
 
     def _side_dir(self, base: str, levels: tuple[str, ...]) -> str:
-        # CONTROL=/INDEX= trees name folders Maildir++ style: .INBOX, .Folder
-        # (spec 2.4); with LAYOUT=fs the folder path is used.
+        # CONTROL=/INDEX= trees name folders as the layout does: .INBOX,
+        # .Folder with Maildir++ (spec 2.4); INBOX, A/B with LAYOUT=fs
+        # (observed with Dovecot 2.3.19).
         if self.is_inbox(levels):
-            return os.path.join(base, ".INBOX")
+            return os.path.join(base, "INBOX" if self.fs else ".INBOX")
         return os.path.join(base, self._rel(levels))
 
     def control_dir(self, levels: tuple[str, ...]) -> str:

@@ -49,11 +49,14 @@ def as_mail_user() -> Iterator[None]:
         os.setegid(0)
 
 
+FS = "maildir:~/Maildir:LAYOUT=fs"
+
+
 @pytest.fixture
-def lab() -> Iterator[RealDovecot]:
+def lab(request: pytest.FixtureRequest) -> Iterator[RealDovecot]:
     tmp = Path(tempfile.mkdtemp(prefix="maa-storage-"))
     os.chmod(tmp, 0o755)
-    dovecot = RealDovecot(tmp)
+    dovecot = RealDovecot(tmp, mail_location=getattr(request, "param", FS))
     try:
         yield dovecot
     finally:
@@ -61,8 +64,8 @@ def lab() -> Iterator[RealDovecot]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def new_store(lab: RealDovecot) -> MaildirStore:
-    location = parse_mail_location("maildir:~/Maildir:LAYOUT=fs", "bob", str(lab.home))
+def new_store(lab: RealDovecot, spec: str = FS) -> MaildirStore:
+    location = parse_mail_location(spec, "bob", str(lab.home))
     return MaildirStore("bob", location)
 
 
@@ -90,10 +93,18 @@ def our_view(box) -> tuple[list[tuple[int, frozenset[str], int]], bytes]:  # typ
     return rows, b"(UIDNEXT %d UIDVALIDITY %d)" % (box.uidnext, box.uidvalidity)
 
 
-def test_dovecot_writes_we_read(lab):
+LOCATIONS = [(FS, "/"), (FS + ":CONTROL=~/ctl:INDEX=~/idx", "/"), ("maildir:~/Maildir", "."),
+             ("maildir:~/Maildir:CONTROL=~/ctl:INDEX=~/idx", ".")]
+
+
+@pytest.mark.parametrize(("lab", "sep"), LOCATIONS, indirect=["lab"],
+                         ids=["fs", "fs-control-index", "maildir++", "maildir++-control-index"])
+def test_dovecot_writes_we_read(lab, sep):
+    spec = lab.config.read_text().split("mail_location = ", 1)[1].split("\n", 1)[0]
+    sub = f"Work{sep}Sub"
     imap = lab.imap()
     imap.create("Entw&APw-rfe")
-    imap.create("Work/Sub")
+    imap.create(sub)
     imap.append("INBOX", r"(\Seen $Forwarded Project_X)", '"04-Jun-2024 10:00:00 +0000"',
                 MSG.format(subject="one").encode())
     imap.append("INBOX", r"(\Answered \Flagged $Label1 Urgent)", None, MSG.format(subject="two").encode())
@@ -105,7 +116,7 @@ def test_dovecot_writes_we_read(lab):
     imap.uid("STORE", "4", "+FLAGS", r"(\Draft $Label1)")
     imap.uid("COPY", "1:2", "Entw&APw-rfe")
     imap.subscribe("Entw&APw-rfe")
-    imap.subscribe("Work/Sub")
+    imap.subscribe(sub)
     imap.logout()
     # A foreign delivery straight into new/ (spec 5.12).
     new = lab.home / "Maildir" / "new" / "1795713000.P999Q1.otherhost"
@@ -115,7 +126,7 @@ def test_dovecot_writes_we_read(lab):
     expected_entw = dovecot_view(lab, "Entw&APw-rfe")
 
     async def read() -> None:
-        store = new_store(lab)
+        store = new_store(lab, spec)
         await store.prepare()
         inbox = await store.open_mailbox("INBOX")
         assert our_view(inbox) == (expected_inbox[0], expected_inbox[1].split(b" ", 1)[1])
@@ -125,8 +136,8 @@ def test_dovecot_writes_we_read(lab):
         assert inbox.get(1).internal_date == 1717495200
         assert (await inbox.read_message(1)).endswith(b"Body of one\n")
         names = [e.name for e in await store.list_mailboxes()]
-        assert names == ["INBOX", "Entwürfe", "Work", "Work/Sub"]
-        assert await store.subscriptions() == ["Entwürfe", "Work/Sub"]
+        assert names == ["INBOX", "Entwürfe", "Work", sub]
+        assert await store.subscriptions() == ["Entwürfe", sub]
         await store.close()
 
     with as_mail_user():
