@@ -157,11 +157,14 @@ async def cmd_authenticate(s: ImapSession, tag: str, args: list[Arg], uid: bool)
             break
         challenge = base64.b64encode(step.challenge or b"")
         await s.conn.send(b"+ " + challenge + b"\r\n")
+        s.sasl_started = time.monotonic()
         try:
             line = await asyncio.wait_for(s.conn.readline(s.max_line), s.idle_timeout())
         except LineTooLong:
+            s.sasl_started = None
             s.tagged(tag, "BAD", "Authentication response too large")
             return None
+        s.sasl_started = None
         line = line.rstrip(b"\r\n")
         if line == b"*":
             s.tagged(tag, "BAD", "Authentication aborted by client.")

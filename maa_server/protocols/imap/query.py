@@ -6,6 +6,7 @@ ESEARCH return options (RFC 4731) and `$` saving (RFC 5182).
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from maa_server.protocols.imap import args as A
@@ -68,7 +69,7 @@ async def cmd_fetch(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> str
             continue
         if data:
             s.write(data)
-            _count_fetch(s, kind, len(data))
+            _count_fetch(s, kind, data)
             unflushed += len(data)
             if unflushed >= DRAIN_EVERY:
                 # Backpressure: a slow reader slows only itself, and a huge
@@ -104,7 +105,19 @@ def _fetch_kind(req: Any) -> str:
     return kind
 
 
-def _count_fetch(s: ImapSession, kind: str, size: int) -> None:
+_LITERAL = re.compile(rb"\{(\d+)\}\r\n")
+
+
+def _count_fetch(s: ImapSession, kind: str, data: bytes) -> None:
+    """Dovecot counts the bytes of the header/body data sent (the literals)."""
+    if not kind:
+        return
+    size = 0
+    pos = 0
+    while (m := _LITERAL.search(data, pos)) is not None:
+        n = int(m.group(1))
+        size += n
+        pos = m.end() + n
     if kind == "body":
         s.stats.body_count += 1
         s.stats.body_bytes += size

@@ -54,6 +54,22 @@ def _setting(settings: Any, name: str, default: Any) -> Any:
     return default if value is None else value
 
 
+def dovecot_session_id(ip: str, port: int) -> str:
+    """Dovecot's session id (spec 6.2; login-common/client-common.c): base64
+    of the low 48 bits of the microsecond clock, the client port (both
+    little-endian) and the client IP, so log lines look the same."""
+    import base64
+    import ipaddress
+
+    try:
+        packed = ipaddress.ip_address(ip).packed
+    except ValueError:
+        return new_session_id()
+    usecs = time.time_ns() // 1000
+    raw = (usecs & 0xFFFFFFFFFFFF).to_bytes(6, "little") + (port & 0xFFFF).to_bytes(2, "little")
+    return base64.b64encode(raw + packed).decode("ascii").rstrip("=")
+
+
 def _in_networks(ip: str, networks: str) -> bool:
     import ipaddress
 
@@ -92,7 +108,7 @@ class ImapSession:
     def __init__(self, conn: Connection, ctx: ServerContext) -> None:
         self.conn = conn
         self.ctx = ctx
-        self.session_id = new_session_id()
+        self.session_id = dovecot_session_id(conn.remote_ip, conn.remote_port)
         self.state = NOT_AUTHENTICATED
         self.settings = self._load_settings()
         self.max_line = int(_setting(self.settings, "imap_max_line_length", DEFAULT_MAX_LINE))
@@ -109,6 +125,7 @@ class ImapSession:
         self.plaintext_refused = False
         self.client_sent_capability = False  # then login OK carries no [CAPABILITY]
         self.bad_commands = 0  # imap-login gives up after 3 (CLIENT_MAX_BAD_COMMANDS)
+        self.sasl_started: float | None = None  # an AUTHENTICATE waiting for the client
         self.starttls_done = False
         # Post-login state.
         self.user: UserInfo | None = None
@@ -353,7 +370,7 @@ class ImapSession:
         self.bad_commands += 1
         if self.bad_commands >= 3:
             self.write(b"* BYE Too many invalid IMAP commands.\r\n")
-            raise ImapBye("Too many invalid IMAP commands.")
+            raise ImapBye("Too many invalid commands")
         self.write(f"{tag} BAD {text}\r\n".encode("utf-8", "surrogateescape"))
 
     async def report_changes(self, *, allow_expunge: bool, full_sync: bool = False) -> None:
@@ -421,7 +438,10 @@ class ImapSession:
             return
         if reason == "Inactivity":
             reason = "Inactivity during authentication" if self.auth_attempts else "Inactivity"
-        if self.plaintext_refused and self.auth_attempts == 0:
+        if self.sasl_started is not None:
+            waited = int(time.monotonic() - self.sasl_started)
+            detail = f"client didn't finish SASL auth, waited {waited} secs"
+        elif self.plaintext_refused and self.auth_attempts == 0:
             detail = "tried to use disallowed plaintext auth"
         elif self.auth_attempts == 0:
             detail = f"no auth attempts in {int(time.monotonic() - self.connected_at)} secs"

@@ -189,3 +189,23 @@ def test_enable_and_compress_refused_without_plugin(server: ImapServer, tls: boo
         assert "COMPRESS" not in " ".join(w.cmd("CAPABILITY"))
     finally:
         w.close()
+
+
+def test_session_id_in_dovecot_shape_and_sasl_abandoned(server: ImapServer, caplog):
+    import base64 as b64
+    import re as _re
+
+    caplog.set_level(logging.INFO, logger="maa")
+    w = Wire(server.port)
+    port = w.sock.getsockname()[1]
+    w.send(b"a AUTHENTICATE PLAIN\r\n")
+    assert w.readline() == "+ "
+    w.close()
+    server.run(_settle())
+    lines = [r.getMessage() for r in caplog.records]
+    line = next(m for m in lines if m.startswith("Disconnected: Connection closed (client didn't "
+                                                 "finish SASL auth, waited 0 secs)"))
+    session = _re.search(r"session=<([^>]+)>", line).group(1)
+    raw = b64.b64decode(session + "==")
+    assert len(session) == 16 and raw[6:8] == port.to_bytes(2, "little")
+    assert raw[8:] == bytes([127, 0, 0, 1])
