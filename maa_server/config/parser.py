@@ -53,8 +53,14 @@ class FileSystemLoader:
     """The real file system."""
 
     def read_text(self, path: str) -> str:
-        with open(path, encoding="utf-8", errors="surrogateescape") as handle:
-            return handle.read()
+        with open(path, "rb") as handle:
+            data = handle.read()
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            # Dovecot treats the file as bytes. A legacy (Latin-1) file is read
+            # byte for byte so that values stay printable and encodable.
+            return data.decode("latin-1")
 
     def glob(self, pattern: str) -> list[str]:
         return sorted({match for expanded in expand_braces(pattern) for match in glob.glob(expanded)})

@@ -252,3 +252,9 @@ def test_absolute_include(tmp_path: Path) -> None:
     cfg = parse_config_text(f"!include {extra}\n", tmp_path / "sub/dovecot.conf")
     assert cfg.get("login_greeting") == "absolute"
     assert str(extra) in cfg.files
+
+
+def test_non_utf8_file_is_read_byte_for_byte(tmp_path: Path) -> None:
+    main = tmp_path / "dovecot.conf"
+    main.write_bytes(b"login_greeting = Gr\xfc\xdfe\n")
+    assert load_config(main).get("login_greeting") == "Gr\u00fc\u00dfe"
