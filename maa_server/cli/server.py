@@ -95,7 +95,7 @@ def _run(args: Any) -> int:
         print(f"maa-server: Warning: {warning}", file=sys.stderr)
     handlers = load_handlers({spec.protocol for spec in generation.specs})
     try:
-        listeners = bind_all(usable_specs(generation.specs, handlers, generation.tls is not None))
+        listeners = bind_all(usable_specs(generation.specs, handlers, generation.tls))
     except StartupError as exc:
         return _fatal(str(exc))
     if not listeners:

@@ -24,7 +24,7 @@ from maa_server import __version__, logs
 from maa_server.daemon.control import control_path, start_control_server
 from maa_server.daemon.listeners import ListenError, ListenerSpec, bind, listener_specs
 from maa_server.daemon.notify import sd_notify
-from maa_server.daemon.tls import TlsConfigError, TlsContexts, TlsSet, build_tls_set
+from maa_server.daemon.tls import TlsConfig, TlsConfigError, TlsContexts, build_tls_config
 from maa_server.protocols.connection import Connection
 from maa_server.protocols.context import ServerContext, SessionRegistry
 
@@ -63,7 +63,7 @@ ConnectionHandler = Callable[[Connection, ServerContext], Awaitable[None]]
 class Generation:
     config: Any
     ctx: ServerContext
-    tls: TlsSet | None
+    tls: TlsConfig | None
     specs: list[ListenerSpec]
 
 
@@ -101,13 +101,10 @@ def load_generation(config_path: str, registry: SessionRegistry) -> Generation:
 def build_generation(cfg: Any, registry: SessionRegistry) -> Generation:
     from maa_server.auth import build_authenticator
 
-    ssl_mode = str(cfg.get("ssl") or "yes")
-    tls: TlsSet | None = None
-    if ssl_mode != "no":
-        try:
-            tls = build_tls_set(cfg.get, cfg.local_names)
-        except TlsConfigError as exc:
-            raise StartupError(str(exc)) from exc
+    try:
+        tls = build_tls_config(cfg, str(cfg.get("protocols") or "").split())
+    except TlsConfigError as exc:
+        raise StartupError(str(exc)) from exc
     try:
         auth = build_authenticator(cfg)
     except Exception as exc:  # the auth layer reports bad passdb/userdb settings
@@ -124,7 +121,7 @@ def build_generation(cfg: Any, registry: SessionRegistry) -> Generation:
     except ListenError as exc:
         raise StartupError(str(exc)) from exc
     ctx = ServerContext(config=cfg, auth=auth, open_store=open_store,
-                        ssl_context=tls.default if tls else None, sessions=registry)
+                        ssl_context=tls.base.default if tls else None, sessions=registry)
     return Generation(config=cfg, ctx=ctx, tls=tls, specs=specs)
 
 
@@ -165,7 +162,7 @@ def load_handlers(protocols: set[str]) -> dict[str, ConnectionHandler]:
 
 
 def usable_specs(specs: list[ListenerSpec], handlers: dict[str, ConnectionHandler],
-                 tls_enabled: bool) -> list[ListenerSpec]:
+                 tls: TlsConfig | None) -> list[ListenerSpec]:
     """The listeners that can serve, checked before binding (a port we would
     not serve must not make the start fail); logs why the others are left out."""
     kept: list[ListenerSpec] = []
@@ -174,7 +171,7 @@ def usable_specs(specs: list[ListenerSpec], handlers: dict[str, ConnectionHandle
         reason = ""
         if spec.haproxy:
             reason = "haproxy = yes is not supported yet"
-        elif spec.ssl and not tls_enabled:
+        elif spec.ssl and (tls is None or tls.for_protocol(spec.protocol) is None):
             # Dovecot accepts and then drops these with "SSL is disabled
             # (ssl=no)"; not listening at all is clearer.
             reason = "SSL is disabled (ssl=no)"
@@ -238,7 +235,7 @@ class Master:
             return
         state.server = await asyncio.start_server(
             self._acceptor(state, self.handlers[spec.protocol]), sock=state.sock,
-            ssl=self.tls.front if (spec.ssl and self.tls) else None,
+            ssl=self.tls.front(spec.protocol) if (spec.ssl and self.tls) else None,
             ssl_handshake_timeout=30 if spec.ssl else None)
 
     async def _apply_listener_changes(self, specs: list[ListenerSpec]) -> None:
@@ -258,7 +255,7 @@ class Master:
         if not added:
             return
         self.handlers.update(load_handlers({spec.protocol for spec in added} - set(self.handlers)))
-        for spec in usable_specs(added, self.handlers, self.tls is not None):
+        for spec in usable_specs(added, self.handlers, self.gen.tls):
             try:
                 sock = bind(spec)
             except ListenError as exc:
@@ -315,7 +312,8 @@ class Master:
                 writer.close()
                 return
             gen = self.gen  # the generation current at accept time serves it
-            conn = Connection(reader, writer, server_ssl=self.tls.front if (self.tls and gen.tls) else None)
+            front = self.tls.front(state.spec.protocol) if (self.tls and gen.tls) else None
+            conn = Connection(reader, writer, server_ssl=front)
             task = asyncio.current_task()
             assert task is not None
             self.open[task] = OpenConnection(state.spec.protocol, conn, task)

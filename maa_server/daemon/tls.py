@@ -1,17 +1,18 @@
 """TLS contexts for the listeners, built from Dovecot's ssl_* settings
 (spec 2.2; Dovecot: src/lib-ssl-iostream/iostream-openssl-context.c).
 
-One *front* context is handed to every listener and to STARTTLS. Its SNI
-callback, which OpenSSL calls on every ClientHello (with or without a server
-name), moves the handshake to the context that is current *now*: the default
-one or a `local_name` one. Reloading (SIGHUP) therefore only swaps
-`TlsContexts.current`; listeners never need to be re-created and sessions
-already running keep the certificate they negotiated.
+Each protocol has one *front* context, handed to its listeners and to
+STARTTLS. Its SNI callback, which OpenSSL calls on every ClientHello (with
+or without a server name), moves the handshake to the context that is
+current *now*: the protocol's default or a `local_name` one. Reloading
+(SIGHUP) therefore only swaps `TlsContexts.current`; listeners are not
+re-created and sessions already running keep what they negotiated.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import functools
 import os
 import ssl
 import tempfile
@@ -143,10 +144,11 @@ Getter = Callable[[str], Any]
 
 @dataclass
 class TlsSet:
-    """The contexts of one configuration generation."""
+    """The contexts of one configuration generation (for one protocol)."""
 
     default: ssl.SSLContext
     by_name: dict[str, ssl.SSLContext] = field(default_factory=dict)
+    make_front: Callable[[], ssl.SSLContext] = field(default=lambda: ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER))
 
     def for_name(self, server_name: str | None) -> ssl.SSLContext:
         if server_name:
@@ -159,28 +161,83 @@ class TlsSet:
         return self.default
 
 
+# Settings that make a protocol's TLS differ from the global one
+# (`protocol imap { ssl_cert = ... }`).
+TLS_SETTINGS = ("ssl_cert", "ssl_key", "ssl_key_password", "ssl_alt_cert", "ssl_alt_key", "ssl_ca",
+                "ssl_verify_client_cert", "ssl_min_protocol", "ssl_cipher_list", "ssl_curve_list",
+                "ssl_prefer_server_ciphers", "ssl_dh", "ssl_options")
+
+
+@dataclass
+class TlsConfig:
+    """One configuration generation's TLS: a TlsSet per protocol whose
+    settings differ from the global ones, the global set for the others;
+    protocols with `ssl = no` in their filter have none."""
+
+    base: TlsSet
+    by_protocol: dict[str, TlsSet | None] = field(default_factory=dict)
+
+    def for_protocol(self, protocol: str) -> TlsSet | None:
+        return self.by_protocol.get(protocol, self.base)
+
+
+def build_tls_config(cfg: Any, protocols: list[str]) -> TlsConfig | None:
+    """None when the global `ssl = no` (which also overrides filters, as in
+    Dovecot). Raises TlsConfigError."""
+    if str(cfg.get("ssl") or "yes") == "no":
+        return None
+    base = build_tls_set(cfg.get, cfg.local_names)
+    config = TlsConfig(base)
+    for protocol in protocols:
+        if str(cfg.get("ssl", protocol=protocol) or "yes") == "no":
+            config.by_protocol[protocol] = None
+        elif any(cfg.get(n, protocol=protocol) != cfg.get(n) for n in TLS_SETTINGS):
+            def get(name: str, local_name: str | None = None, protocol: str = protocol) -> Any:
+                return cfg.get(name, protocol=protocol, local_name=local_name)
+            config.by_protocol[protocol] = build_tls_set(get, cfg.local_names)
+    return config
+
+
 class TlsContexts:
-    """The front context and the swappable current set (see module doc)."""
+    """The front contexts (one per protocol, made once) and the swappable
+    current TlsConfig (see module doc).
 
-    def __init__(self, current: TlsSet) -> None:
+    OpenSSL takes protocol versions and cipher options from the context a
+    connection starts with; switching contexts in the SNI callback only
+    changes the certificate. So a reload renews certificates and keys, and
+    ssl_min_protocol / ssl_cipher_list / ssl_prefer_server_ciphers changes
+    take effect at the next restart."""
+
+    def __init__(self, current: TlsConfig) -> None:
         self.current = current
-        # The first generation's default doubles as the front context: it
-        # must hold a certificate itself in case a handshake reaches it.
-        self.front = current.default
-        self.front.sni_callback = self._pick
+        self._fronts: dict[str, ssl.SSLContext] = {}
 
-    def _pick(self, sslobj: Any, server_name: str | None, _ctx: ssl.SSLContext) -> None:
-        chosen = self.current.for_name(server_name)
-        chosen.sni_callback = self._pick
-        sslobj.context = chosen
+    def front(self, protocol: str) -> ssl.SSLContext | None:
+        """The context to hand to a listener or to STARTTLS; None when the
+        protocol has TLS disabled."""
+        tls_set = self.current.for_protocol(protocol)
+        if tls_set is None:
+            return None
+        front = self._fronts.get(protocol)
+        if front is None:
+            # A context of its own (not shared with another protocol), with
+            # the options of the protocol's settings at start-up.
+            front = tls_set.make_front()
+            front.sni_callback = functools.partial(self._pick, protocol)
+            self._fronts[protocol] = front
+        return front
+
+    def _pick(self, protocol: str, sslobj: Any, server_name: str | None, _ctx: ssl.SSLContext) -> None:
+        tls_set = self.current.for_protocol(protocol) or self.current.base
+        sslobj.context = tls_set.for_name(server_name)
         try:
-            # Sessions read the SNI name here for ClientInfo.local_name.
+            # Sessions read it as Connection.sni_name (ClientInfo.local_name).
             sslobj.maa_server_name = server_name or ""
         except AttributeError:
             pass
         return None
 
-    def swap(self, new: TlsSet) -> None:
+    def swap(self, new: TlsConfig) -> None:
         self.current = new
 
 
@@ -195,4 +252,4 @@ def build_tls_set(get: Callable[..., Any], local_names: Mapping[str, Any]) -> Tl
         if lookup("ssl_cert") == base_cert and lookup("ssl_key") == base_key:
             continue
         by_name[host.lower()] = build_context(lookup, host)
-    return TlsSet(default=default, by_name=by_name)
+    return TlsSet(default=default, by_name=by_name, make_front=lambda: build_context(lambda n: get(n)))

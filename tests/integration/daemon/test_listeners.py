@@ -133,3 +133,26 @@ def test_sigterm_with_a_logged_in_imap_session(daemon: Daemon) -> None:
         rest += chunk
     imap.sock.close()
     assert rest.endswith(b"* BYE Server shutting down.\r\n")
+
+
+def test_protocol_filter_certificate(tmp_path, ca: TestCA) -> None:  # type: ignore[no-untyped-def]
+    """`protocol pop3 { ssl_cert = ... }` serves POP3 its own certificate."""
+    from .conftest import free_port, start_daemon, write_config
+
+    ports = {name: free_port() for name in ("imap", "imaps", "pop3", "pop3s")}
+    write_config(tmp_path, ca, ports)  # makes the certificates
+    config = write_config(tmp_path, ca, ports, extra=(
+        f"protocol pop3 {{\n  ssl_cert = <{tmp_path}/sni.pem\n  ssl_key = <{tmp_path}/sni.key\n}}\n"))
+    daemon = start_daemon(tmp_path, config, ports)
+    try:
+        ctx = tls_client(ca)
+        ctx.check_hostname = False
+        names = {}
+        for port_name in ("imaps", "pop3s"):
+            with socket.create_connection(("127.0.0.1", ports[port_name]), timeout=10) as raw:
+                with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+                    names[port_name] = peer_common_name(s.getpeercert(binary_form=True))
+        assert names == {"imaps": "localhost", "pop3s": "mail.example.test"}
+    finally:
+        assert daemon.stop() == 0
+        daemon.notify.close()
