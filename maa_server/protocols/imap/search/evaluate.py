@@ -1,11 +1,12 @@
 """Evaluate a SearchProgram over the session's view of a mailbox.
 
-Like Dovecot's index-search.c (search_match_next), each message is first
-tried with what the index knows (flags, UID, size, dates, modseq): a
-three-valued pass where content keys are "unknown". Only when the answer
-still depends on the content is the file read (Mailbox.read_message runs off
-the event loop), once per message, and the MIME work for big messages runs
-in a worker thread too.
+Like Dovecot's index-search.c (search_match_next), each message is decided
+at the cheapest level that can: first what the index knows (flags, UID,
+size, dates, modseq), then the header fields the index caches with the
+message structure (Subject, Date, Message-ID, ...), and only then the file
+(Mailbox.read_message runs off the event loop; the MIME work for big
+messages runs in a worker thread too). Each pass is three-valued: a key that
+needs more knowledge is "unknown" and the next level is tried.
 """
 
 from __future__ import annotations
@@ -206,8 +207,11 @@ def _decide(key: Key, msg: _Message, ctx: _Context, level: int) -> bool | None:
             return None
         return _compare_day(key.op, day, key.day)
     if isinstance(key, Header):
-        if level == STRUCTURE and msg.structure is not None and _cached(key):
-            value = msg.structure.headers.get(key.name)
+        value = msg.structure.headers.get(key.name) if msg.structure is not None else None
+        if level == STRUCTURE and msg.structure is not None and _cached(key) \
+                and (value is None or "\t" not in value):
+            # (A tab may be a folded line's, which Dovecot's search sees as a
+            # space: such values are left to the file.)
             haystacks = None if value is None else [fold(value)]
         elif level == CONTENT:
             haystacks = msg.header(key.name)
