@@ -285,3 +285,21 @@ def test_show_secrets_with_P(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert "doveadm_password = x\n" in out
     assert "  args = password=secret\n" in out
     assert "ssl_dh = <h\n" in out
+
+
+def doveconf_all(path: Path) -> list[str]:
+    out = subprocess.run([str(DOVECONF), "-c", str(path)], capture_output=True, text=True, check=True).stdout
+    return [line for line in out.splitlines() if not line.startswith("#")]
+
+
+@needs_doveconf
+def test_full_dump_matches_doveconf_a(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    main = tutorial_tree(tmp_path)
+    (tmp_path / "conf.d/20-filters.conf").write_text(
+        "protocol imap {\n  imap_max_line_length = 128k\n}\nlocal 127.0.0.1 {\n  login_greeting = hi\n"
+        "  protocol imap {\n    imap_idle_notify_interval = 5 mins\n  }\n}\nremote 10.0.0.0/8 {\n"
+        "  disable_plaintext_auth = no\n}\nservice imap-login {\n  inet_listener imap {\n    port = 1143\n  }\n}\n")
+    for path in (STOCK, main):
+        assert adm_main(["-c", str(path), "config"]) == 0
+        ours = [line for line in capsys.readouterr().out.splitlines() if not line.startswith("#")]
+        assert ours == doveconf_all(path)
