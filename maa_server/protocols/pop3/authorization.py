@@ -315,7 +315,7 @@ class Authorization:
         if initial:
             decoded = _decode_sasl(initial)
             if decoded is None:
-                await self.conn.send(err("[AUTH] Invalid base64 in response"))
+                await self.conn.send(err("[AUTH] Invalid base64 data in initial response"))
                 return None
             response = decoded
         self.state.sasl_pending_since = time.monotonic()

@@ -131,8 +131,12 @@ userdb {{
         from maa_server.protocols.pop3.session import handle_connection
 
         cfg = parse_config_text(self.config_text, str(self.config_path))
-        server_ssl = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        server_ssl: ssl.SSLContext | None = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        assert server_ssl is not None
         server_ssl.load_cert_chain(self.cert, self.key)
+        implicit_ssl = server_ssl
+        if str(cfg.get("ssl")) == "no":
+            server_ssl = None  # as the daemon does: no STLS/STARTTLS offered
         self.cfg = cfg
         self.ctx = ServerContext(config=cfg, auth=build_authenticator(cfg),
                                  open_store=lambda user: open_mail_store(cfg, user),
@@ -145,7 +149,7 @@ userdb {{
             return accepted
 
         plain = await asyncio.start_server(acceptor(False), "127.0.0.1", 0)
-        implicit = await asyncio.start_server(acceptor(True), "127.0.0.1", 0, ssl=server_ssl)
+        implicit = await asyncio.start_server(acceptor(True), "127.0.0.1", 0, ssl=implicit_ssl)
         lmtp = await start_lmtp(self.ctx, host="127.0.0.1", port=0)
         lmtp_unix = await start_lmtp(self.ctx, path=self.lmtp_path)
         self.servers = [plain, implicit, lmtp, lmtp_unix]

@@ -20,7 +20,8 @@ def free_port() -> int:
 
 
 class RealDovecot:
-    def __init__(self, root: Path, users_file: Path, uidl_format: str = "%08Xu%08Xv") -> None:
+    def __init__(self, root: Path, users_file: Path, uidl_format: str = "%08Xu%08Xv",
+                 extra_config: str = "") -> None:
         self.root = root
         self.pop3_port, self.imap_port, self.lmtp_port = free_port(), free_port(), free_port()
         self.config = root / "dovecot.conf"
@@ -33,6 +34,7 @@ log_path = {root}/dovecot.log
 ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain
+{extra_config}
 mail_location = maildir:~/Maildir
 first_valid_uid = 1
 pop3_uidl_format = {uidl_format}
