@@ -76,5 +76,4 @@ def flags(arg: Arg) -> list[str]:
                 raise ImapParseError(f"Invalid keyword {text}")
             out.append(text)
     # Keep first occurrence order, no duplicates.
-    seen: set[str] = set()
-    return [f for f in out if not (f in seen or seen.add(f))]
+    return list(dict.fromkeys(out))

@@ -92,7 +92,7 @@ async def cmd_list(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> str 
     extended = False
     if isinstance(rest[0], list):
         extended = True
-        selection = {A.atom(a).upper() for a in rest.pop(0)}
+        selection = {A.atom(a).upper() for a in A.plist(rest.pop(0))}
         unknown = selection - SELECTION_OPTIONS
         if unknown:
             raise ImapParseError(f"Unknown LIST selection option {min(unknown)}")

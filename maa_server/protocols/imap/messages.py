@@ -42,8 +42,9 @@ def _parse_appends(rest: list[Arg]) -> list[tuple[list[str], float | None, bytes
         if isinstance(rest[i], list):
             flags = A.flags(rest[i])
             i += 1
-        if i < len(rest) and isinstance(rest[i], String) and not rest[i].literal:
-            date = parse_date_time(rest[i].text())
+        candidate = rest[i] if i < len(rest) else None
+        if isinstance(candidate, String) and not candidate.literal:
+            date = parse_date_time(candidate.text())
             if date is None:
                 raise ImapParseError("Invalid internal date")
             i += 1
@@ -179,7 +180,7 @@ async def cmd_store(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> str
     rest = list(args[1:])
     unchanged_since: int | None = None
     if isinstance(rest[0], list):  # RFC 7162: (UNCHANGEDSINCE n)
-        mods = rest.pop(0)
+        mods = A.plist(rest.pop(0))
         if len(mods) != 2 or A.atom(mods[0]).upper() != "UNCHANGEDSINCE":
             raise ImapParseError("Invalid STORE modifiers")
         unchanged_since = A.number(mods[1], bits=63)

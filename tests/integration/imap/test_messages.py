@@ -61,7 +61,7 @@ def test_fetch_store_search_expunge_with_imaplib(server: ImapServer):
         assert data[0] == b"1 (UID 1 FLAGS (\\Recent))"
         typ, data = m.fetch("2", "(BODY[HEADER.FIELDS (SUBJECT)])")
         assert data[0][1] == b"Subject: Hello 2\r\n\r\n"
-        typ, data = m.fetch("2", "(BODY[TEXT])")
+        _, data = m.fetch("2", "(BODY[TEXT])")
         assert data[0][1] == b"Body 2\r\n"
         _, data = m.fetch("2", "(FLAGS)")
         assert b"\\Seen" in data[0]  # BODY[] (not PEEK) set \Seen
