@@ -29,7 +29,9 @@ from maa_server.storage.interface import (
     Mailbox,
     MessageInfo,
 )
-from maa_server.storage.message import get_section
+from maa_server.storage.message import get_section, parse_mime, section_of
+from maa_server.storage.message.parser import MimePart
+from maa_server.storage.message.sections import to_imap
 
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
@@ -103,34 +105,58 @@ def _partial(data: bytes, item: SectionItem) -> bytes:
     return data[start:start + item.partial_length]
 
 
-def _section_bytes(raw: bytes, item: SectionItem) -> tuple[bytes, bool]:
+class _Sections:
+    """Sections of one message: the MIME tree is built at most once, and
+    not at all for what the top-level header answers (get_section's fast
+    path for the message list's HEADER.FIELDS)."""
+
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw
+        self._root: MimePart | None = None
+
+    def get(self, part: tuple[int, ...], spec: str, fields: list[str]) -> bytes:
+        if not part and spec != "MIME":
+            return get_section(self.raw, part, spec, fields)
+        if self._root is None:
+            self._root = parse_mime(self.raw)
+        return section_of(self.raw, self._root, part, spec, fields)
+
+
+def _section_bytes(sections: _Sections, item: SectionItem) -> tuple[bytes, bool]:
     """The (unpartialled) data of a BODY/BINARY section and whether it is
     literal8 material. Part number 0 names nothing: Dovecot sends an empty
     literal (captured: BODY[0], BODY[1.0])."""
     if any(n == 0 for n in item.part):
         return b"", False
     if item.kind == "BODY" or item.spec in ("HEADER", "MIME"):
-        spec = item.spec
-        return get_section(raw, item.part, spec, list(item.fields)), False
+        if (not item.part and not item.spec and item.partial_start is not None
+                and item.partial_length is not None):
+            # BODY[]<start.length> of a big message: convert only the prefix
+            # it needs (CRLF conversion never shortens, so it is enough).
+            end = item.partial_start + item.partial_length
+            return to_imap(sections.raw[:end]), False
+        return sections.get(item.part, item.spec, list(item.fields)), False
     # BINARY / BINARY.SIZE: undo the transfer encoding of the part.
     if not item.part or item.spec == "TEXT":
-        header = get_section(raw, item.part, "HEADER", [])
-        body = get_section(raw, item.part, "TEXT", [])
+        header = sections.get(item.part, "HEADER", [])
+        body = sections.get(item.part, "TEXT", [])
         return binary_content(header, body, include_header=not item.spec and not item.part)
-    header = get_section(raw, item.part, "MIME", [])
-    body = get_section(raw, item.part, "", [])
+    header = sections.get(item.part, "MIME", [])
+    body = sections.get(item.part, "", [])
     return binary_content(header, body, include_header=False)
 
 
 def _render_sections(raw: bytes, items: list[SectionItem]) -> list[bytes]:
     """Every section's response bytes (name, literal), computed together so a
     big message is walked in one worker-thread hop."""
+    sections = _Sections(raw)
     cache: dict[tuple[object, ...], tuple[bytes, bool]] = {}
     out: list[bytes] = []
     for item in items:
-        key = (item.kind == "BODY", item.part, item.spec, tuple(f.lower() for f in item.fields))
+        key = (item.kind == "BODY", item.part, item.spec, tuple(f.lower() for f in item.fields),
+               item.partial_start, item.partial_length)
         if key not in cache:
-            cache[key] = _section_bytes(raw, item)
+            cache[key] = _section_bytes(sections, item)
         data, binary = cache[key]
         if item.kind == "BINARY.SIZE":
             out.append(b"%s %d" % (item.response_name.encode("ascii"), len(data)))
@@ -141,15 +167,16 @@ def _render_sections(raw: bytes, items: list[SectionItem]) -> list[bytes]:
     return out
 
 
-def _simple_content(raw: bytes, name: str) -> bytes:
+def _simple_content(sections: _Sections, name: str) -> bytes:
     spec = {"RFC822": "", "RFC822.HEADER": "HEADER", "RFC822.TEXT": "TEXT"}[name]
-    return name.encode("ascii") + b" " + _literal(get_section(raw, (), spec, []))
+    return name.encode("ascii") + b" " + _literal(sections.get((), spec, []))
 
 
 def _render_content(raw: bytes, items: list[FetchItem]) -> list[bytes]:
-    sections = _render_sections(raw, [i for i in items if isinstance(i, SectionItem)])
-    it = iter(sections)
-    return [next(it) if isinstance(i, SectionItem) else _simple_content(raw, i.name) for i in items]
+    rendered = iter(_render_sections(raw, [i for i in items if isinstance(i, SectionItem)]))
+    sections = _Sections(raw)
+    return [next(rendered) if isinstance(i, SectionItem) else _simple_content(sections, i.name)
+            for i in items]
 
 
 async def render_fetch(
