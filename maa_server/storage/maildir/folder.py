@@ -255,7 +255,9 @@ class Folder:
 
     def create_uidlist(self, keep_uidvalidity: bool) -> UidList:
         """Under the lock: a fresh header (new folder, or a broken file)."""
-        uidvalidity = self.uidvalidity if keep_uidvalidity and self.uidvalidity else 0
+        # Dovecot keeps UIDVALIDITY from its index when the uidlist is lost
+        # (spec 5.11); ours is the index cache's or the one we had.
+        uidvalidity = (self.uidvalidity or self.uidvalidity_hint) if keep_uidvalidity else 0
         if not uidvalidity:
             uidvalidity = allocate_uidvalidity(self.paths.root_control_dir)
         data = UidList(uidvalidity=uidvalidity, next_uid=max(self.next_uid, 1), guid=generate_guid())
@@ -285,7 +287,7 @@ class Folder:
                 # Dovecot keeps UIDVALIDITY from its index when it has one.
                 self.create_uidlist(keep_uidvalidity=True)
             if self.uidlist.data is None:
-                self.create_uidlist(keep_uidvalidity=False)
+                self.create_uidlist(keep_uidvalidity=True)
         return True
 
     def sync(self, force: bool = False) -> bool:

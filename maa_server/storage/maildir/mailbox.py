@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 log = get_log("maildir: ")
 T = TypeVar("T")
 POLL_INTERVAL = 0.5  # seconds between stat checks for other processes' changes
-CACHE_WRITE_DELAY = 2.0  # coalesce index cache writes
+CACHE_WRITE_DELAY = 5.0  # coalesce index cache writes (flushed at shutdown too)
 
 
 class MaildirMailbox(Mailbox):
@@ -47,6 +47,7 @@ class MaildirMailbox(Mailbox):
         self._store = store
         self._hardlinks = hardlinks
         self._lock = asyncio.Lock()
+        self._write_lock = asyncio.Lock()  # one index cache write at a time
         self._event = asyncio.Event()
         self._infos: dict[int, MessageInfo] = {}
         self._snapshot: tuple[MessageInfo, ...] | None = ()
@@ -342,10 +343,13 @@ class MaildirMailbox(Mailbox):
         folder = self._folder
         if not folder.paths.cache_path or not self._opened or not os.path.isdir(folder.paths.mail_dir):
             return
-        async with self._lock:
-            content = CacheContent(folder.uidvalidity, folder.highest_modseq, self.uidnext, folder.last_tmp_scan,
-                                   folder.cache_rows(), dict(self._structures))
-            folder.dirty = False
+        # Gather under the folder lock (in a thread: O(messages)); write
+        # outside it, so that saves and flag changes are not held up.
+        rows = await self._locked(folder.cache_rows)
+        content = CacheContent(folder.uidvalidity, folder.highest_modseq, self.uidnext, folder.last_tmp_scan,
+                               rows, dict(self._structures))
+        folder.dirty = False
+        async with self._write_lock:
             try:
                 await asyncio.to_thread(save_cache, folder.paths.cache_path, content, folder.file_mode)
             except OSError as exc:

@@ -267,3 +267,26 @@ async def test_pop3_uidls_saved_as_p_fields(tmp_path):
     again = await make_store(tmp_path)
     box = await again.open_mailbox("INBOX")
     assert box.get(1).pop3_uidl == "000000016b086864"
+
+
+async def test_lost_uidlist_keeps_uidvalidity_and_renumbers(tmp_path):
+    # Spec 5.11: with its index Dovecot keeps UIDVALIDITY but renumbers.
+    store = await make_store(tmp_path)
+    inbox = await store.open_mailbox("INBOX")
+    for _ in range(3):
+        await inbox.append(MSG)
+    uidvalidity = inbox.uidvalidity
+    os.unlink(tmp_path / "Maildir" / "dovecot-uidlist")
+    await inbox.sync()
+    assert inbox.uidvalidity == uidvalidity
+    assert [m.uid for m in inbox.messages()] == [4, 5, 6]
+
+
+async def test_broken_uidlist_is_rebuilt(tmp_path):
+    store = await make_store(tmp_path)
+    inbox = await store.open_mailbox("INBOX")
+    await inbox.append(MSG)
+    (tmp_path / "Maildir" / "dovecot-uidlist").write_bytes(b"3 V1 N1 G0\n5 :a\n2 :b\n")
+    await inbox.sync()
+    assert len(inbox.messages()) == 1
+    assert (tmp_path / "Maildir" / "dovecot-uidlist").read_bytes().startswith(b"3 V")
