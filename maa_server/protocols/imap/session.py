@@ -246,11 +246,9 @@ class ImapSession:
             reason = bye.text
         except TimeoutError:
             reason = "Inactivity"
-            try:
+            with contextlib.suppress(TimeoutError, ConnectionClosed):
                 self.write(b"* BYE Disconnected for inactivity.\r\n")
                 await asyncio.wait_for(self.conn.drain(), 5)
-            except (TimeoutError, ConnectionClosed):
-                pass
         except ConnectionClosed:
             reason = "Connection closed"
         finally:
@@ -292,10 +290,8 @@ class ImapSession:
                 # A refused {n+} literal is on its way, and after it the rest
                 # of that command line: swallow both to stay in step.
                 await self.conn.discard(exc.skip_literal)
-                try:
+                with contextlib.suppress(LineTooLong):
                     await self.conn.readline(self.max_line)
-                except LineTooLong:
-                    pass
             if exc.kind == "NO":
                 code = f"[{exc.code}] " if exc.code else ""
                 self.tagged(exc.tag or "*", "NO", code + exc.text)

@@ -209,3 +209,12 @@ def test_session_id_in_dovecot_shape_and_sasl_abandoned(server: ImapServer, capl
     raw = b64.b64decode(session + "==")
     assert len(session) == 16 and raw[6:8] == port.to_bytes(2, "little")
     assert raw[8:] == bytes([127, 0, 0, 1])
+
+
+def test_refused_non_synchronizing_literal_is_swallowed(wire: Wire):
+    wire.send(b"a LOGIN {70000+}\r\n" + b"x" * 70000 + b" pass\r\n")
+    assert wire.readline() == "a BAD Error in IMAP command received by server."
+    assert wire.cmd("NOOP") == ["t1 OK NOOP completed."]
+    wire.send(b"b LOGIN {70000}\r\n")
+    assert wire.readline().startswith("b BAD ")  # no "+ OK": the client never sends it
+    assert wire.login()[-1].endswith("Logged in")
