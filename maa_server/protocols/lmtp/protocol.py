@@ -37,6 +37,10 @@ from maa_server.protocols.lmtp.settings import DeliverySettings
 
 # src/lib-smtp/smtp-server.h: max_bad_commands default
 MAX_BAD_COMMANDS = 10
+# Replies that count as a bad command: syntax and sequence errors only; a
+# refused recipient (550) does not count (observed: Dovecot takes 10 such
+# errors and answers the 11th with 421, unknown users aside).
+_BAD_COMMAND_CODES = frozenset({"500", "501", "502", "503", "504", "555"})
 DATA_TOO_BIG = "552 5.2.3 Message size exceeds administrative limit"
 DATA_LINE_TOO_LONG = "500 5.5.2 Line too long"
 
@@ -65,6 +69,14 @@ class LmtpTransaction:
     mail_from: Address
     rcpt_commands: int = 0  # every RCPT counts for the :R<k> ids, failed ones too
     recipients: list[Recipient] = field(default_factory=list)
+
+
+def _after_keyword(keyword: str, arg: str | None) -> str | None:
+    """`FROM:<path>` -> `<path>`, keeping a space after the colon so that
+    it can be refused as Dovecot does ("Unexpected whitespace before path")."""
+    if arg is None or arg[:len(keyword)].upper() != keyword:
+        return None
+    return arg[len(keyword):]
 
 
 class _CommandTable(dict[str, Any]):
@@ -164,7 +176,7 @@ class DovecotLMTP(LMTP):
             # reply per accepted recipient (RFC 2033 section 4.2).
             await super().push("\r\n".join([status] * len(self.txn.recipients)))
             return
-        if status[:1] == "5" and not self.in_data_reply:
+        if status[:3] in _BAD_COMMAND_CODES and not self.in_data_reply:
             self.bad_commands += 1
             if self.bad_commands > MAX_BAD_COMMANDS:
                 # src/lib-smtp/smtp-server-command.c: the 11th bad command ends it
@@ -247,7 +259,7 @@ class DovecotLMTP(LMTP):
             self._handler_coroutine.cancel()
 
     async def smtp_MAIL(self, arg: str | None) -> None:
-        text = self._strip_command_keyword("FROM:", arg or "")
+        text = _after_keyword("FROM:", arg)
         if text is None:
             await self.push("501 5.5.4 Invalid parameters")
             return
@@ -278,7 +290,7 @@ class DovecotLMTP(LMTP):
         if self.txn is None:
             await self.push("503 5.5.0 MAIL needed first")
             return
-        text = self._strip_command_keyword("TO:", arg or "")
+        text = _after_keyword("TO:", arg)
         if text is None:
             await self.push("501 5.5.4 Invalid parameters")
             return
