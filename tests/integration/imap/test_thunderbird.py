@@ -58,3 +58,22 @@ def test_thunderbird_session(server: ImapServer):
         assert all(not x.startswith("23 BAD") for x in lines)
     finally:
         w.close()
+
+
+def test_thunderbird_part_c_plain_imap4rev1(make_server):
+    # imap_capability = IMAP4rev1: Thunderbird falls back to LIST + LSUB.
+    srv = make_server("imap_capability = IMAP4rev1")
+    w = Wire(srv.port)
+    try:
+        assert w.greeting == ("* OK [CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN AUTH=LOGIN] "
+                              "Dovecot (Debian) ready.")
+        w.starttls()
+        assert w.cmd("capability", tag="17")[0] == "* CAPABILITY IMAP4rev1 AUTH=PLAIN AUTH=LOGIN"
+        w.send(b"18 authenticate PLAIN\r\n")
+        assert w.readline() == "+ "
+        w.send(base64.b64encode(f"\0alice\0{PASSWORD}".encode()) + b"\r\n")
+        assert w.until("18") == ["18 OK [CAPABILITY IMAP4rev1] Logged in"]
+        assert '* LIST (\\HasNoChildren) "/" INBOX' in w.cmd('list "" "*"', tag="19")
+        assert '* LSUB (\\Sent) "/" Sent' in w.cmd('lsub "" "*"', tag="20")
+    finally:
+        w.close()
