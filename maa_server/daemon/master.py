@@ -26,7 +26,7 @@ from maa_server.daemon.listeners import ListenError, ListenerSpec, bind, listene
 from maa_server.daemon.notify import sd_notify
 from maa_server.daemon.tls import TlsConfig, TlsConfigError, TlsContexts, build_tls_config
 from maa_server.protocols.connection import Connection
-from maa_server.protocols.context import ServerContext, SessionRegistry
+from maa_server.protocols.context import LiveSession, ServerContext, SessionRegistry
 
 log = logs.get_log("master")
 
@@ -40,8 +40,28 @@ LMTP_MODULE = "maa_server.protocols.lmtp.server"
 # After SIGTERM, how long cancelled sessions get to log their disconnect
 # and close (Dovecot's master waits for its children similarly).
 SHUTDOWN_GRACE_SECS = 3.0
-IMAP_SHUTDOWN_BYE = b"* BYE Server shutting down.\r\n"
+# What Dovecot 2.3 sends on `doveadm stop` / SIGTERM (observed): logged-in
+# and pre-auth connections hear different words.
+SHUTDOWN_GOODBYES: dict[tuple[str, bool], bytes] = {
+    ("imap", True): b"* BYE Server shutting down.\r\n",
+    ("imap", False): b"* BYE Shutting down\r\n",
+    ("pop3", True): b"-ERR [SYS/TEMP] Server shutting down.\r\n",
+    ("pop3", False): b"-ERR Shutting down\r\n",
+}
 STATUS_INTERVAL_SECS = 30.0
+
+
+def _session_connection(session: LiveSession) -> Connection | None:
+    """The Connection of a logged-in session: LiveSession.connection, or
+    for sessions that do not fill it in, the object behind their kick
+    callback (IMAP: the session's `.conn`; POP3: Connection.abort)."""
+    if isinstance(session.connection, Connection):
+        return session.connection
+    owner = getattr(session.kick, "__self__", None)
+    if isinstance(owner, Connection):
+        return owner
+    conn = getattr(owner, "conn", None)
+    return conn if isinstance(conn, Connection) else None
 
 
 def _log_loop_exception(_loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
@@ -442,8 +462,10 @@ class Master:
                 last = now
 
     async def shutdown(self) -> None:
-        """Stop accepting, kick logged-in sessions (IMAP says
-        `* BYE Server shutting down.`), give them a moment, close the rest."""
+        """Stop accepting, say Dovecot's goodbye on every IMAP/POP3
+        connection (`* BYE Server shutting down.` to a logged-in IMAP
+        session), end the sessions and wait a moment for their log lines.
+        One process: `shutdown_clients = no` cannot keep sessions alive."""
         sd_notify("STOPPING=1", "STATUS=Shutting down")
         log.warning("Master process shutting down")
         if self.control is not None:
@@ -453,23 +475,15 @@ class Master:
                 state.server.close()
         if self.control_path and os.path.exists(self.control_path):
             os.unlink(self.control_path)
-        if bool(self.gen.config.get("shutdown_clients")) is not False:
-            # POP3 and others: their kick closes the connection. IMAP gets
-            # Dovecot's shutdown BYE from here (its kick() says
-            # "Disconnected by admin", the maa-adm kick wording).
-            for session in list(self.registry.sessions):
-                if session.protocol == "imap":
-                    continue
-                try:
-                    session.kick()
-                except Exception as exc:
-                    log.error(f"kick of {session.user} failed: {exc}")
+        logged_in = {id(conn) for conn in map(_session_connection, list(self.registry.sessions))
+                     if conn is not None}
         for entry in list(self.open.values()):
             if entry.task.done():
                 continue
-            if entry.protocol == "imap" and not entry.conn.closing:
+            goodbye = SHUTDOWN_GOODBYES.get((entry.protocol, id(entry.conn) in logged_in))
+            if goodbye and not entry.conn.closing:
                 try:
-                    entry.conn.write(IMAP_SHUTDOWN_BYE)
+                    entry.conn.write(goodbye)
                     await asyncio.wait_for(entry.conn.drain(), 1)
                 except Exception:
                     pass

@@ -29,6 +29,9 @@ class LiveSession:
     remote_ip: str
     session_id: str
     kick: Callable[[], None]
+    # The session's Connection, so that the daemon's shutdown can tell
+    # logged-in connections from pre-auth ones (their goodbyes differ).
+    connection: Any = None
 
 
 @dataclass

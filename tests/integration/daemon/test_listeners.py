@@ -56,6 +56,7 @@ def test_sni_picks_the_local_name_certificate(daemon: Daemon, ca: TestCA) -> Non
 
 
 def test_sigterm_says_bye_and_exits_zero(daemon: Daemon) -> None:
+    """A pre-auth IMAP connection hears Dovecot's login-process goodbye."""
     sock = socket.create_connection(("127.0.0.1", daemon.ports["imap"]), timeout=10)
     assert read_line(sock).startswith(b"* OK")
     daemon.signal(signal.SIGTERM)
@@ -64,7 +65,7 @@ def test_sigterm_says_bye_and_exits_zero(daemon: Daemon) -> None:
     while chunk := sock.recv(4096):
         rest += chunk
     sock.close()
-    assert b"* BYE Server shutting down.\r\n" in rest
+    assert rest == b"* BYE Shutting down\r\n"
     assert any("STOPPING=1" in m for m in daemon.messages) or "STOPPING=1" in "\n".join(
         daemon.wait_notify("STOPPING=1", timeout=5))
 
@@ -156,3 +157,36 @@ def test_protocol_filter_certificate(tmp_path, ca: TestCA) -> None:  # type: ign
     finally:
         assert daemon.stop() == 0
         daemon.notify.close()
+
+
+def test_sigterm_goodbyes_as_dovecot(daemon: Daemon) -> None:
+    """Observed from Dovecot 2.3.19 on `doveadm stop`: logged-in and pre-auth
+    connections hear different words."""
+    import imaplib
+    import poplib
+
+    from .conftest import PASSWORD
+
+    pop = poplib.POP3("127.0.0.1", daemon.ports["pop3"], timeout=10)
+    pop.user("alice")
+    pop.pass_(PASSWORD)
+    pre_imap = socket.create_connection(("127.0.0.1", daemon.ports["imap"]), timeout=10)
+    assert read_line(pre_imap).startswith(b"* OK")
+    pre_pop = socket.create_connection(("127.0.0.1", daemon.ports["pop3"]), timeout=10)
+    assert read_line(pre_pop).startswith(b"+OK")
+    imap = imaplib.IMAP4("127.0.0.1", daemon.ports["imap"], timeout=10)
+    imap.login("alice", PASSWORD)
+    daemon.signal(signal.SIGTERM)
+    assert daemon.proc.wait(20) == 0
+
+    def rest(sock: socket.socket) -> bytes:
+        data = b""
+        while chunk := sock.recv(4096):
+            data += chunk
+        sock.close()
+        return data
+
+    assert rest(imap.sock) == b"* BYE Server shutting down.\r\n"
+    assert rest(pop.sock) == b"-ERR [SYS/TEMP] Server shutting down.\r\n"
+    assert rest(pre_imap) == b"* BYE Shutting down\r\n"
+    assert rest(pre_pop) == b"-ERR Shutting down\r\n"
