@@ -57,9 +57,9 @@ def test_fetch_store_search_expunge_with_imaplib(server: ImapServer):
     with imaplib.IMAP4("127.0.0.1", server.port) as m:
         m.login("alice", PASSWORD)
         assert m.select("INBOX") == ("OK", [b"4"])
-        typ, data = m.uid("FETCH", "1:*", "(FLAGS)")
+        _, data = m.uid("FETCH", "1:*", "(FLAGS)")
         assert data[0] == b"1 (UID 1 FLAGS (\\Recent))"
-        typ, data = m.fetch("2", "(BODY[HEADER.FIELDS (SUBJECT)])")
+        _, data = m.fetch("2", "(BODY[HEADER.FIELDS (SUBJECT)])")
         assert data[0][1] == b"Subject: Hello 2\r\n\r\n"
         _, data = m.fetch("2", "(BODY[TEXT])")
         assert data[0][1] == b"Body 2\r\n"
