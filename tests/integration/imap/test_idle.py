@@ -82,3 +82,24 @@ def test_recent_belongs_to_one_session(server: ImapServer):
     finally:
         first.logout()
         second.logout()
+
+
+def test_idle_sees_delivery_by_another_process(server: ImapServer):
+    # A file dropped into new/ as an outside LDA (or Dovecot) would do it.
+    w = Wire(server.port)
+    try:
+        w.login()
+        assert "* 0 EXISTS" in w.cmd("SELECT INBOX")
+        w.send(b"i IDLE\r\n")
+        assert w.readline() == "+ idling"
+        new = server.maildir("alice") / "new"
+        tmp = server.maildir("alice") / "tmp" / "1700000000.M1P1.outside"
+        tmp.write_bytes(b"Subject: from outside\n\nhi\n")
+        tmp.rename(new / tmp.name)
+        assert w.readline() == "* 1 EXISTS"
+        assert w.readline() == "* 1 RECENT"
+        w.send(b"DONE\r\n")
+        assert w.until("i")[-1].startswith("i OK Idle completed")
+        assert w.cmd("UID FETCH 1:* (FLAGS)")[0] == "* 1 FETCH (UID 1 FLAGS (\\Recent))"
+    finally:
+        w.close()
