@@ -69,9 +69,11 @@ class CommandParser:
     """One per connection; reusable after each command or error."""
 
     def __init__(self, max_literal: int = 64 * 1024,
-                 max_append: int = 256 * 1024 * 1024) -> None:
+                 max_append: int = 256 * 1024 * 1024, literal_minus: bool = False) -> None:
         self.max_literal = max_literal  # literals of ordinary commands
         self.max_append = max_append  # the message literal of APPEND
+        # RFC 7888 LITERAL-: non-synchronising literals only up to 4096 bytes.
+        self.literal_minus = literal_minus
         self.reset()
 
     def reset(self) -> None:
@@ -220,6 +222,8 @@ class CommandParser:
         # A refused non-synchronising literal is already on its way: the
         # caller must swallow it to stay in step (RFC 7888 section 4).
         skip = 0 if sync else size
+        if self.literal_minus and not sync and size > 4096:
+            raise self._error("Non-synchronizing literal too large", skip)
         if self.name == "APPEND":
             if size > self.max_append:
                 raise CommandSyntaxError("Mail too large", self.tag, skip,

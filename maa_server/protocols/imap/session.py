@@ -112,7 +112,8 @@ class ImapSession:
         self.state = NOT_AUTHENTICATED
         self.settings = self._load_settings()
         self.max_line = int(_setting(self.settings, "imap_max_line_length", DEFAULT_MAX_LINE))
-        self.parser = CommandParser(max_literal=self.max_line)
+        self.parser = CommandParser(max_literal=self.max_line,
+                                    literal_minus=bool(self.setting("imap_literal_minus", False)))
         self.login_log = get_log("imap-login")
         self.log = self.login_log
         self.connected_at = time.monotonic()

@@ -124,6 +124,16 @@ def test_literal_limits():
     assert err.value.kind == "NO" and err.value.code == "TOOBIG"
 
 
+def test_literal_minus_limit():
+    p = CommandParser(literal_minus=True)
+    assert isinstance(p.feed_line(b"a LOGIN {4096+}"), NeedLiteral)
+    p.reset()
+    with pytest.raises(CommandSyntaxError) as err:
+        p.feed_line(b"a LOGIN {4097+}")
+    assert err.value.skip_literal == 4097
+    assert isinstance(p.feed_line(b"a LOGIN {4097}"), NeedLiteral)
+
+
 STREAM = (b"a1 CAPABILITY\r\n"
           b"a2 LOGIN {5}\r\nalice {6+}\r\nsecret\r\n"
           b'a3 SELECT "INBOX"\r\n'
