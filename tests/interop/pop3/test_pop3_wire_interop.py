@@ -6,10 +6,13 @@ DELE/RSET/QUIT texts)."""
 from __future__ import annotations
 
 import base64
+import logging
 import os
+import re
 import shutil
 import socket
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -96,10 +99,44 @@ def run_script(port: int, script: list[str]) -> list[bytes]:
     return out
 
 
-def test_scripted_session_replies_are_identical(pair: tuple[MaaStack, RealDovecot]) -> None:
+def normalise_log(line: str) -> str:
+    line = re.sub(r"session=<[^>]*>", "session=<S>", line)
+    line = re.sub(r"mpid=\d+", "mpid=P", line)
+    line = re.sub(r"^pop3\((\w+)\)<\d+><[^>]*>", r"pop3(\1)<P><S>", line)
+    return re.sub(r" in \d+ secs\)", " in N secs)", line)
+
+
+def dovecot_log_lines(dovecot: RealDovecot) -> list[str]:
+    """Dovecot's POP3 lines, without the one of RealDovecot's start-up probe."""
+    lines = []
+    for raw in (dovecot.root / "dovecot.log").read_text().splitlines():
+        match = re.match(r"^\w{3} [ \d]\d \d\d:\d\d:\d\d (pop3-login|pop3\(\w+\)<\d+><[^>]*>): Info: (.*)$", raw)
+        if match:
+            lines.append(normalise_log(f"{match.group(1)}: {match.group(2)}"))
+    probe = ("pop3-login: Disconnected: Connection closed (no auth attempts in N secs): user=<>, "
+             "rip=127.0.0.1, lip=127.0.0.1, secured, session=<S>")
+    if probe in lines:
+        lines.remove(probe)
+    return lines
+
+
+def test_scripted_session_replies_are_identical(pair: tuple[MaaStack, RealDovecot],
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="maa")
     ours, dovecot = pair
     theirs = [line for script in SCRIPTS for line in run_script(dovecot.pop3_port, script)]
     mine = [line for script in SCRIPTS for line in run_script(ours.pop3_port, script)]
     differences = [(i, a, b) for i, (a, b) in enumerate(zip(mine, theirs)) if a != b]
     assert not differences, "\n".join(f"{i}: ours {a!r} / dovecot {b!r}" for i, a, b in differences)
     assert len(mine) == len(theirs)
+
+    # The log lines too (what fail2ban and admins read), ids and pids aside.
+    expected = dovecot_log_lines(dovecot)
+    for _ in range(100):  # both servers log just after their last reply
+        ours_log = [normalise_log(f"{r.dovecot_prefix}: {r.getMessage()}") for r in list(caplog.records)
+                    if str(getattr(r, "dovecot_prefix", "")).startswith("pop3")]
+        if len(ours_log) >= len(expected) and len(expected) >= 4:
+            break
+        time.sleep(0.05)
+        expected = dovecot_log_lines(dovecot)
+    assert sorted(ours_log) == sorted(expected), "\n".join(["ours:", *ours_log, "dovecot:", *expected])
