@@ -71,7 +71,7 @@ class _AddressParser:
         if s.peek() == 0x22:
             ret = s.parse_quoted_string(buf)
         else:
-            ret = s.parse_dot_atom(buf)
+            ret = s.parse_local_part_atoms(buf)
         if ret < 0:
             return -1
         self.mailbox = bytes(buf)
@@ -92,7 +92,7 @@ class _AddressParser:
         while True:
             if s.pos >= s.end:
                 return 0
-            if s.data[s.pos] != 0x40:  # @
+            if s.peek() != 0x40:  # @
                 break
             if buf:
                 buf.append(0x2C)
@@ -100,7 +100,7 @@ class _AddressParser:
             ret = s.parse_domain(buf)
             if ret <= 0:
                 return ret
-            while s.skip_lwsp() > 0 and s.data[s.pos] == 0x2C:
+            while s.skip_lwsp() > 0 and s.peek() == 0x2C:
                 s.pos += 1
         self.route = bytes(buf)
         return 1
@@ -110,7 +110,7 @@ class _AddressParser:
         s.pos += 1  # "<"
         if s.skip_lwsp() <= 0:
             return -1
-        if s.data[s.pos] == 0x40:
+        if s.peek() == 0x40:
             if self._domain_list() > 0 and s.peek() == 0x3A:  # ":"
                 s.pos += 1
             else:
@@ -120,10 +120,10 @@ class _AddressParser:
                     return -1
             if s.skip_lwsp() <= 0:
                 return -1
-        if s.data[s.pos] != 0x3E:  # not "<>"
+        if s.peek() != 0x3E:  # not "<>"
             if self._local_part() <= 0:
                 return -1
-            if s.data[s.pos] == 0x40 and self._domain() <= 0:
+            if s.peek() == 0x40 and self._domain() <= 0:
                 return -1
         if s.peek() != 0x3E:
             return -1
@@ -133,8 +133,7 @@ class _AddressParser:
     def _name_addr(self) -> int:
         s = self.s
         buf = bytearray()
-        # A display name may come before "<".
-        if s.peek() != 0x3C and (s.parse_phrase(buf) <= 0 or s.data[s.pos] != 0x3C):
+        if s.parse_phrase(buf) <= 0 or s.peek() != 0x3C:
             return -1
         self.name = bytes(buf) or None
         if self._angle_addr() < 0:
@@ -157,9 +156,8 @@ class _AddressParser:
             # A lone "user": a mailbox if alone, a display name if words follow.
             buf = bytearray((self.mailbox or b"") + b" ")
             orig = len(buf)
-            if s.pos < s.end:
-                s.parse_phrase(buf)
-            if len(buf) != orig:
+            ret = s.parse_phrase(buf)
+            if ret >= 0 and len(buf) != orig:
                 self.mailbox = None
                 self.name = bytes(buf)
             elif not quoted:
@@ -167,7 +165,6 @@ class _AddressParser:
             else:
                 # A lone "quoted string" is a display name, not a mailbox.
                 self.name, self.mailbox = self.mailbox, None
-            ret = -1
         return ret
 
     def _mailbox(self) -> int:
@@ -184,18 +181,18 @@ class _AddressParser:
     def _group(self) -> int:
         s = self.s
         buf = bytearray()
-        if s.parse_phrase(buf) <= 0 or s.data[s.pos] != 0x3A:
+        if s.parse_phrase(buf) <= 0 or s.peek() != 0x3A:
             return -1
         s.pos += 1
         ret = s.skip_lwsp()
         self.mailbox = bytes(buf)
         self._add()
-        if ret > 0 and s.data[s.pos] != 0x3B:  # ";"
+        if ret > 0 and s.peek() != 0x3B:  # ";"
             while True:
                 if self._mailbox() <= 0:
                     ret = -1
                     break
-                if s.data[s.pos] != 0x2C:
+                if s.peek() != 0x2C:
                     break
                 s.pos += 1
                 if s.skip_lwsp() <= 0:

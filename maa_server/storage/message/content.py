@@ -52,19 +52,22 @@ def _clean(value: bytes) -> bytes:
 
 
 def _language_list(value: bytes) -> list[bytes]:
-    # Content-Language (RFC 3282): tokens separated by commas and CFWS.
+    # Content-Language (RFC 3282): atoms separated by ","; Dovecot stops at
+    # the first thing that is neither (message-part-data.c).
     s = Rfc822Scanner(value)
     out: list[bytes] = []
-    while s.skip_lwsp() > 0:
+    if s.skip_lwsp() <= 0:
+        return out
+    while True:
         tok = bytearray()
-        c = s.data[s.pos]
-        if c == 0x2C:
-            s.pos += 1
-            continue
-        if s.parse_token(tok) < 0:
-            s.pos += 1
-            continue
+        if s.parse_atom(tok) < 0:
+            break
         out.append(bytes(tok))
+        if s.peek() != 0x2C:
+            break
+        s.pos += 1
+        if s.skip_lwsp() <= 0:
+            break
     return out
 
 

@@ -17,6 +17,7 @@ _ATEXT = frozenset(
 # plus ".", which is atext's special but not a tspecial.
 _TOKEN = (_ATEXT - frozenset(b"/=?")) | frozenset(b".")
 _LWSP = frozenset(b" \t\r\n")
+_ATEXT_OR_DOT = _ATEXT | frozenset(b".")
 
 
 class Rfc822Scanner:
@@ -89,14 +90,14 @@ class Rfc822Scanner:
         return data[start:i]
 
     def parse_atom(self, out: bytearray) -> int:
-        if self.pos >= self.end or self.data[self.pos] not in _ATEXT:
+        if self.pos >= self.end or self.peek() not in _ATEXT:
             return -1
         out += self._run(_ATEXT)
         return self.skip_lwsp()
 
     def parse_token(self, out: bytearray) -> int:
         """RFC 2045 token (Content-Type parameters, encodings)."""
-        if self.pos >= self.end or self.data[self.pos] not in _TOKEN:
+        if self.pos >= self.end or self.peek() not in _TOKEN:
             return -1
         out += self._run(_TOKEN)
         return self.skip_lwsp()
@@ -110,7 +111,7 @@ class Rfc822Scanner:
 
     def parse_dot_atom(self, out: bytearray) -> int:
         # RFC 822 compatibility: whitespace and comments allowed around ".".
-        if self.pos >= self.end or self.data[self.pos] not in _ATEXT:
+        if self.pos >= self.end or self.peek() not in _ATEXT:
             return -1
         while True:
             out += self._run(_ATEXT)
@@ -119,7 +120,7 @@ class Rfc822Scanner:
             ret = self.skip_lwsp()
             if ret <= 0:
                 return ret
-            if self.data[self.pos] != 0x2E:  # .
+            if self.peek() != 0x2E:  # .
                 return 1
             self.pos += 1
             out.append(0x2E)
@@ -148,35 +149,55 @@ class Rfc822Scanner:
         self.pos = end
         return -1
 
-    def parse_phrase(self, out: bytearray) -> int:
-        # phrase = 1*word / obs-phrase; obs-phrase allows "." (RFC 5322 4.1).
+    def parse_atom_or_dot(self, out: bytearray) -> int:
+        """atext and "." run, possibly empty (rfc822_parse_atom_or_dot())."""
+        out += self._run(_ATEXT_OR_DOT)
         if self.pos >= self.end:
             return 0
-        if self.data[self.pos] == 0x2E:
+        return self.skip_lwsp()
+
+    def parse_local_part_atoms(self, out: bytearray) -> int:
+        """A dot-atom where dots may lead, trail or repeat, as Dovecot's
+        MESSAGE_ADDRESS_PARSE_FLAG_NON_STRICT_DOTS (used for ENVELOPE)."""
+        if self.pos >= self.end or self.peek() not in _ATEXT_OR_DOT:
             return -1
-        dot_or_atext = _ATEXT | {0x2E}
         while True:
-            c = self.data[self.pos]
-            if c == 0x22:
+            run = self._run(_ATEXT_OR_DOT)
+            out += run
+            if self.pos >= self.end:
+                return 0
+            if not run.strip(b"."):
+                return -1  # only dots, and more follows: Dovecot rejects it
+            ret = self.skip_lwsp()
+            if ret <= 0 or self.peek() != 0x2E:
+                return ret
+
+    def parse_phrase(self, out: bytearray) -> int:
+        # phrase = 1*word / obs-phrase; obs-phrase allows "." (RFC 5322 4.1).
+        # As in Dovecot, an empty phrase is no error.
+        if self.pos >= self.end:
+            return 0
+        if self.peek() == 0x2E:
+            return -1
+        while True:
+            if self.peek() == 0x22:
                 ret = self.parse_quoted_string(out)
-            elif c in dot_or_atext:
-                out += self._run(dot_or_atext)
-                ret = self.skip_lwsp()
             else:
-                return -1
+                ret = self.parse_atom_or_dot(out)
             if ret <= 0:
                 return ret
-            c = self.data[self.pos]
-            if c not in dot_or_atext and c != 0x22:
-                return 1
+            c = self.peek()
+            if c not in _ATEXT_OR_DOT and c != 0x22:
+                break
             out.append(0x20)
+        return self.skip_lwsp()
 
     def parse_domain(self, out: bytearray) -> int:
         """After "@": dot-atom or [domain-literal]."""
         self.pos += 1
         if self.skip_lwsp() <= 0:
             return -1
-        if self.data[self.pos] == 0x5B:  # [
+        if self.peek() == 0x5B:  # [
             end = self.data.find(b"]", self.pos)
             if end < 0:
                 self.pos = self.end
@@ -210,13 +231,13 @@ def parse_content_type(value: bytes) -> tuple[bytes, bytes, bool, Rfc822Scanner]
         return b"", b"", False, s
     if ret == 0:
         return bytes(ctype), b"", True, s
-    if ret < 0 or s.data[s.pos] != 0x2F:  # "/"
+    if ret < 0 or s.peek() != 0x2F:  # "/"
         return b"", b"", False, s
     s.pos += 1
     sub = bytearray()
     if s.skip_lwsp() <= 0 or s.parse_mime_token(sub) < 0 or not sub:
         return b"", b"", False, s
-    if s.pos < s.end and s.data[s.pos] != 0x3B:  # ";"
+    if s.pos < s.end and s.peek() != 0x3B:  # ";"
         return b"", b"", False, s
     return bytes(ctype), bytes(sub), True, s
 
@@ -235,24 +256,24 @@ def _content_param(s: Rfc822Scanner) -> tuple[int, bytes, bytes]:
     """One `; key=value` (rfc822_parse_content_param): (ret, key, value)."""
     if s.pos >= s.end:
         return 0, b"", b""
-    if s.data[s.pos] != 0x3B:  # ";"
+    if s.peek() != 0x3B:  # ";"
         return -1, b"", b""
     s.pos += 1
     if s.skip_lwsp() <= 0:
         return -1, b"", b""
     key = bytearray()
-    if s.parse_mime_token(key) <= 0 or s.data[s.pos] != 0x3D:  # "="
+    if s.parse_mime_token(key) <= 0 or s.peek() != 0x3D:  # "="
         return -1, b"", b""
     s.pos += 1
     value = bytearray()
     ret = s.skip_lwsp()
     if ret <= 0:
         pass  # no value
-    elif s.data[s.pos] == 0x22:
+    elif s.peek() == 0x22:
         ret = s.parse_quoted_string(value)
-    elif s.data[s.pos] == 0x3D:
+    elif s.peek() == 0x3D:
         # Dovecot's workaround for broken name==?utf-8?b?...?= values.
-        while s.pos < s.end and s.data[s.pos] not in b"; \t\r\n":
+        while s.pos < s.end and s.peek() not in b"; \t\r\n":
             value.append(s.data[s.pos])
             s.pos += 1
     else:
