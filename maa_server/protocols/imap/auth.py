@@ -112,7 +112,7 @@ async def cmd_login(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> str
     A.count(args, 2)
     user, password = A.astring(args[0]), A.astring(args[1])
     client = s.client_info()
-    if not s.ctx.auth.plaintext_allowed(client):
+    if s.tls_required_missing() or not s.ctx.auth.plaintext_allowed(client):
         s.plaintext_refused = True
         if _verbose(s):
             s.login_log.info(f"Login failed: Plaintext authentication disabled: {s.login_fields()}")
@@ -131,6 +131,10 @@ async def cmd_authenticate(s: ImapSession, tag: str, args: list[Arg], uid: bool)
     A.count(args, 1, 2)
     mech = A.atom(args[0]).upper()
     client = s.client_info()
+    if s.tls_required_missing():
+        s.last_method = mech
+        s.tagged(tag, "NO", "[PRIVACYREQUIRED] Authentication not allowed until SSL/TLS is enabled.")
+        return None
     exchange = s.ctx.auth.start_sasl(mech, client)
     if exchange is None:
         if mech in PLAINTEXT_MECHS and not s.ctx.auth.plaintext_allowed(client):

@@ -192,12 +192,18 @@ class ImapSession:
     def capability_string(self) -> str:
         if self.state == NOT_AUTHENTICATED:
             client = self.client_info()
+            tls_missing = self.tls_required_missing()
             return capabilities.pre_login(
                 self.settings, starttls=self.starttls_available(),
-                login_disabled=not self.ctx.auth.plaintext_allowed(client),
-                mechanisms=self.ctx.auth.mechanisms(client))
+                login_disabled=tls_missing or not self.ctx.auth.plaintext_allowed(client),
+                # ssl = required without TLS: no mechanism at all (spec 7.1).
+                mechanisms=[] if tls_missing else self.ctx.auth.mechanisms(client))
         return capabilities.post_login(self.settings, special_use=self._has_special_use(),
                                        compress=self._compress_enabled())
+
+    def tls_required_missing(self) -> bool:
+        """ssl = required and this connection is neither TLS nor secured."""
+        return str(self.setting("ssl", "yes")) == "required" and not self.secured
 
     def _has_special_use(self) -> bool:
         return any(child.get("special_use", "") for ns in self.ctx.config.namespaces
@@ -223,7 +229,7 @@ class ImapSession:
 
     def tagged(self, tag: str, kind: str, text: str) -> None:
         if self.state != NOT_AUTHENTICATED and kind in ("OK", "NO", "BAD") and \
-                not text.endswith(")") and not text.endswith("secs)."):
+                not text.endswith("secs)."):
             text = text.removesuffix(".")
             text += self.timing()
         self.conn.write(f"{tag} {kind} {text}\r\n".encode("utf-8", "surrogateescape"))

@@ -218,3 +218,19 @@ def test_refused_non_synchronizing_literal_is_swallowed(wire: Wire):
     wire.send(b"b LOGIN {70000}\r\n")
     assert wire.readline().startswith("b BAD ")  # no "+ OK": the client never sends it
     assert wire.login()[-1].endswith("Logged in")
+
+
+def test_ssl_required_from_an_unsecured_address(make_server):
+    srv = make_server("ssl = required")
+    w = Wire(srv.port, source="127.0.0.2")
+    try:
+        assert w.greeting == ("* OK [CAPABILITY IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE "
+                              "LITERAL+ STARTTLS LOGINDISABLED] Dovecot (Debian) ready.")
+        assert w.cmd("AUTHENTICATE CRAM-MD5") == [
+            "t1 NO [PRIVACYREQUIRED] Authentication not allowed until SSL/TLS is enabled."]
+        assert w.cmd("LOGIN alice secret")[-1].startswith("t2 NO [PRIVACYREQUIRED]")
+        w.starttls()
+        assert "AUTH=PLAIN" in w.cmd("CAPABILITY")[0]
+        assert w.login()[-1].endswith("Logged in")
+    finally:
+        w.close()
