@@ -4,11 +4,13 @@ Dovecot advertises CHUNKING (BDAT), which aiosmtpd does not implement."""
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
 import socket
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -75,13 +77,40 @@ def run(port: int, lhlo_lines: int) -> list[bytes]:
     return [line for line in out if b"CHUNKING" not in line]
 
 
-def test_lmtp_replies_match_dovecot(pair: tuple[MaaStack, RealDovecot]) -> None:
+def normalise_log(line: str) -> str:
+    line = re.sub(r"^lmtp\(\d+\)", "lmtp(P)", line)
+    return re.sub(r"^lmtp\((\w+)\)<\d+><[^>]*>", r"lmtp(\1)<P><ID>", line)
+
+
+def dovecot_lmtp_log(dovecot: RealDovecot) -> list[str]:
+    lines = []
+    for raw in (dovecot.root / "dovecot.log").read_text().splitlines():
+        match = re.match(r"^\w{3} [ \d]\d \d\d:\d\d:\d\d (lmtp\([^)]*\)(?:<\d+><[^>]*>)?): Info: (.*)$", raw)
+        if match:
+            lines.append(normalise_log(f"{match.group(1)}: {match.group(2)}"))
+    return lines
+
+
+def test_lmtp_replies_match_dovecot(pair: tuple[MaaStack, RealDovecot],
+                                    caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="maa")
     ours, dovecot = pair
     theirs = run(dovecot.lmtp_port, 5)  # host + 4 capabilities (no TLS configured)
     mine = run(ours.lmtp_port, 4)  # host + 3: no CHUNKING
     differences = [(i, a, b) for i, (a, b) in enumerate(zip(mine, theirs)) if a != b]
     assert not differences, "\n".join(f"{i}: ours {a!r} / dovecot {b!r}" for i, a, b in differences)
     assert len(mine) == len(theirs)
+
+    expected: list[str] = []
+    ours_log: list[str] = []
+    for _ in range(100):  # both log right after their last reply
+        expected = dovecot_lmtp_log(dovecot)
+        ours_log = [normalise_log(f"{r.dovecot_prefix}: {r.getMessage()}") for r in list(caplog.records)
+                    if str(getattr(r, "dovecot_prefix", "")).startswith("lmtp")]
+        if len(expected) >= 4 and len(ours_log) >= len(expected):
+            break
+        time.sleep(0.05)
+    assert ours_log == expected, "\n".join(["ours:", *ours_log, "dovecot:", *expected])
 
 
 def bad_commands(port: int) -> list[bytes]:
