@@ -28,6 +28,8 @@ from tests.unit.imap_fetch.dovecot_fixtures import (  # noqa: E402  (the tests' 
     KEYWORDS,
     MAILBOX,
     MAILBOX_EXTRA,
+    MAILBOX_THREAD,
+    THREAD_MESSAGES,
 )
 
 HERE = Path(__file__).resolve().parent
@@ -69,13 +71,16 @@ service imap-login {{
 
 
 
-def make_maildir(home: Path, extra: bool = False) -> None:
+def make_maildir(home: Path, extra: bool | str = False) -> None:
     maildir = home / "Maildir"
     for sub in ("cur", "new", "tmp"):
         (maildir / sub).mkdir(parents=True, exist_ok=True)
     (maildir / "dovecot-keywords").write_text(
         "".join(f"{i} {k}\n" for i, k in enumerate(KEYWORDS)))
-    table, directory = (MAILBOX_EXTRA, EXTRA_MESSAGES) if extra else (MAILBOX, MESSAGES)
+    if extra == "thread":
+        table, directory = MAILBOX_THREAD, THREAD_MESSAGES
+    else:
+        table, directory = (MAILBOX_EXTRA, EXTRA_MESSAGES) if extra else (MAILBOX, MESSAGES)
     for n, (name, flags, keywords, mtime) in enumerate(table, 1):
         data = (directory / name).read_bytes()
         letters = flags + "".join(chr(ord("a") + KEYWORDS.index(k)) for k in keywords)
@@ -138,7 +143,8 @@ class RawClient:
                 return out
 
 
-def run_scenario(user: str, commands: list[bytes], extra: bool = False) -> list[dict[str, str]]:
+def run_scenario(user: str, commands: list[bytes],
+                 extra: bool | str = False) -> list[dict[str, str]]:
     home = LAB / "home" / user
     make_maildir(home, extra)
     client = RawClient()
@@ -561,6 +567,27 @@ SORT_COMMANDS = [
     b"SORT (REVERSE REVERSE SIZE) UTF-8 ALL",
     b"SORT (SIZE) X-NOSUCH ALL",
     b"SORT (ARRIVAL) UTF-8 9",
+    b"THREAD ORDEREDSUBJECT UTF-8 ALL",
+    b"THREAD REFERENCES UTF-8 ALL",
+]
+
+THREAD_COMMANDS = [
+    b"SELECT INBOX",
+    b"THREAD ORDEREDSUBJECT UTF-8 ALL",
+    b"THREAD REFERENCES UTF-8 ALL",
+    b"THREAD REFS UTF-8 ALL",
+    b"UID THREAD REFERENCES UTF-8 ALL",
+    b"THREAD REFERENCES UTF-8 NOT 1",
+    b"THREAD REFERENCES UTF-8 2:4",
+    b"THREAD ORDEREDSUBJECT UTF-8 2:12",
+    b"THREAD ORDEREDSUBJECT UTF-8 SEEN",
+    b"THREAD REFERENCES US-ASCII SUBJECT plans",
+    b"THREAD FOO UTF-8 ALL",
+    b"THREAD REFERENCES",
+    b"THREAD REFERENCES UTF-8",
+    b"THREAD (REFERENCES) UTF-8 ALL",
+    b"SORT (SUBJECT) UTF-8 ALL",
+    b"SORT (DATE) UTF-8 ALL",
 ]
 
 
@@ -591,6 +618,7 @@ def main() -> int:
             "extra": run_scenario("extrauser", EXTRA_COMMANDS, extra=True),
             "sort": run_scenario("sortuser", SORT_COMMANDS),
             "sort_extra": run_scenario("sortextrauser", SORT_COMMANDS, extra=True),
+            "thread": run_scenario("threaduser", THREAD_COMMANDS, extra="thread"),
         }
         for name, results in out.items():
             path = FIXTURES / f"dovecot_{name}.json"

@@ -65,6 +65,12 @@ def message_flags(index: int) -> frozenset[str]:
     return frozenset([LETTERS[c] for c in letters] + list(keywords))
 
 
+# A third mailbox (scenario "thread"): reply chains, a missing parent, a
+# duplicate Message-ID, subject merges, for THREAD.
+THREAD_MESSAGES = FIXTURES / "messages-thread"
+MAILBOX_THREAD = [(f"{n:02d}.eml", "", [], 1719800000 + 3600 * n) for n in range(1, 13)]
+
+
 def message_bytes(index: int, extra: bool = False) -> bytes:
     if extra:
         return (EXTRA_MESSAGES / MAILBOX_EXTRA[index][0]).read_bytes()

@@ -13,6 +13,8 @@ from tests.unit.imap_fetch.dovecot_fixtures import (
     KEYWORDS,
     MAILBOX,
     MAILBOX_EXTRA,
+    MAILBOX_THREAD,
+    THREAD_MESSAGES,
     extra_flags,
     message_bytes,
     message_flags,
@@ -91,14 +93,19 @@ class MemoryMailbox(Mailbox):
         raise NotImplementedError("read-only test double")
 
 
-def fixture_mailbox(modseq: int = 4, extra: bool = False) -> MemoryMailbox:
-    """The captured messages (the six of the main scenarios, or the three of
-    "extra"), UIDs from 1, flags and dates as Dovecot saw them."""
+def fixture_mailbox(modseq: int = 4, extra: bool | str = False) -> MemoryMailbox:
+    """The captured messages (the six of the main scenarios, the five of
+    "extra" or, with extra="thread", the twelve of "thread"), UIDs from 1,
+    flags and dates as Dovecot saw them."""
     infos = []
     contents = {}
-    for i, (_, _, _, mtime) in enumerate(MAILBOX_EXTRA if extra else MAILBOX):
-        raw = message_bytes(i, extra)
-        flags = extra_flags(i) if extra else message_flags(i)
+    table = MAILBOX_THREAD if extra == "thread" else MAILBOX_EXTRA if extra else MAILBOX
+    for i, (name, _, _, mtime) in enumerate(table):
+        if extra == "thread":
+            raw, flags = (THREAD_MESSAGES / name).read_bytes(), frozenset[str]()
+        else:
+            raw = message_bytes(i, bool(extra))
+            flags = extra_flags(i) if extra else message_flags(i)
         infos.append(MessageInfo(uid=i + 1, flags=flags, internal_date=float(mtime),
                                  size=len(raw.replace(b"\n", b"\r\n")), modseq=modseq))
         contents[i + 1] = raw

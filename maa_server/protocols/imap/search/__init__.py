@@ -1,12 +1,15 @@
 """IMAP SEARCH: key parsing (parser.py) into a SearchProgram (program.py),
 evaluation over a mailbox view (evaluate.py), Dovecot-style matching (text.py),
-and SORT ordering of the matches (sort.py, RFC 5256/5957).
+SORT ordering of the matches (sort.py, RFC 5256/5957) and THREAD (thread.py).
 
     program = parse_search(args, charset)
     seqs = await evaluate_search(program, view, mailbox,
                                  recent_uids=..., last_seq=..., last_uid=..., saved_uids=...)
     # SORT (criteria) charset keys...: the same search, then
     ordered = await sort_messages(parse_sort_criteria(args[0]), seqs, view, mailbox)
+    # THREAD algorithm charset keys...: likewise, then
+    roots = await thread_messages(parse_thread_algorithm(args[0]), seqs, view, mailbox)
+    line = b"* THREAD " + render_threads(roots, number).encode()
 """
 
 from maa_server.protocols.imap.search.evaluate import evaluate_search
@@ -18,8 +21,15 @@ from maa_server.protocols.imap.search.sort import (
     parse_sort_criteria,
     sort_messages,
 )
+from maa_server.protocols.imap.search.thread import (
+    THREAD_ALGORITHMS,
+    parse_thread_algorithm,
+    render_threads,
+    thread_messages,
+)
 
 __all__ = [
     "SearchProgram", "SortCriterion", "base_subject", "check_charset", "evaluate_search",
     "parse_search", "parse_search_date", "parse_sort_criteria", "sort_messages",
+    "THREAD_ALGORITHMS", "parse_thread_algorithm", "render_threads", "thread_messages",
 ]

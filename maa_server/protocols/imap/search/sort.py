@@ -77,11 +77,25 @@ _FWD_WRAPPER = re.compile(r"^\[fwd:(.*)\]$", re.IGNORECASE | re.DOTALL)
 
 def base_subject(subject: str) -> str:
     """The RFC 5256 base subject of an already decoded Subject."""
+    return extract_base_subject(subject)[0]
+
+
+def extract_base_subject(subject: str) -> tuple[str, bool]:
+    """(base subject, whether it was a reply or forward): RFC 5256 2.1, where
+    removing a "Re:"/"Fwd:" leader, a "(fwd)" trailer or a "[fwd: ]"
+    wrapper marks a reply or forward (used by THREAD=REFERENCES)."""
     text = _WSP.sub(" ", subject)  # (1) whitespace runs become one space
+    is_reply = False
     while True:
-        text = _TRAILER.sub("", text)  # (2) trailing "(fwd)" and blanks
+        trimmed = _TRAILER.sub("", text)  # (2) trailing "(fwd)" and blanks
+        if "(" in text[len(trimmed):]:
+            is_reply = True
+        text = trimmed
         while True:  # (3)-(5) leaders and a leading blob with text after it
-            stripped = _LEADER.sub("", text, count=1)
+            leader = _LEADER.match(text)
+            stripped = text[leader.end():] if leader else text
+            if leader and not leader.group(0).isspace():
+                is_reply = True  # a "Re:" / "Fwd:" leader, not just blanks
             if stripped == text:
                 blob = _LEADING_BLOB.match(text)
                 if blob and text[blob.end():]:
@@ -91,7 +105,8 @@ def base_subject(subject: str) -> str:
             text = stripped
         wrapped = _FWD_WRAPPER.match(text)  # (6) "[fwd: ...]"
         if not wrapped:
-            return text
+            return text, is_reply
+        is_reply = True
         text = wrapped.group(1)
 
 
