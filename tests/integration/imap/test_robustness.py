@@ -1,0 +1,35 @@
+"""Random command lines over a live session: every one gets a tagged answer
+(never an internal error), and the session keeps working afterwards."""
+
+from __future__ import annotations
+
+import random
+
+from tests.integration.imap.harness import ImapServer, Wire
+
+WORDS = ["FETCH", "UID", "STORE", "SEARCH", "COPY", "MOVE", "LIST", "LSUB", "STATUS", "SELECT",
+         "EXAMINE", "CREATE", "DELETE", "RENAME", "EXPUNGE", "ENABLE", "ID", "NOOP", "CLOSE",
+         "UNSELECT", "NAMESPACE", "SUBSCRIBE", "CHECK", "1", "*", "1:*", "$", "0", "(", ")", '""',
+         "NIL", "INBOX", "(FLAGS)", "BODY[]", "BODY.PEEK[HEADER.FIELDS (A)]<0.5>", "+FLAGS",
+         "(\\Seen)", "RETURN", "(MIN)", "CHARSET", "UTF-8", "ALL", "(CHANGEDSINCE", "1)",
+         "(UNCHANGEDSINCE 0)", "(QRESYNC (1 1))", "\\Recent", '"a\\"b"', "%", "4294967296", "-1",
+         "\x01", "ÿ"]
+
+
+def test_random_commands_never_break_the_session(server: ImapServer):
+    w = Wire(server.port)
+    try:
+        w.login()
+        w.send(b"x APPEND INBOX {5+}\r\nhello\r\n")
+        w.until("x")
+        rnd = random.Random(7)
+        for i in range(400):
+            line = " ".join(rnd.choice(WORDS) for _ in range(rnd.randint(1, 6)))
+            tag = f"f{i}"
+            w.send(f"{tag} {line}\r\n".encode())
+            last = w.until(tag)[-1]
+            assert last.split(" ")[1] in ("OK", "NO", "BAD"), (line, last)
+            assert "SERVERBUG" not in last, (line, last)
+        assert w.cmd("NOOP")[-1].startswith("t2 OK NOOP completed")
+    finally:
+        w.close()
