@@ -83,6 +83,7 @@ def test_uidls_equal_before_and_after_imap_changes(pair: tuple[MaaStack, RealDov
     assert ours_after[:3] == theirs
 
 
+@pytest.mark.parametrize("pair", ["%08Xu%08Xv"], indirect=True)
 def test_our_retr_and_dele_are_what_dovecot_sees(pair: tuple[MaaStack, RealDovecot]) -> None:
     stack, dovecot = pair
     before = uidls(dovecot.pop3_port)
