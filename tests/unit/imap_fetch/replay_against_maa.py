@@ -28,21 +28,27 @@ from tests.unit.imap_fetch.dovecot_fixtures import (  # noqa: E402
     KEYWORDS,
     MAILBOX,
     MAILBOX_EXTRA,
+    MAILBOX_THREAD,
     MESSAGES,
+    THREAD_MESSAGES,
     load,
 )
 
 TIMING = re.compile(rb" \(\d+\.\d+ \+ \d+\.\d+(?: \+ \d+\.\d+)? secs\)\.")
 SCENARIOS = (("fetch", "fetchuser"), ("condstore", "condstoreuser"), ("search", "searchuser"),
-             ("extra", "extrauser"))
+             ("extra", "extrauser"), ("sort", "sortuser"), ("sort_extra", "sortextrauser"),
+             ("thread", "threaduser"))
 
 
-def make_maildir(maildir: Path, extra: bool) -> None:
+def make_maildir(maildir: Path, scenario: str) -> None:
     for sub in ("cur", "new", "tmp"):
         (maildir / sub).mkdir(parents=True, exist_ok=True)
     (maildir / "dovecot-keywords").write_text(
         "".join(f"{i} {k}\n" for i, k in enumerate(KEYWORDS)))
-    table, directory = (MAILBOX_EXTRA, EXTRA_MESSAGES) if extra else (MAILBOX, MESSAGES)
+    table, directory = {
+        "extra": (MAILBOX_EXTRA, EXTRA_MESSAGES), "sort_extra": (MAILBOX_EXTRA, EXTRA_MESSAGES),
+        "thread": (MAILBOX_THREAD, THREAD_MESSAGES),
+    }.get(scenario, (MAILBOX, MESSAGES))
     for n, (name, flags, keywords, mtime) in enumerate(table, 1):
         data = (directory / name).read_bytes()
         letters = "".join(sorted(flags + "".join(chr(ord("a") + KEYWORDS.index(k))
@@ -68,7 +74,7 @@ def main() -> int:
     time.tzset()
     server = ImapServer(Path(tempfile.mkdtemp()), users=tuple(u for _, u in SCENARIOS))
     for scenario, user in SCENARIOS:
-        make_maildir(server.maildir(user), extra=scenario == "extra")
+        make_maildir(server.maildir(user), scenario)
     server.start()
     capture_dovecot.PORT = server.port
     differences = total = 0
