@@ -186,3 +186,30 @@ def test_nologin_reason_is_shown(tmp_path: Path, caplog: pytest.LogCaptureFixtur
                    for line in lines), lines
     finally:
         stack.stop()
+
+
+def test_uidl_duplicates_rename(tmp_path: Path) -> None:
+    stack = started(tmp_path, "pop3_uidl_format = %v\npop3_uidl_duplicates = rename")
+    try:
+        client = login(stack)
+        _, lines, _ = client.uidl()
+        client.quit()
+        first = lines[0].split()[1]
+        assert lines[1].split()[1] == first + b"-2"
+    finally:
+        stack.stop()
+
+
+def test_client_workarounds(tmp_path: Path) -> None:
+    stack = started(tmp_path, "pop3_client_workarounds = outlook-no-nuls oe-ns-eoh")
+    try:
+        put_message(stack.maildir("alice"), "1800000000.M9P1.host", b"Subject: nul\n\nA\x00B\n")
+        put_message(stack.maildir("alice"), "1800000001.M9P1.host", b"Subject: only header\n")
+        client = login(stack)
+        _, lines, _ = client.retr(3)
+        assert lines[-1] == b"A\x80B"  # outlook-no-nuls
+        _, lines, _ = client.top(4, 0)
+        assert lines == [b"Subject: only header", b""]  # oe-ns-eoh adds the end of header
+        client.quit()
+    finally:
+        stack.stop()
