@@ -130,7 +130,7 @@ async def cmd_create(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> st
     if name.endswith(sep):  # RFC 3501 6.3.3: a trailing separator is a hint
         name = name.rstrip(sep)
     if not name:
-        raise ImapCommandFailed("Invalid mailbox name", "CANNOT")
+        raise ImapCommandFailed("Invalid mailbox name: Name is empty", "CANNOT")
     if name.upper() == "INBOX":
         raise ImapCommandFailed("Mailbox already exists", "ALREADYEXISTS")
     special: list[str] = []
@@ -170,7 +170,9 @@ async def cmd_rename(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> st
     old, new = s.names.from_wire(old_wire), s.names.from_wire(new_wire)
     new = new.rstrip(s.names.separator)
     if not new:
-        raise ImapCommandFailed("Invalid mailbox name", "CANNOT")
+        raise ImapCommandFailed("Invalid mailbox name: Name is empty", "CANNOT")
+    if new == old:
+        raise ImapCommandFailed("Can't rename mailbox to itself", "ALREADYEXISTS")
     assert s.store is not None
     try:
         await s.store.rename_mailbox(old, new)
@@ -182,7 +184,12 @@ async def cmd_rename(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> st
 async def cmd_subscribe(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> str | None:
     A.count(args, 1)
     assert s.store is not None
-    await s.store.subscribe(s.names.from_wire(A.astring(args[0])).rstrip(s.names.separator))
+    wire = A.astring(args[0])
+    name = s.names.from_wire(wire).rstrip(s.names.separator)
+    if name.upper() != "INBOX" and name not in {e.name for e in await s.store.list_mailboxes()}:
+        # Dovecot refuses to subscribe to a mailbox that does not exist.
+        raise ImapCommandFailed(f"Mailbox doesn't exist: {wire}")
+    await s.store.subscribe(name)
     return "Subscribe completed."
 
 
@@ -242,7 +249,7 @@ async def cmd_status(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> st
 
 
 async def cmd_namespace(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> str | None:
-    A.count(args, 0)
+    # Dovecot ignores arguments here (observed).
     prefix = quoted_or_literal(s.names.prefix)
     sep = quoted_or_literal(s.names.separator)
     s.write(b"* NAMESPACE ((" + prefix + b" " + sep + b")) NIL NIL\r\n")
