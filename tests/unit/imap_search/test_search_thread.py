@@ -10,15 +10,8 @@ from collections.abc import Iterator
 import pytest
 
 from maa_server.protocols.imap.errors import ImapParseError
-from maa_server.protocols.imap.search import evaluate_search, parse_search
-from maa_server.protocols.imap.search.parser import check_charset
-from maa_server.protocols.imap.search.thread import (
-    ThreadNode,
-    parse_thread_algorithm,
-    render_threads,
-    thread_messages,
-)
-from maa_server.protocols.imap.tokens import Atom
+from maa_server.protocols.imap.search.commands import thread_response
+from maa_server.protocols.imap.search.thread import ThreadNode, render_threads
 from tests.unit.imap_fetch.argtree import parse_args
 from tests.unit.imap_fetch.dovecot_fixtures import Exchange, load
 from tests.unit.imap_fetch.memory_mailbox import fixture_mailbox
@@ -53,21 +46,13 @@ async def test_same_threads_as_dovecot(scenario: str, ex: Exchange) -> None:
     box = fixture_mailbox(extra={"thread": "thread", "sort_extra": True}.get(scenario, False))
     uid = ex.command.startswith(b"UID ")
     args = parse_args(ex.command.split(b" ", 2 if uid else 1)[-1])
+    view = [(i + 1, info) for i, info in enumerate(box.infos)]
     try:
-        if len(args) < 2:
-            raise ImapParseError("Invalid arguments")  # the session's argument count
-        algorithm = parse_thread_algorithm(args[0])
-        charset = check_charset(args[1].value if isinstance(args[1], Atom) else "")
-        program = parse_search(args[2:], charset)
+        line = await thread_response(args, view, box, uid=uid)
     except ImapParseError as exc:
         assert ex.tagged == f"BAD Error in IMAP command THREAD: {exc.text}.".encode()
         return
-    view = [(i + 1, info) for i, info in enumerate(box.infos)]
-    seqs = await evaluate_search(program, view, box, recent_uids=set(), last_seq=len(view),
-                                 last_uid=len(view))
-    roots = await thread_messages(algorithm, seqs, view, box)
-    line = b"* THREAD " + render_threads(roots, lambda s: box.infos[s - 1].uid).encode()
-    assert line == ex.untagged.split(b"\r\n")[0]
+    assert line == ex.untagged.split(b"\r\n")[0] + b"\r\n"
     assert box.reads == []  # threading uses the cached headers only
 
 

@@ -5,13 +5,12 @@ SORT ordering of the matches (sort.py, RFC 5256/5957) and THREAD (thread.py).
     program = parse_search(args, charset)
     seqs = await evaluate_search(program, view, mailbox,
                                  recent_uids=..., last_seq=..., last_uid=..., saved_uids=...)
-    # SORT (criteria) charset keys...: the same search, then
-    ordered = await sort_messages(parse_sort_criteria(args[0]), seqs, view, mailbox)
-    # THREAD algorithm charset keys...: likewise, then
-    roots = await thread_messages(parse_thread_algorithm(args[0]), seqs, view, mailbox)
-    line = b"* THREAD " + render_threads(roots, number).encode()
+    # SORT and THREAD, whole untagged answers (commands.py):
+    line = await sort_response(args, view, mailbox, uid=uid, recent_uids=..., saved_uids=...)
+    line = await thread_response(args, view, mailbox, uid=uid, recent_uids=..., saved_uids=...)
 """
 
+from maa_server.protocols.imap.search.commands import sort_response, thread_response
 from maa_server.protocols.imap.search.evaluate import evaluate_search
 from maa_server.protocols.imap.search.parser import check_charset, parse_search, parse_search_date
 from maa_server.protocols.imap.search.program import SearchProgram
@@ -32,4 +31,5 @@ __all__ = [
     "SearchProgram", "SortCriterion", "base_subject", "check_charset", "evaluate_search",
     "parse_search", "parse_search_date", "parse_sort_criteria", "sort_messages",
     "THREAD_ALGORITHMS", "parse_thread_algorithm", "render_threads", "thread_messages",
+    "sort_response", "thread_response",
 ]
