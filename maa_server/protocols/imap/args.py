@@ -8,10 +8,9 @@ from maa_server.protocols.imap.tokens import Arg, Atom, String
 
 def count(args: list[Arg], lo: int, hi: int | None = None) -> None:
     hi = lo if hi is None else hi
-    if len(args) < lo:
-        raise ImapParseError("Missing arguments")
-    if len(args) > hi:
-        raise ImapParseError("Too many arguments")
+    # Dovecot says "Invalid arguments" for both (imap-commands-util.c).
+    if not lo <= len(args) <= hi:
+        raise ImapParseError("Invalid arguments")
 
 
 def astring(arg: Arg) -> str:
@@ -69,7 +68,7 @@ def flags(arg: Arg) -> list[str]:
             if canon is None:
                 if text.upper() == "\\RECENT":
                     raise ImapParseError("\\Recent flag can't be changed")
-                raise ImapParseError(f"Invalid system flag {text}")
+                raise ImapParseError(f"Invalid system flag {text.upper()}")
             out.append(canon)
         else:
             if not text or any(c in '(){%*"\\]' or ord(c) <= 0x20 or ord(c) >= 0x7F for c in text):

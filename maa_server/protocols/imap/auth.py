@@ -274,7 +274,7 @@ async def cmd_enable(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> st
         s.write(f"* ENABLED\r\n{tag} OK ENABLE ignored in non-authenticated state.\r\n".encode())
         return None
     if not args:
-        raise ImapParseError("Missing arguments")
+        raise ImapParseError("Invalid arguments")
     newly: list[str] = []
     had_condstore = "CONDSTORE" in s.enabled
     for arg in args:

@@ -86,7 +86,7 @@ async def cmd_lsub(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> str 
 
 async def cmd_list(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> str | None:
     if len(args) < 2:
-        raise ImapParseError("Missing arguments")
+        raise ImapParseError("Invalid reference" if not args else "Invalid pattern")
     rest = list(args)
     selection: set[str] = set()
     extended = False
@@ -97,7 +97,7 @@ async def cmd_list(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> str 
         if unknown:
             raise ImapParseError(f"Unknown LIST selection option {min(unknown)}")
     if len(rest) < 2:
-        raise ImapParseError("Missing arguments")
+        raise ImapParseError("Invalid arguments")
     reference = A.astring(rest.pop(0))
     pat_arg = rest.pop(0)
     patterns = [A.astring(p) for p in pat_arg] if isinstance(pat_arg, list) else [A.astring(pat_arg)]

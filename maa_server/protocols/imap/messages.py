@@ -60,7 +60,7 @@ def _parse_appends(rest: list[Arg]) -> list[tuple[list[str], float | None, bytes
 
 async def cmd_append(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> str | None:
     if len(args) < 2:
-        raise ImapParseError("Missing arguments")
+        raise ImapParseError("Invalid arguments")
     wire = A.astring(args[0])
     messages = _parse_appends(args[1:])
     box = await _open_target(s, wire)
@@ -138,9 +138,8 @@ async def _copy_or_move(s: ImapSession, args: list[Arg], uid: bool, *, move: boo
     dest = await _open_target(s, wire)
     if move and sel.read_only:
         raise ImapCommandFailed("Mailbox is read-only.")
-    verb = "Move" if move else "Copy"
     if not chosen:
-        return f"{verb} completed." if uid else "No messages found."
+        return "No messages found."
     src_uids = [m.uid for _, m in chosen]
     if move and dest is sel.mailbox:
         raise ImapCommandFailed("Can't move to the same mailbox.")
@@ -172,8 +171,8 @@ STORE_MODES = {"FLAGS": "set", "+FLAGS": "add", "-FLAGS": "remove"}
 
 
 async def cmd_store(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> str | None:
-    if len(args) < 3:
-        raise ImapParseError("Missing arguments")
+    if len(args) < 2:
+        raise ImapParseError("Invalid arguments")
     sel = s.selected
     assert sel is not None
     seqset = parse_sequence_set(A.atom(args[0]))
@@ -185,14 +184,15 @@ async def cmd_store(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> str
             raise ImapParseError("Invalid STORE modifiers")
         unchanged_since = A.number(mods[1], bits=63)
         s.enabled.add("CONDSTORE")  # RFC 7162 3.1: implicit enable
-    if len(rest) < 2:
-        raise ImapParseError("Missing arguments")
+    if not rest:
+        raise ImapParseError("Invalid arguments")
     item = A.atom(rest[0]).upper()
     silent = item.endswith(".SILENT")
     mode = STORE_MODES.get(item[:-7] if silent else item)
     if mode is None:
         raise ImapParseError(f"Invalid STORE item {item}")
-    flags = A.flags(rest[1] if len(rest) == 2 else rest[1:])
+    # STORE with no flags at all is accepted by Dovecot (observed): an empty list.
+    flags = A.flags(rest[1] if len(rest) == 2 else rest[1:]) if len(rest) > 1 else []
     chosen = sel.select(seqset, uid)
     if sel.read_only:
         raise ImapCommandFailed("Mailbox is read-only.")

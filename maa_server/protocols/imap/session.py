@@ -321,7 +321,7 @@ class ImapSession:
         if name == "UID":
             from maa_server.protocols.imap.tokens import Atom
             if not args or not isinstance(args[0], Atom):
-                self.tagged(cmd.tag, "BAD", "Error in IMAP command UID: Missing command name")
+                self.tagged(cmd.tag, "BAD", "Error in IMAP command: Invalid command name")
                 return
             name, args, uid = "UID " + args[0].upper(), args[1:], True
         spec = COMMANDS.get(name)
