@@ -1,8 +1,9 @@
-"""Capture the real Dovecot's FETCH and SEARCH answers for the fixture messages.
+"""Capture the real Dovecot's FETCH, SEARCH, SORT and THREAD answers for the fixture messages.
 
 Not a test: run it by hand (as root, with Debian's dovecot-imapd installed)
-to regenerate `fixtures/dovecot_*.json`, the oracle that the render and
-search tests compare against:
+to regenerate `fixtures/dovecot_*.json`, the oracle that the fetch, search,
+sort and thread tests compare against (three mailboxes: fixtures/messages,
+messages-extra, messages-thread):
 
     .venv/bin/python tests/unit/imap_fetch/capture_dovecot.py
 
