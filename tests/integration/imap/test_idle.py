@@ -103,3 +103,17 @@ def test_idle_sees_delivery_by_another_process(server: ImapServer):
         assert w.cmd("UID FETCH 1:* (FLAGS)")[0] == "* 1 FETCH (UID 1 FLAGS (\\Recent))"
     finally:
         w.close()
+
+
+def test_idle_keepalive(make_server):
+    srv = make_server("imap_idle_notify_interval = 1 secs")
+    w = Wire(srv.port)
+    try:
+        w.login()
+        w.send(b"i IDLE\r\n")
+        assert w.readline() == "+ idling"
+        assert w.readline() == "* OK Still here"
+        w.send(b"DONE\r\n")
+        assert w.until("i")[-1].startswith("i OK Idle completed")
+    finally:
+        w.close()
