@@ -1,4 +1,7 @@
-"""THREAD=ORDEREDSUBJECT and THREAD=REFERENCES (RFC 5256 section 3), as Dovecot threads.
+"""THREAD=ORDEREDSUBJECT, THREAD=REFERENCES (RFC 5256 section 3) and Dovecot's THREAD=REFS.
+
+REFS is Dovecot's own variant of REFERENCES: no merging by subject, and the
+threads ordered by their newest message (captured).
 
 Inputs come from what the index caches with the message structure (Subject,
 Date, Message-ID, In-Reply-To, References in MessageStructure.headers), so
@@ -21,7 +24,8 @@ from maa_server.protocols.imap.search.sort import _collate, extract_base_subject
 from maa_server.protocols.imap.tokens import Arg, Atom
 from maa_server.storage.interface import Mailbox, MessageInfo, NoSuchMessage
 
-THREAD_ALGORITHMS = ("ORDEREDSUBJECT", "REFERENCES")
+# In Dovecot's CAPABILITY order: THREAD=REFERENCES THREAD=REFS THREAD=ORDEREDSUBJECT.
+THREAD_ALGORITHMS = ("REFERENCES", "REFS", "ORDEREDSUBJECT")
 
 _MSGID = re.compile(r"<([^<>\s]+)>")
 
@@ -59,6 +63,13 @@ class ThreadNode:
         while node.message is None and node.children:
             node = node.children[0]
         return (node.message.date, node.message.seq) if node.message else (0.0, 0)
+
+    def newest(self) -> tuple[float, int]:
+        """The latest (date, seq) in this subtree (REFS orders threads by it)."""
+        best = (self.message.date, self.message.seq) if self.message else (0.0, 0)
+        for child in self.children:
+            best = max(best, child.newest())
+        return best
 
     def subject(self) -> str:
         node = self if self.message is not None or not self.children else self.children[0]
@@ -127,7 +138,7 @@ def _ordered_subject(messages: list[_Message]) -> list[ThreadNode]:
     return roots
 
 
-def _references(messages: list[_Message]) -> list[ThreadNode]:
+def _references(messages: list[_Message], merge_subjects: bool = True) -> list[ThreadNode]:
     table: dict[str, ThreadNode] = {}
     nodes: list[ThreadNode] = []
 
@@ -163,6 +174,10 @@ def _references(messages: list[_Message]) -> list[ThreadNode]:
 
     # (2) everything without a parent hangs off the root; (3) prune dummies
     roots = _prune([n for n in nodes if n.parent is None], top=True)
+    if not merge_subjects:  # REFS
+        _sort_tree(roots)
+        roots.sort(key=ThreadNode.newest)
+        return roots
     # (4) top-level siblings by date (a dummy by its first child)
     for node in roots:
         _sort_tree(node.children)
@@ -247,7 +262,7 @@ async def thread_messages(
     messages = await _load(seqs, view, mailbox)
     if algorithm == "ORDEREDSUBJECT":
         return _ordered_subject(messages)
-    return _references(messages)
+    return _references(messages, merge_subjects=algorithm == "REFERENCES")
 
 
 def render_threads(roots: Sequence[ThreadNode],
