@@ -43,10 +43,11 @@ AUTHENTICATED = "authenticated"
 SELECTED = "selected"
 LOGOUT = "logout"
 
-PRE_AUTH_TIMEOUT = 60.0  # Dovecot login: disconnect idle unauthenticated clients
+PRE_AUTH_TIMEOUT = 180.0  # imap-login: CLIENT_LOGIN_IDLE_TIMEOUT_MSECS (3 minutes)
 AUTOLOGOUT = 30 * 60.0  # RFC 3501 5.4: at least 30 minutes
 DEFAULT_MAX_LINE = 65536
 BAD_COMMAND = "Error in IMAP command received by server."
+MAX_BAD_COMMANDS = 20  # imap-common.h CLIENT_MAX_BAD_COMMANDS (after login)
 
 
 def _setting(settings: Any, name: str, default: Any) -> Any:
@@ -125,7 +126,8 @@ class ImapSession:
         self.last_method = ""
         self.plaintext_refused = False
         self.client_sent_capability = False  # then login OK carries no [CAPABILITY]
-        self.bad_commands = 0  # imap-login gives up after 3 (CLIENT_MAX_BAD_COMMANDS)
+        # BADs in a row: imap-login gives up after 3, the imap process after 20.
+        self.bad_commands = 0
         self.sasl_started: float | None = None  # an AUTHENTICATE waiting for the client
         self.starttls_done = False
         # Post-login state.
@@ -233,6 +235,16 @@ class ImapSession:
             text = text.removesuffix(".")
             text += self.timing()
         self.conn.write(f"{tag} {kind} {text}\r\n".encode("utf-8", "surrogateescape"))
+        if self.state == NOT_AUTHENTICATED:
+            return
+        if kind != "BAD":
+            self.bad_commands = 0
+            return
+        self.bad_commands += 1
+        if self.bad_commands >= MAX_BAD_COMMANDS:
+            # Dovecot's imap process gives up on a client that keeps erring.
+            self.write(b"* BYE Too many invalid IMAP commands.\r\n")
+            raise ImapBye("Too many invalid IMAP commands.")
 
     # -- main loop ------------------------------------------------------------
 
