@@ -299,34 +299,44 @@ def parse_params(s: Rfc822Scanner) -> list[tuple[bytes, bytes]]:
 
 
 def _join_rfc2231(params: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    """RFC 2231 3: name*0, name*1... become one `name` (or `name*` when the
-    first piece is extended); a lone `name*` stays as it is, as in Dovecot."""
+    """RFC 2231 3-4 as Dovecot's rfc2231_parse(): `name*`, `name*N` and
+    `name*N*` pieces are sorted by name then index and follow the plain
+    parameters; complete runs are joined into `name` (`name*` when any piece
+    is extended), values left encoded; runs with gaps keep their pieces."""
     result: list[tuple[bytes, bytes]] = []
-    pieces: dict[bytes, list[tuple[int, bool, bytes, bytes]]] = {}
-    order: list[bytes] = []
+    pieces: list[tuple[bytes, int, bool, bytes]] = []  # name, index, extended, value
     for key, value in params:
         star = key.find(b"*")
-        if star > 0 and star + 1 < len(key):
-            idx = key[star + 1 :]
-            extended = idx.endswith(b"*")
-            if extended:
-                idx = idx[:-1]
-            if idx.isdigit() and (idx == b"0" or not idx.startswith(b"0")):
-                base = key[:star].lower()
-                if base not in pieces:
-                    pieces[base] = []
-                    order.append(base)
-                pieces[base].append((int(idx), extended, key, value))
-                continue
-        result.append((key, value))
-    for base in order:
-        parts = sorted(pieces[base], key=lambda p: p[0])
-        if [p[0] for p in parts] != list(range(len(parts))):
-            result.extend((p[2], p[3]) for p in parts)
+        if star < 0:
+            result.append((key, value))
             continue
-        name = parts[0][2][: parts[0][2].find(b"*")]
-        if parts[0][1]:
-            result.append((name + b"*", b"".join(p[3] for p in parts)))
+        # "name*" is piece 0, extended; "name*N" and "name*N*" as RFC 2231 says.
+        rest = key[star + 1 :] if star + 1 < len(key) else key[star:]
+        digits = len(rest) - len(rest.lstrip(b"0123456789"))
+        idx = int(rest[:digits]) if digits else 0
+        tail = rest[digits:]
+        if tail not in (b"", b"*"):
+            result.append((key, value))  # not RFC 2231 after all
+            continue
+        pieces.append((key[:star], idx, tail == b"*", value))
+    # Dovecot sorts with strcmp() (case matters) but groups with strcasecmp().
+    pieces.sort(key=lambda p: (p[0], p[1]))
+    i = 0
+    while i < len(pieces):
+        name = pieces[i][0]
+        j = i
+        while j < len(pieces) and pieces[j][0].lower() == name.lower():
+            j += 1
+        run = pieces[i:j]
+        complete = all(p[1] == n for n, p in enumerate(run))
+        extended = any(p[2] for p in run)
+        if not complete:
+            for p in run:
+                result.append((p[0] + b"*%d" % p[1] + (b"*" if p[2] else b""), p[3]))
         else:
-            result.append((name, b"".join(p[3] for p in parts)))
+            joined = bytearray(b"''" if extended and not run[0][2] else b"")
+            for p in run:
+                joined += p[3].replace(b"%", b"%25") if extended and not p[2] else p[3]
+            result.append((name + b"*" if extended else name, bytes(joined)))
+        i = j
     return result
