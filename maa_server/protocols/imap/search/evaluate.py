@@ -37,14 +37,17 @@ from maa_server.protocols.imap.search.program import (
     Size,
     Text,
 )
+from maa_server.protocols.imap.search.sort import Sexp, parse_envelope
 from maa_server.protocols.imap.search.text import (
     all_headers_text,
     fold,
     header_fields,
     header_haystacks,
+    write_addresses,
 )
 from maa_server.storage.interface import Mailbox, MessageInfo, MessageStructure, NoSuchMessage
 from maa_server.storage.message import SEARCH_HEADER_FIELDS, body_text
+from maa_server.storage.message.address import Address
 from maa_server.storage.message.headers import HeaderField, field_text, find_fields
 
 THREAD_THRESHOLD = 256 * 1024
@@ -64,7 +67,7 @@ class _Message:
     """One message during evaluation: index data now, the rest on demand."""
 
     __slots__ = ("seq", "info", "recent", "raw", "structure", "_fields", "_body", "_text",
-                 "_cache", "_plain")
+                 "_cache", "_plain", "_envelope")
 
     def __init__(self, seq: int, info: MessageInfo, recent: bool) -> None:
         self.seq = seq
@@ -77,6 +80,21 @@ class _Message:
         self._text: str | None = None
         self._cache: dict[str, list[str] | None] = {}
         self._plain: bytes | None = None
+        self._envelope: list[Sexp] | None = None
+
+    def envelope_addresses(self, name: str) -> str | None:
+        """The folded, Dovecot-written address list of a From/To/Cc/Bcc
+        field from the cached ENVELOPE, or None when the message has none."""
+        if self._envelope is None:
+            self._envelope = parse_envelope(self.structure.envelope) if self.structure else []
+        index = ENVELOPE_ADDRESSES[name]
+        if len(self._envelope) <= index or not isinstance(self._envelope[index], list):
+            return None
+        entries = self._envelope[index]
+        assert isinstance(entries, list)
+        addresses = [Address(*(v if isinstance(v, bytes) else None for v in e))
+                     for e in entries if isinstance(e, list) and len(e) == 4]
+        return fold(write_addresses(addresses))
 
     def surely_lacks(self, needle: str) -> bool:
         """A cheap exact test that saves the MIME work for most misses: in
@@ -164,10 +182,19 @@ def _sent_day(value: str | None) -> datetime.date:
         return EPOCH
 
 
+# ENVELOPE positions of the address fields it holds as parsed from the
+# message (Sender and Reply-To are not: the envelope fills them from From).
+ENVELOPE_ADDRESSES = {"from": 2, "to": 5, "cc": 6, "bcc": 7}
+
+
 def _cached(key: Header) -> bool:
-    """Can MessageStructure.headers answer this key? Address fields cannot:
-    they are matched in Dovecot's rewritten form, made from the raw value."""
-    return not key.address and key.name in SEARCH_HEADER_FIELDS
+    """Can the index cache answer this key? Plain fields from
+    MessageStructure.headers; address fields from the ENVELOPE, whose
+    addresses are parsed as Dovecot parses them (only a non-empty key: an
+    empty one tests that the field exists, which an empty field also does)."""
+    if key.address:
+        return key.name in ENVELOPE_ADDRESSES and bool(key.needle)
+    return key.name in SEARCH_HEADER_FIELDS
 
 
 def _decide(key: Key, msg: _Message, ctx: _Context, level: int) -> bool | None:
@@ -207,6 +234,9 @@ def _decide(key: Key, msg: _Message, ctx: _Context, level: int) -> bool | None:
             return None
         return _compare_day(key.op, day, key.day)
     if isinstance(key, Header):
+        if level == STRUCTURE and msg.structure is not None and key.address and _cached(key):
+            written = msg.envelope_addresses(key.name)
+            return written is not None and key.needle in written
         value = msg.structure.headers.get(key.name) if msg.structure is not None else None
         if level == STRUCTURE and msg.structure is not None and _cached(key) \
                 and (value is None or "\t" not in value):

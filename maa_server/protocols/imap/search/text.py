@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 
-from maa_server.storage.message.address import parse_address_bytes
+from maa_server.storage.message.address import Address, parse_address_bytes
 from maa_server.storage.message.headers import (
     HeaderField,
     decode_rfc2047,
@@ -70,10 +71,15 @@ def normalized_addresses(value: bytes) -> str:
     """The address list as Dovecot writes it before matching
     (message_address_parse with fill_missing, then message_address_write,
     then RFC 2047 decoding)."""
+    return write_addresses(parse_address_bytes(unfold(value), fill_missing=True))
+
+
+def write_addresses(addresses: Iterable[Address]) -> str:
+    """Dovecot's message_address_write of parsed addresses, decoded."""
     out = bytearray()
     first = True
     in_group = False
-    for addr in parse_address_bytes(unfold(value), fill_missing=True):
+    for addr in addresses:
         if addr.domain is None:
             # Groups as captured: "team: <a@b>, <c@d>;" and, when empty,
             # "undisclosed-recipients:;".
