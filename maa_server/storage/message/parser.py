@@ -59,6 +59,9 @@ class _MimeParser:
         self.raw = raw
         self.n = len(raw)
         self.boundaries: list[_Boundary] = []
+        # All active boundary texts, for a C-level first check of "--" lines
+        # (a 10 MB message of non-boundary "--" lines stays fast).
+        self._texts: tuple[bytes, ...] | None = None
         self.open_parts: list[MimePart] = []
         self.total_parts = 0
 
@@ -75,6 +78,10 @@ class _MimeParser:
         if stop > pos + 2 and raw[stop - 1] == 0x0D:
             stop -= 1
         text = raw[pos + 2 : stop]
+        if self._texts is None:
+            self._texts = tuple(b.text for b in self.boundaries)
+        if not text.startswith(self._texts):
+            return None
         best: _Boundary | None = None
         for b in reversed(self.boundaries):
             blen = len(b.text)
@@ -131,6 +138,7 @@ class _MimeParser:
             if part.kind == MULTIPART:
                 if part.boundary is not None:
                     self.boundaries.append(_Boundary(part.boundary, part))
+                    self._texts = None
                 return part.body_start
             if part.kind == RFC822:
                 child = self.new_part(part.body_start, part.depth + 1, False)
@@ -155,6 +163,7 @@ class _MimeParser:
             popped.append(self.open_parts.pop())
         while self.boundaries and self.boundaries[-1].owner is not owner:
             self.boundaries.pop()
+            self._texts = None
         outer_end = content_end
         for p in popped:
             if p.start >= line:
@@ -208,6 +217,7 @@ class _MimeParser:
                 # ends the part there but starts no new one.
                 if closing:
                     self.boundaries.pop()  # epilogue: this boundary is done
+                    self._texts = None
                 pos = line_end
             else:
                 child = self.new_part(
