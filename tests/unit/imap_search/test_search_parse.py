@@ -57,14 +57,14 @@ def parse(text: bytes | str, charset: str | None = None) -> SearchProgram:
     ("SENTON 01-feb-1994", DateKey(True, "on", datetime.date(1994, 2, 1))),
     ('SENTSINCE "1-Feb-1994"', DateKey(True, "since", datetime.date(1994, 2, 1))),
     ("OLDER 3600", Age(True, 3600)), ("YOUNGER 60", Age(False, 60)),
-    ("FROM Smith", Header("from", "smith", address=True)),
-    ("TO smith", Header("to", "smith", address=True)),
-    ("CC smith", Header("cc", "smith", address=True)),
-    ("BCC smith", Header("bcc", "smith", address=True)),
-    ('SUBJECT "Hello World"', Header("subject", "hello world")),
+    ("FROM Smith", Header("from", "SMITH", address=True)),
+    ("TO smith", Header("to", "SMITH", address=True)),
+    ("CC smith", Header("cc", "SMITH", address=True)),
+    ("BCC smith", Header("bcc", "SMITH", address=True)),
+    ('SUBJECT "Hello World"', Header("subject", "HELLO WORLD")),
     ('HEADER X-Mailer ""', Header("x-mailer", "")),
-    ("HEADER Reply-To bob", Header("reply-to", "bob", address=True)),
-    ("BODY Lunch", Body("lunch")), ("TEXT Lunch", Text("lunch")),
+    ("HEADER Reply-To bob", Header("reply-to", "BOB", address=True)),
+    ("BODY Lunch", Body("LUNCH")), ("TEXT Lunch", Text("LUNCH")),
     ("MODSEQ 620162338", ModSeq(620162338)),
     ('MODSEQ "/flags/\\\\draft" all 620162338', ModSeq(620162338)),
     ("NOT SEEN", Not(HasFlag("\\Seen"))),
@@ -94,20 +94,20 @@ def test_rfc3501_example() -> None:
     program = parse('FLAGGED SINCE 1-Feb-1994 NOT FROM "Smith"')
     assert program.root == And((HasFlag("\\Flagged"),
                                 DateKey(False, "since", datetime.date(1994, 2, 1)),
-                                Not(Header("from", "smith", address=True))))
+                                Not(Header("from", "SMITH", address=True))))
     assert program.needs_content and not program.uses_modseq
 
 
 def test_rfc3501_charset_example_with_literal() -> None:
     # RFC 3501 6.4.4: SEARCH CHARSET UTF-8 TEXT {6} ... (here "XXXXXX")
     program = parse(b"CHARSET UTF-8 TEXT {6+}\r\nXXXXXX")
-    assert program.root == Text("xxxxxx") and program.charset == "UTF-8"
+    assert program.root == Text("XXXXXX") and program.charset == "UTF-8"
 
 
 def test_charset_given_by_the_session() -> None:
     program = parse_search([Atom("FROM"), String("M\xfcller".encode("latin-1"), literal=True)],
                            "ISO-8859-1")
-    assert program.root == Header("from", "mu\u0308ller", address=True)
+    assert program.root == Header("from", "MU\u0308LLER", address=True)
 
 
 def test_unknown_charsets_get_badcharset() -> None:
@@ -200,3 +200,13 @@ def test_any_tree_parses_or_raises_imap_errors(tree: list[Arg], charset: str | N
         return
     assert isinstance(program, SearchProgram)
     assert program.nodes[0] is program.root
+
+
+def test_fold_is_dovecots_decomposed_titlecase() -> None:
+    from maa_server.protocols.imap.search.text import fold
+
+    assert fold("cafe") in fold("Café au lait")  # accents decompose (captured)
+    assert fold("jurgen") not in fold("Jürgen")  # ...but are not dropped (captured)
+    assert fold("GRÜßE") == fold("grüße")
+    assert fold("strasse") not in fold("Straße")  # ß has no one-character titlecase
+    assert fold("ǆ") == fold("Ǆ") == fold("ǅ")

@@ -100,13 +100,13 @@ class _Message:
         """A cheap exact test that saves the MIME work for most misses: in
         a pure-ASCII message without encoded words or base64/QP parts the
         decoded text is the raw text, so an ASCII key absent from the raw
-        bytes (folds undone, lower-cased) cannot match."""
+        bytes (folds undone, upper-cased as fold() does) cannot match."""
         if not needle.isascii() or "\r" in needle or "\n" in needle:
             return False
         if self._plain is None:
             raw = self.raw or b""
             if raw.isascii() and b"=?" not in raw and not _ENCODED.search(raw):
-                self._plain = _UNFOLD.sub(b"", raw).lower()
+                self._plain = _UNFOLD.sub(b"", raw).upper()  # fold() of ASCII
             else:
                 self._plain = b""
         return bool(self._plain) and needle.encode("ascii") not in self._plain

@@ -20,11 +20,11 @@ from __future__ import annotations
 import email.utils
 import functools
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from maa_server.protocols.imap.errors import ImapParseError
+from maa_server.protocols.imap.search.text import fold
 from maa_server.protocols.imap.tokens import Arg, Atom
 from maa_server.storage.interface import Mailbox, MessageInfo, NoSuchMessage
 from maa_server.storage.message.headers import decode_rfc2047
@@ -112,9 +112,7 @@ def extract_base_subject(subject: str) -> tuple[str, bool]:
 
 def _collate(text: str) -> str:
     """Dovecot compares sort strings as decomposed titlecase."""
-    if text.isascii():
-        return text.upper()
-    return unicodedata.normalize("NFD", text.upper())
+    return fold(text)
 
 
 # -- ENVELOPE reading ---------------------------------------------------------------

@@ -4,8 +4,8 @@ Dovecot (lib-mail/message-search.c, lib-charset) compares the decoded text
 and the key after mapping both to "decomposed titlecase": case is ignored and
 accents are decomposed, so `cafe` finds `café` but `jurgen` does not find
 `Jürgen` (captured in tests/unit/imap_fetch/fixtures/dovecot_search.json).
-We fold with str.casefold() then NFD, which gives the same answers on those
-cases; whitespace is not compressed (`"on  friday"` finds nothing).
+fold() does the same with per-character titlecase and NFD; whitespace is not
+compressed (`"on  friday"` finds nothing).
 
 Address fields (FROM/TO/CC/BCC and the other address headers) are matched
 against the address list rewritten Dovecot's way (message_address_write):
@@ -36,11 +36,30 @@ ADDRESS_HEADERS = frozenset({
 })
 
 
+_TITLECASE: dict[int, str] = {}
+
+
+def _titlecase_table(text: str) -> dict[int, str]:
+    """Per-character simple titlecase (a character whose titlecase is
+    several characters, like ß -> Ss, stays itself, as in Dovecot's
+    UnicodeData-based mapping)."""
+    table: dict[int, str] = {}
+    for ch in set(text):
+        code = ord(ch)
+        mapped = _TITLECASE.get(code)
+        if mapped is None:
+            title = ch.title()
+            mapped = _TITLECASE[code] = title if len(title) == 1 else ch
+        table[code] = mapped
+    return table
+
+
 def fold(text: str) -> str:
-    """The comparison form of a key or a haystack."""
+    """The comparison form of a key or a haystack: Dovecot's decomposed
+    titlecase (lib/unichar.c uni_utf8_to_decomposed_titlecase)."""
     if text.isascii():
-        return text.lower()
-    return unicodedata.normalize("NFD", text.casefold())
+        return text.upper()
+    return unicodedata.normalize("NFD", text.translate(_titlecase_table(text)))
 
 
 _TAB_FOLD = re.compile(rb"\r?\n\t")
