@@ -98,6 +98,7 @@ class Folder:
         self._cached: dict[str, tuple[int, str, float, int, int, int]] = {}  # base -> cache row
         self.last_tmp_scan = 0.0
         self.dirty = False  # the index cache needs writing
+        self._last_scan = 0.0
         # What changed since the mailbox last looked, so that it can update
         # its snapshot in O(changes) rather than O(messages).
         self.touched: set[int] = set()  # UIDs added or changed
@@ -123,7 +124,11 @@ class Folder:
         the folder since our last sync."""
         dirs = (stamp_of(os.path.join(self.paths.mail_dir, "new")),
                 stamp_of(os.path.join(self.paths.mail_dir, "cur")))
-        return (dirs != self._dir_stamps or self.uidlist.changed()
+        # A change in the same clock tick as our last scan leaves the mtime
+        # as it was: while the directories changed within a second before
+        # that scan, look again (Dovecot's same-second rule, maildir-sync.c).
+        racy = any(s is not None and s.mtime_ns / 1e9 >= self._last_scan - 1 for s in dirs)
+        return (racy or dirs != self._dir_stamps or self.uidlist.changed()
                 or stamp_of(self._keywords_path()) != self._keywords_stamp)
 
     def sync_dir(self, subdir: str) -> None:
@@ -322,12 +327,13 @@ class Folder:
                 stamp_of(os.path.join(self.paths.mail_dir, "cur")))
         # The same-second race: a change within the second of our last scan
         # may not move the mtime, so rescan while the stamp is that fresh.
-        fresh = any(s is not None and time.time() - s.mtime_ns / 1e9 < 2 for s in dirs)
+        fresh = any(s is not None and s.mtime_ns / 1e9 >= self._last_scan - 1 for s in dirs)
         if not force and not kw_changed and not changed and not uidlist_changed \
                 and dirs == self._dir_stamps and not fresh:
             return False
         files = self.scan()
         self._dir_stamps = dirs
+        self._last_scan = time.time()
         missing = [uid for uid, rec in self.recs.items() if rec.base not in files]
         if missing:
             # A file renamed new/ -> cur/ between our two listdirs: look again.

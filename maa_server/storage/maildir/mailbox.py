@@ -56,6 +56,8 @@ class MaildirMailbox(Mailbox):
         self._saving: asyncio.Task[None] | None = None
         self._opened = False
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._waiters = 0
+        self._poller: asyncio.Task[None] | None = None
 
     # Opening ---------------------------------------------------------------
 
@@ -201,22 +203,32 @@ class MaildirMailbox(Mailbox):
         await self._locked(self._folder.sync)
 
     async def wait_for_change(self, timeout: float) -> bool:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        """Wakes at once on changes made in this process; one poller per
+        mailbox (not per session) checks the disk for others' changes every
+        POLL_INTERVAL while anyone waits, and syncs when the stats moved, so
+        waiters wake only for real changes."""
         event = self._event
-        while True:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                return False
+        self._waiters += 1
+        if self._poller is None or self._poller.done():
+            self._poller = asyncio.get_running_loop().create_task(self._poll())
+        try:
+            await asyncio.wait_for(event.wait(), timeout)
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            self._waiters -= 1
+
+    async def _poll(self) -> None:
+        while self._waiters > 0:
+            await asyncio.sleep(POLL_INTERVAL)
+            if self._waiters <= 0:
+                break
             try:
-                await asyncio.wait_for(event.wait(), min(POLL_INTERVAL, remaining))
-                return True
-            except TimeoutError:
-                pass
-            if event is not self._event:
-                return True
-            if await asyncio.to_thread(self._folder.needs_sync):
-                return True
+                if await asyncio.to_thread(self._folder.needs_sync):
+                    await self.sync()  # sets the event if anything changed
+            except Exception as exc:  # noqa: BLE001 - keep polling; sessions see errors on their own sync
+                log.error(f"{self._folder.paths.mail_dir}: sync failed: {exc!r}")
 
     # Content -----------------------------------------------------------------
 
