@@ -85,8 +85,16 @@ def _run(args: Any) -> int:
         generation = load_generation(config_path, registry)
     except StartupError as exc:
         return _fatal(str(exc))
+    except Exception as exc:  # a bug, but still one line at start, as promised
+        return _fatal(f"{config_path}: {type(exc).__name__}: {exc}")
     cfg = generation.config
     base_dir = str(cfg.get("base_dir") or "/run/dovecot")
+    try:
+        os.makedirs(base_dir, mode=0o755, exist_ok=True)
+        if not os.access(base_dir, os.W_OK | os.X_OK):
+            return _fatal(f"base_dir {base_dir} is not writable")
+    except OSError as exc:
+        return _fatal(f"can't create base_dir {base_dir}: {exc.strerror}")
     other = dz.running_pid(base_dir)
     if other is not None:
         return _fatal(f"maa-server is already running with PID {other} "
