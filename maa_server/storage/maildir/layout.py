@@ -39,28 +39,41 @@ class Layout:
 
     def split(self, name: str) -> tuple[str, ...]:
         """Validate a mailbox name and return its levels; INBOX normalised.
-        Raises InvalidMailboxName (spec 5.10)."""
+        Raises InvalidMailboxName with Dovecot's reasons (spec 5.10;
+        mailbox-list.c mailbox_list_is_valid_name, observed texts)."""
+
+        def invalid(reason: str) -> InvalidMailboxName:
+            return InvalidMailboxName(f"Invalid mailbox name: {reason}")
+
         if not name:
-            raise InvalidMailboxName("Mailbox name is empty")
+            raise invalid("Empty name")
         if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in name):
-            raise InvalidMailboxName("Mailbox name contains control characters")
-        if name[0] in "/~" or (self.separator != "/" and "/" in name):
-            raise InvalidMailboxName("Invalid mailbox name")
+            raise invalid("Contains control characters")
+        if name[0] == "~":
+            raise invalid("Begins with '~'")
+        if name.startswith(self.separator) or name[0] == "/":
+            raise invalid("Begins with hierarchy separator")
+        if self.separator != "/" and "/" in name:
+            raise invalid("Contains '/'")
+        if len(name.encode("utf-8")) > 1000:
+            raise invalid("Name is too long")
         levels = name.split(self.separator)
+        if levels[-1] == "":
+            levels.pop()  # "Sent/" names "Sent", as Dovecot accepts it
         for level in levels:
-            if level in ("", ".", ".."):
-                raise InvalidMailboxName("Invalid mailbox name")
-            if self.disk_separator in level or "/" in level:
+            if level == "":
+                raise invalid("Has adjacent hierarchy separators")
+            if level in (".", ".."):
+                raise invalid("Contains '.' or '..' as a hierarchy level")
+            if self.disk_separator in level:
                 # e.g. "a.b" as one level of a Maildir++ store shown with "/".
-                raise InvalidMailboxName(f"Character not allowed in mailbox name: '{self.disk_separator}'")
+                raise invalid(f"Contains the storage separator '{self.disk_separator}'")
             if self.fs and level in MAILDIR_SUBDIRS:
-                raise InvalidMailboxName(f"Mailbox name not allowed: {level}")
-            if level == CACHE_NAME or level.startswith(TRASHED) or (self.fs and level.startswith(".")):
-                raise InvalidMailboxName("Invalid mailbox name")
+                raise invalid("Contains reserved name")
+            if level == CACHE_NAME or level.startswith("." + TRASHED) or (not self.fs and level.startswith(TRASHED)):
+                raise invalid("Contains reserved name")
         if levels[0].upper() == "INBOX":
             levels[0] = "INBOX"
-        if len(name.encode("utf-8")) > 1000:
-            raise InvalidMailboxName("Mailbox name too long")
         return tuple(levels)
 
     def join(self, levels: tuple[str, ...]) -> str:
@@ -179,7 +192,9 @@ class Layout:
                 return
             for entry in entries:
                 name = entry.name
-                if name.startswith(".") or (name in MAILDIR_SUBDIRS) or not entry.is_dir():
+                # Dot names are folders too (Dovecot lists ".hidden"), except
+                # a folder being deleted.
+                if name.startswith("." + TRASHED) or name in MAILDIR_SUBDIRS or not entry.is_dir():
                     continue
                 levels = prefix + (self._decode(name),)
                 if not prefix and levels[0].upper() == "INBOX":

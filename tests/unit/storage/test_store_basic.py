@@ -108,10 +108,15 @@ async def test_move_and_recent(tmp_path):
 
 async def test_names_validated(tmp_path):
     store = await make_store(tmp_path)
-    for bad in ["", "../x", "a/../b", "/abs", "~x", "a//b", "a\x00b", "a\x01", "cur", "x/new"]:
+    for bad in ["", "../x", "a/../b", "/abs", "~x", "a//b", "a\x00b", "a\x01", "cur", "x/new", "..", "a/./b"]:
         with pytest.raises(InvalidMailboxName):
             await store.create_mailbox(bad)
     assert not any(p.name.startswith("..") for p in tmp_path.iterdir())
+    # Accepted as by Dovecot 2.3 (observed): dot levels, doubled dots.
+    for good in [".hidden", "x/.y", "a..b", "DOVECOT-TRASHED"]:
+        await store.create_mailbox(good)
+    names = {e.name for e in await store.list_mailboxes()}
+    assert {".hidden", "x/.y", "a..b", "DOVECOT-TRASHED"} <= names
     with pytest.raises(MailboxExists):
         await store.create_mailbox("INBOX")
     with pytest.raises(NoSuchMailbox):
