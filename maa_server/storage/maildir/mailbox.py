@@ -78,6 +78,8 @@ class MaildirMailbox(Mailbox):
                 folder.last_tmp_scan = cache.last_tmp_scan
                 self._structures = cache.structures
         folder.sync(force=True)
+        # No write permission: served read-only, as Dovecot does ([READ-ONLY]).
+        self.read_only = not os.access(os.path.join(folder.paths.mail_dir, "cur"), os.W_OK)
         if folder.uidvalidity != folder.uidvalidity_hint:
             self._structures = {}
 

@@ -128,3 +128,29 @@ def test_tab_escape_round_trip(level):
     escaped = tab_escape(level)
     assert "\t" not in escaped and "\n" not in escaped
     assert tab_unescape(escaped) == level
+
+
+_base = st.text(alphabet=st.characters(blacklist_characters="\n/\r", blacklist_categories=("Cs",)), min_size=1,
+                max_size=40)
+_ext = st.dictionaries(st.sampled_from("SWPOG"), st.text(alphabet="0123456789abcdef", max_size=10), max_size=3)
+
+
+@given(st.integers(1, 2**32 - 1), st.integers(1, 10**6), st.lists(st.tuples(_base, _ext), max_size=20, unique_by=lambda t: t[0]))
+def test_uidlist_format_parse_round_trip(uidvalidity, next_uid, items):
+    from maa_server.storage.maildir.uidlist import UidList
+
+    data = UidList(uidvalidity=uidvalidity, next_uid=next_uid, guid="0" * 32)
+    for i, (base, ext) in enumerate(items, start=1):
+        data.records[base] = UidRecord(i * 3, base, ext)
+    raw = format_uidlist(data)
+    parsed = parse_uidlist(raw)
+    assert (parsed.uidvalidity, parsed.next_uid, parsed.guid) == (data.uidvalidity, data.next_uid, data.guid)
+    assert {b: (r.uid, r.ext) for b, r in parsed.records.items()} == {b: (r.uid, r.ext) for b, r in data.records.items()}
+
+
+@given(st.binary(max_size=300))
+def test_uidlist_parser_never_crashes(raw):
+    try:
+        parse_uidlist(raw)
+    except UidListCorrupt:
+        pass
