@@ -122,6 +122,7 @@ userdb {{
         return future.result(timeout)
 
     def start(self) -> MaaStack:
+        _forget_cached_stores()
         self.thread.start()
         self.run(self._start())
         return self
@@ -172,12 +173,16 @@ userdb {{
         finally:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self.thread.join(10)
-            # open_mail_store caches stores per process by user name and
-            # location, not by home: forget this test's stores (and their
-            # event-loop objects) so the next test's "alice" is a new one.
-            from maa_server.storage import factory
+            _forget_cached_stores()
 
-            factory._stores.clear()
+
+def _forget_cached_stores() -> None:
+    """open_mail_store caches stores per process by user name and location,
+    not by home: forget other tests' stores (and their event-loop objects)
+    so that this test's "alice" is its own."""
+    from maa_server.storage import factory
+
+    factory._stores.clear()
 
 
 def put_message(maildir: Path, name: str, data: bytes, subdir: str = "new") -> Path:
