@@ -139,6 +139,23 @@ class StructureWriter:
 
     def __init__(self, raw: bytes) -> None:
         self.raw = raw
+        # (size, lines) per part: BODY and BODYSTRUCTURE both need them.
+        self._sizes: dict[int, tuple[int, int]] = {}
+        self._envelopes: dict[int, bytes] = {}
+
+    def _size_lines(self, part: MimePart) -> tuple[int, int]:
+        key = id(part)
+        got = self._sizes.get(key)
+        if got is None:
+            raw, start, end = self.raw, part.body_start, part.end
+            if end <= start:
+                got = (0, 0)
+            else:
+                lf = raw.count(b"\n", start, end)
+                crlf = raw.count(b"\r\n", start, end) if lf else 0
+                got = (end - start + lf - crlf, lf)
+            self._sizes[key] = got
+        return got
 
     def write(self, part: MimePart, extended: bool) -> bytes:
         out: list[bytes] = []
@@ -162,7 +179,6 @@ class StructureWriter:
                 out.append(_extension(info))
             out.append(b")")
             return
-        raw = self.raw
         if info.overflow:
             # Dovecot: a container it would not descend into is opaque data.
             type_pair = b'"application" "octet-stream"'
@@ -186,16 +202,20 @@ class StructureWriter:
         out.append(nstring_nolf(info.description))
         out.append(b" ")
         out.append(b'"7bit"' if info.encoding is None else nstring(info.encoding))
-        out.append(b" %d" % crlf_size_range(raw, part.body_start, part.end))
+        size, lines = self._size_lines(part)
+        out.append(b" %d" % size)
         if part.kind == RFC822 and part.children:
             child = part.children[0]
             out.append(b" ")
-            out.append(envelope(child.fields))
+            env = self._envelopes.get(id(child))
+            if env is None:
+                env = self._envelopes[id(child)] = envelope(child.fields)
+            out.append(env)
             out.append(b" ")
             self._part(child, extended, out)
-            out.append(b" %d" % raw.count(b"\n", part.body_start, part.end))
+            out.append(b" %d" % lines)
         elif text:
-            out.append(b" %d" % raw.count(b"\n", part.body_start, part.end))
+            out.append(b" %d" % lines)
         if extended:
             out.append(b" ")
             out.append(nstring_nolf(info.md5))
