@@ -23,8 +23,20 @@ from maa_server.storage.maildir.folder import Folder, Rec
 from maa_server.storage.maildir.keywords import keyword_index
 
 
-def _rename(folder: Folder, rec: Rec, flags: frozenset[str], index: dict[str, int]) -> bool:
-    """Rename the file to carry `flags`; False when it is gone."""
+def _target(current: frozenset[str], flags: frozenset[str], mode: str) -> frozenset[str]:
+    if mode == "set":
+        return flags
+    if mode == "add":
+        return current | flags
+    lowered = {f.lower() for f in flags}
+    return frozenset(f for f in current if f.lower() not in lowered)
+
+
+def _rename(folder: Folder, rec: Rec, flags: frozenset[str], index: dict[str, int],
+            change: tuple[frozenset[str], str] | None = None) -> bool:
+    """Rename the file to carry `flags`; False when it is gone. When another
+    writer renamed it meanwhile, `change` (flags, mode) is applied again to
+    the flags its new name carries, so that their change is kept."""
     for attempt in range(2):
         letters = flags_to_letters(flags, index, rec.unknown)
         new_name = build_name(rec.base, letters, rec.tail)
@@ -42,7 +54,10 @@ def _rename(folder: Folder, rec: Rec, flags: frozenset[str], index: dict[str, in
                 return False
             rec.subdir, rec.name = found
             parsed = parse_name(rec.name)
-            rec.unknown, rec.tail = letters_to_flags(parsed.letters, folder.keywords)[1], parsed.tail
+            current, rec.unknown = letters_to_flags(parsed.letters, folder.keywords)
+            rec.tail = parsed.tail
+            if change is not None:
+                flags = _target(current, *change)
     rec.subdir, rec.name = "cur", new_name
     rec.flags = letters_to_flags(letters, folder.keywords)[0]
     return True
@@ -69,16 +84,10 @@ def store(folder: Folder, uids: Iterable[int], flags: frozenset[str], mode: str,
         if unchanged_since is not None and rec.modseq > unchanged_since:
             failed.append(uid)
             continue
-        if mode == "set":
-            target = flags
-        elif mode == "add":
-            target = rec.flags | flags
-        else:
-            lowered = {f.lower() for f in flags}
-            target = frozenset(f for f in rec.flags if f.lower() not in lowered)
+        target = _target(rec.flags, flags, mode)
         if target == rec.flags:
             continue
-        if not _rename(folder, rec, target, index):
+        if not _rename(folder, rec, target, index, (flags, mode)):
             continue
         folder.highest_modseq += 1
         rec.modseq = folder.highest_modseq

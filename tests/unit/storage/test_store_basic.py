@@ -295,3 +295,16 @@ async def test_broken_uidlist_is_rebuilt(tmp_path):
     await inbox.sync()
     assert len(inbox.messages()) == 1
     assert (tmp_path / "Maildir" / "dovecot-uidlist").read_bytes().startswith(b"3 V")
+
+
+async def test_store_keeps_a_concurrent_rename_by_another_writer(tmp_path):
+    store = await make_store(tmp_path)
+    inbox = await store.open_mailbox("INBOX")
+    uid = await inbox.append(MSG, [SEEN])
+    cur = tmp_path / "Maildir" / "cur"
+    (name,) = os.listdir(cur)
+    # Dovecot sets \Answered before we saw it; our +\Flagged keeps it.
+    os.rename(cur / name, cur / name.replace(":2,S", ":2,RS"))
+    changed, _ = await inbox.store_flags([uid], [FLAGGED], "add")
+    assert changed[0].flags == {SEEN, FLAGGED, "\\Answered"}
+    assert os.listdir(cur) == [name.replace(":2,S", ":2,FRS")]
