@@ -78,6 +78,10 @@ def parse_header_block(
             v = colon + 1
             while v < line_end and raw[v] in (0x20, 0x09):
                 v += 1
+            if v > colon + 1 and (v == line_end or raw[v] in (0x0D, 0x0A)):
+                # A value of only whitespace: Dovecot skips just the first
+                # blank and keeps the rest (message-header-parser.c).
+                v = colon + 2
             cur_vstart = v
         cur_start = pos
         pos = line_end

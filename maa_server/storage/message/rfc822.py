@@ -126,7 +126,9 @@ class Rfc822Scanner:
             out.append(0x2E)
             ret = self.skip_lwsp()
             if ret <= 0:
-                return ret
+                return -1  # "a." at the end
+            if self.peek() not in _ATEXT:
+                return -1  # "a..b", "a.@": Dovecot's domains are strict
 
     def parse_quoted_string(self, out: bytearray) -> int:
         data, end = self.data, self.end
