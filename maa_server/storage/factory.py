@@ -52,6 +52,13 @@ def _auto_mailboxes(namespace: Any) -> list[AutoMailbox]:
     return boxes
 
 
+def _seconds(value: Any, default: float) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return default
+
+
 def _bool(value: Any) -> bool:
     if isinstance(value, bool):
         return value
@@ -84,6 +91,8 @@ async def open_mail_store(cfg: Any, user: UserInfo) -> MailStore:
             fsync=str(_setting(cfg, "mail_fsync", "optimized")),
             hardlinks=_bool(_setting(cfg, "maildir_copy_with_hardlinks", True)),
             auto_mailboxes=_auto_mailboxes(namespace),
+            tmp_scan_interval=_seconds(_setting(cfg, "mail_temp_scan_interval", 7 * 86400.0), 7 * 86400.0),
+            max_lock_timeout=_seconds(_setting(cfg, "mail_max_lock_timeout", 0.0), 0.0),
         )
         await store.prepare()
         _stores[key] = store

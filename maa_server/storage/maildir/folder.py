@@ -80,10 +80,14 @@ def _uidl_of(rec: UidRecord) -> str:
 class Folder:
     """The blocking engine; not thread-safe (the mailbox serialises calls)."""
 
-    def __init__(self, paths: FolderPaths, fsync: str = "optimized", file_mode: int = 0o600) -> None:
+    def __init__(self, paths: FolderPaths, fsync: str = "optimized", file_mode: int = 0o600,
+                 tmp_scan_interval: float = 7 * 86400, max_lock_timeout: float = 0) -> None:
         self.paths = paths
         self.fsync = fsync
         self.file_mode = file_mode
+        self.tmp_scan_interval = tmp_scan_interval  # mail_temp_scan_interval
+        # mail_max_lock_timeout caps the 122 s wait when non-zero (spec 2.10).
+        self.lock_timeout = min(122.0, max_lock_timeout) if max_lock_timeout > 0 else 122.0
         self.uidlist = UidListFile(paths.control_dir, fsync)
         self.keywords: list[str] = []
         self._letters_memo: dict[str, tuple[frozenset[str], str]] = {}
@@ -145,6 +149,7 @@ class Folder:
     @contextmanager
     def locked(self) -> Iterator[None]:
         lock = dotlock.acquire(self.uidlist.lock_path, self.uidlist.path, stale_timeout=120.0,
+                               timeout=self.lock_timeout,
                                mode=self.file_mode)
         assert lock is not None
         try:
@@ -342,7 +347,7 @@ class Folder:
         unknown = [base for base in files if base not in data.records]
         if unknown:
             changed |= self._assign_uids(files)
-        if time.time() - self.last_tmp_scan > 7 * 86400:
+        if self.tmp_scan_interval > 0 and time.time() - self.last_tmp_scan > self.tmp_scan_interval:
             self.clean_tmp()
         self._baseline_known = True
         return changed

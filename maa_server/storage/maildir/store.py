@@ -54,13 +54,16 @@ class MailboxHasChildren(MailboxError):
 class MaildirStore(MailStore):
     def __init__(self, user: str, location: MailLocation, separator: str | None = None,
                  fsync: str = "optimized", hardlinks: bool = True,
-                 auto_mailboxes: Iterable[AutoMailbox] = ()) -> None:
+                 auto_mailboxes: Iterable[AutoMailbox] = (), tmp_scan_interval: float = 7 * 86400,
+                 max_lock_timeout: float = 0) -> None:
         self.user = user
         self.location = location
         self.layout = Layout(location, separator)
         self.separator = self.layout.separator
         self.fsync = fsync
         self.hardlinks = hardlinks
+        self.tmp_scan_interval = tmp_scan_interval
+        self.max_lock_timeout = max_lock_timeout
         self.auto: dict[Levels, AutoMailbox] = {}
         for box in auto_mailboxes:
             try:
@@ -333,7 +336,8 @@ class MaildirStore(MailStore):
                         await asyncio.to_thread(self._create_blocking, levels)
             else:
                 raise NoSuchMailbox(f"Mailbox doesn't exist: {self.layout.join(levels)}")
-        folder = Folder(self.layout.folder_paths(levels), self.fsync, self.file_mode)
+        folder = Folder(self.layout.folder_paths(levels), self.fsync, self.file_mode,
+                        self.tmp_scan_interval, self.max_lock_timeout)
         box = MaildirMailbox(self.layout.join(levels), folder, self, self.hardlinks)
         await box.open()
         self._boxes[levels] = box
