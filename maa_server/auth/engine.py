@@ -198,6 +198,8 @@ class AuthEngine:
         stored = fields.pop("password", None)
         if stored is None:
             stored = look.password or ""
+        elif look.password is None:
+            look.password = stored  # the password came from default/override_fields
         noscheme = fields.pop("password_noscheme", None)
         failed_inside = "fail" in fields
         allow_nets = fields.get("allow_nets")

@@ -11,6 +11,7 @@ import asyncio
 import grp
 import os
 import pwd
+import stat
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -133,6 +134,11 @@ class PasswdFileCache:
         cached = self._files.get(path)
         if cached is not None and cached.stamp == stamp:
             return cached
+        if stat.S_ISDIR(st.st_mode):
+            # Dovecot reads a directory as an empty file: every user is unknown.
+            loaded = _Loaded(stamp, {})
+            self._files[path] = loaded
+            return loaded
         loaded = _Loaded(stamp, load_file(path))
         self._files[path] = loaded
         return loaded

@@ -33,10 +33,11 @@ class StaticPassdb(PassdbDriver):
         except ExpansionError as exc:
             return PassdbLookup(PassdbResult.INTERNAL_FAILURE, error=f"static: {exc}")
         password = fields.pop("password", None)
-        if password is None and "nopassword" not in fields:
-            return PassdbLookup(PassdbResult.INTERNAL_FAILURE,
-                                error="No password returned (and no nopassword)")
-        return PassdbLookup(PassdbResult.OK, password or "", fields, userdb)
+        if password is None and "nopassword" in fields:
+            password = ""
+        # passdb-static.c: no password and no nopassword is a mismatch
+        # ("No password returned (and no nopassword)"), logged by the engine.
+        return PassdbLookup(PassdbResult.OK, password, fields, userdb)
 
 
 class StaticUserdb(UserdbDriver):

@@ -186,13 +186,12 @@ async def test_first_valid_uid(make_auth: Make, files: Path) -> None:
 
 
 async def test_internal_failure_is_temporary(make_auth: Make, tmp_path: Path) -> None:
-    (tmp_path / "dir").mkdir()
-    auth = make_auth(f"""
+    auth = make_auth("""
 auth_failure_delay = 0
-passdb {{
-  driver = passwd-file
-  args = {tmp_path}/dir
-}}
+passdb {
+  driver = static
+  args = password=%{nosuchvariable}
+}
 """)
     assert (await auth.verify_plain("a", "b", LOCAL)).status is AuthStatus.TEMPFAIL
 
@@ -320,3 +319,8 @@ userdb {{
     assert r.user.extra["quota_rule"] == "*:storage=2G"
     r = await auth.verify_plain("ann", "pw", LOCAL)
     assert r.ok and r.username == "ann@example.net"
+
+
+async def test_static_without_password_is_a_mismatch(make_auth: Make) -> None:
+    auth = make_auth("auth_failure_delay = 0\npassdb {\n driver = static\n args = uid=1\n}\n")
+    assert (await auth.verify_plain("a", "b", LOCAL)).status is AuthStatus.FAIL

@@ -118,10 +118,19 @@ async def test_duplicate_user_keeps_first(tmp_path: Path) -> None:
 
 
 async def test_unreadable_file_is_internal_failure(tmp_path: Path) -> None:
-    path = tmp_path / "dir"
-    path.mkdir()  # open() of a directory fails
+    path = tmp_path / "users"
+    path.write_bytes(b"a:{PLAIN}x\n")
+    path.chmod(0)
+    if os.access(path, os.R_OK):
+        pytest.skip("running as root: cannot make a file unreadable")
     look = await PasswdFilePassdb(str(path)).lookup("a", user_parts("a"))
     assert look.result is PassdbResult.INTERNAL_FAILURE
+
+
+async def test_directory_reads_as_empty_file(tmp_path: Path) -> None:
+    # as Dovecot 2.3.19 does (observed: "unknown user", no error)
+    look = await PasswdFilePassdb(str(tmp_path)).lookup("a", user_parts("a"))
+    assert look.result is PassdbResult.USER_UNKNOWN
 
 
 def test_old_format_mail_after_empty_eighth_field() -> None:
