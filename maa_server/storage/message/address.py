@@ -40,12 +40,22 @@ class Address:
 
 
 class _AddressParser:
-    __slots__ = ("domain", "fill_missing", "mailbox", "name", "out", "route", "s")
+    __slots__ = (
+        "domain",
+        "fill_missing",
+        "local_text",
+        "mailbox",
+        "name",
+        "out",
+        "route",
+        "s",
+    )
 
     def __init__(self, data: bytes, fill_missing: bool) -> None:
         self.s = Rfc822Scanner(data)
         self.fill_missing = fill_missing
         self.out: list[Address] = []
+        self.local_text = b""
         self._reset()
 
     def _reset(self) -> None:
@@ -72,9 +82,12 @@ class _AddressParser:
             ret = s.parse_quoted_string(buf)
         else:
             ret = s.parse_local_part_atoms(buf)
+        # Dovecot parses into one shared buffer: what was read, even of a
+        # failed local-part, starts a display name if words follow.
+        self.local_text = bytes(buf)
         if ret < 0:
             return -1
-        self.mailbox = bytes(buf)
+        self.mailbox = self.local_text
         return ret
 
     def _domain(self) -> int:
@@ -154,10 +167,10 @@ class _AddressParser:
             self.name = s.last_comment
         elif ret2 == -2:
             # A lone "user": a mailbox if alone, a display name if words follow.
-            buf = bytearray((self.mailbox or b"") + b" ")
+            buf = bytearray(self.local_text + b" ")
             orig = len(buf)
             ret = s.parse_phrase(buf)
-            if ret >= 0 and len(buf) != orig:
+            if len(buf) != orig:
                 self.mailbox = None
                 self.name = bytes(buf)
             elif not quoted:

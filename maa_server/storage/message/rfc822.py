@@ -131,22 +131,25 @@ class Rfc822Scanner:
                 return -1  # "a..b", "a.@": Dovecot's domains are strict
 
     def parse_quoted_string(self, out: bytearray) -> int:
+        # The content is added only once the closing quote is found.
         data, end = self.data, self.end
+        buf = bytearray()
         i = self.pos + 1
         while i < end:
             c = data[i]
             if c == 0x22:  # closing quote
+                out += buf
                 self.pos = i + 1
                 return self.skip_lwsp()
             if c == 0x5C:
                 i += 1
                 if i >= end:
                     break
-                out.append(data[i])
+                buf.append(data[i])
             elif c in (0x0D, 0x0A):
                 pass  # folding inside the string: the line break goes
             else:
-                out.append(c)
+                buf.append(c)
             i += 1
         self.pos = end
         return -1
