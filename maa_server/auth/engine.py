@@ -107,6 +107,8 @@ class AuthEngine:
         self.masters = masters
         self.userdbs = userdbs
         self.timing_hash: schemes.StoredPassword | None = None
+        # Dovecot numbers the requests an auth worker serves: auth-worker<N>
+        self.worker_requests = 0
 
     # -- logging --------------------------------------------------------------
 
@@ -129,7 +131,7 @@ class AuthEngine:
         if pdb is not None and pdb.driver.worker:
             pid = os.getpid()
             return (get_log(f"auth-worker({pid})"),
-                    f"conn unix:auth-worker (pid={pid},uid={os.getuid()}): auth-worker<1>: ")
+                    f"conn unix:auth-worker (pid={pid},uid={os.getuid()}): auth-worker<{self.worker_requests}>: ")
         return log, ""
 
     def verbose(self, pdb: PassdbConfig | None, user: str, req: AuthRequest, text: str) -> None:
@@ -167,6 +169,8 @@ class AuthEngine:
                           ) -> tuple[PassdbResult, dict[str, str], bool]:
         """(result, extra fields, failed_inside)."""
         variables = req.variables(lookup_name)
+        if pdb.driver.worker:
+            self.worker_requests += 1
         if not pdb.driver.can_lookup:
             if mode == "plain" and req.password is not None:
                 look = await pdb.driver.verify_plain(lookup_name, req.password, variables)

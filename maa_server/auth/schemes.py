@@ -226,8 +226,8 @@ def _scram_scheme(algo: str) -> tuple[Callable[[bytes, bytes, str], bool],
         got_stored, got_server = scram_keys(algo, plain, salt, iterations)
         return hmac.compare_digest(got_stored, stored_key) and hmac.compare_digest(got_server, server_key)
 
-    def generate(plain: bytes, _user: str, rounds: int) -> bytes:
-        iterations = rounds or 4096
+    def generate(plain: bytes, _user: str, _rounds: int) -> bytes:
+        iterations = 4096  # doveadm pw -r does not change it (observed)
         salt = os.urandom(16)
         stored_key, server_key = scram_keys(algo, plain, salt, iterations)
         b64 = base64.b64encode

@@ -234,6 +234,11 @@ def cmd_user(args: argparse.Namespace) -> int:
         try:
             info = asyncio.run(auth.lookup_user(name, _client(args)))
         except AuthLookupError as exc:
+            # doveadm prints the header, then fails (exit 75) without a reason
+            # on stdout; ours goes to stderr.
+            if not args.field:
+                print("field\tvalue")
+            sys.stdout.flush()
             print(f"userdb lookup failed for {name}: {exc}", file=sys.stderr)
             status = EX_TEMPFAIL
             continue

@@ -31,6 +31,12 @@ def _check_blocking_args(args: str, kind: str) -> bool:
     return "blocking=no" not in args.split()
 
 
+def valid_system_password(password: str) -> bool:
+    """IS_VALID_PASSWD() of passdb-passwd.c / passdb-shadow.c: empty, `*` or
+    `!` mean a locked account."""
+    return bool(password) and password[0] not in "*!"
+
+
 def _getpwnam(user: str) -> pwd.struct_passwd | None:
     try:
         return pwd.getpwnam(user)
@@ -49,6 +55,8 @@ class PasswdPassdb(PassdbDriver):
         entry = await asyncio.to_thread(_getpwnam, user)
         if entry is None:
             return PassdbLookup(PassdbResult.USER_UNKNOWN, error="unknown user")
+        if not valid_system_password(entry.pw_passwd):
+            return PassdbLookup(PassdbResult.USER_DISABLED, error="invalid password field")
         # `user` fixes the case to the canonical system name
         return PassdbLookup(PassdbResult.OK, entry.pw_passwd, {"user": entry.pw_name})
 
@@ -79,6 +87,8 @@ class ShadowPassdb(PassdbDriver):
                                 error=f"open({self.shadow_path}) failed: {exc.strerror}")
         if password is None:
             return PassdbLookup(PassdbResult.USER_UNKNOWN, error="unknown user")
+        if not valid_system_password(password):
+            return PassdbLookup(PassdbResult.USER_DISABLED, error="invalid password field")
         return PassdbLookup(PassdbResult.OK, password, {"user": user})
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import logging
 from collections.abc import Callable
@@ -89,3 +90,30 @@ passdb {
     assert getattr(errors[0], "dovecot_prefix", "").startswith("auth-worker(")
     # PAM cannot serve non-plaintext mechanisms or user lookups
     assert await auth.lookup_user("someone") is None
+
+
+@pytest.mark.parametrize("field", ["*", "!", "!$6$abc", ""])
+async def test_locked_shadow_entry_is_disabled(tmp_path: Path, field: str) -> None:
+    # observed: `shadow(daemon,...): invalid password field`, and the chain ends
+    shadow = tmp_path / "shadow"
+    shadow.write_text(f"sam:{field}:19000:0:99999:7:::\n")
+    passdb = ShadowPassdb("")
+    passdb.shadow_path = str(shadow)
+    look = await passdb.lookup("sam", user_parts("sam"))
+    assert look.result is PassdbResult.USER_DISABLED and look.error == "invalid password field"
+
+
+async def test_user_out_of_uid_range_prints_header_and_fails(capsys: pytest.CaptureFixture[str],
+                                                              tmp_path: Path) -> None:
+    from maa_server.cli.adm import main
+
+    conf = tmp_path / "maa.conf"
+    conf.write_text("passdb {\n driver = static\n args = nopassword\n}\nuserdb {\n driver = passwd\n}\n")
+    code = await asyncio.to_thread(main, ["-c", str(conf), "user", "daemon"])
+    out, err = capsys.readouterr()
+    assert (code, out) == (75, "field\tvalue\n")  # as doveadm 2.3.19
+    assert "first_valid_uid" in err
+    code = await asyncio.to_thread(main, ["-c", str(conf), "user", "nobody"])
+    out, _ = capsys.readouterr()
+    assert (code, out) == (0, "field\tvalue\nuid\t65534\ngid\t65534\nhome\t/nonexistent\nmail\t\n"
+                              "system_groups_user\tnobody\n")
