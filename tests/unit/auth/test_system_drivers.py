@@ -115,5 +115,5 @@ async def test_user_out_of_uid_range_prints_header_and_fails(capsys: pytest.Capt
     assert "first_valid_uid" in err
     code = await asyncio.to_thread(main, ["-c", str(conf), "user", "nobody"])
     out, _ = capsys.readouterr()
-    assert (code, out) == (0, "field\tvalue\nuid\t65534\ngid\t65534\nhome\t/nonexistent\nmail\t\n"
-                              "system_groups_user\tnobody\n")
+    assert (code, out) == (0, ("field\tvalue\nuid\t65534\ngid\t65534\nhome\t/nonexistent\nmail\t\n"
+                               "system_groups_user\tnobody\n"))
