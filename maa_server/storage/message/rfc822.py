@@ -171,8 +171,8 @@ class Rfc822Scanner:
             out += run
             if self.pos >= self.end:
                 return 0
-            if not run.strip(b"."):
-                return -1  # only dots, and more follows: Dovecot rejects it
+            if not run.strip(b".") and self.data[self.pos] != 0x40:
+                return -1  # only dots, then not "@": Dovecot rejects it
             ret = self.skip_lwsp()
             if ret <= 0 or self.peek() != 0x2E:
                 return ret
