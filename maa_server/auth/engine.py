@@ -8,7 +8,6 @@ turns the outcome into an `AuthResult` with a userdb answer.
 
 from __future__ import annotations
 
-import asyncio
 import grp
 import os
 import pwd
@@ -28,6 +27,7 @@ from maa_server.auth.fields import (
 from maa_server.auth.interface import AuthResult, AuthStatus, ClientInfo, UserInfo
 from maa_server.auth.settings import AuthSettings, PassdbConfig, UserdbConfig
 from maa_server.auth.varexpand import ExpansionError, user_parts
+from maa_server.auth.workers import run_blocking
 from maa_server.logs import MailLog, get_log
 
 log = get_log("auth")
@@ -251,7 +251,7 @@ class AuthEngine:
             parsed = schemes.StoredPassword("PLAIN", noscheme) if noscheme is not None \
                 else schemes.parse_stored(stored, pdb.driver.default_scheme)
             req.verified_any_password = True
-            ok = await asyncio.to_thread(schemes.verify, parsed, req.password or "", lookup_name)
+            ok = await run_blocking(schemes.verify, parsed, req.password or "", lookup_name)
             self.timing_hash = parsed
         except schemes.UnknownScheme:
             # passdb-passwd-file.c: a failed verification is a mismatch, with an error logged
@@ -404,6 +404,6 @@ class AuthEngine:
         if not req.verified_any_password and req.password is not None:
             stored = self.timing_hash or DUMMY_HASH
             try:
-                await asyncio.to_thread(schemes.verify, stored, req.password, req.user)
+                await run_blocking(schemes.verify, stored, req.password, req.user)
             except (schemes.UnknownScheme, schemes.SchemeError):
                 pass  # only the time spent matters here

@@ -8,12 +8,12 @@ block and may sleep on failure). `args = [session=yes] [setcred=yes]
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from typing import Any
 
 from maa_server.auth.chain import PassdbResult
 from maa_server.auth.drivers.base import PassdbDriver, PassdbLookup
+from maa_server.auth.workers import run_blocking
 
 # PAM return codes (security/_pam_types.h)
 PAM_SUCCESS = 0
@@ -69,7 +69,7 @@ class PamPassdb(PassdbDriver):
     async def verify_plain(self, user: str, password: str,
                            variables: Mapping[str, str]) -> PassdbLookup:
         service = variables.get("service", "imap") if self.service == "*" else self.service
-        code, reason = await asyncio.to_thread(self._authenticate, user, password, service)
+        code, reason = await run_blocking(self._authenticate, user, password, service)
         if code == -1:
             return PassdbLookup(PassdbResult.INTERNAL_FAILURE, error=reason)
         if code == PAM_SUCCESS:

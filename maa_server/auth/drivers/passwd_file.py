@@ -25,6 +25,7 @@ from maa_server.auth.drivers.base import (
 )
 from maa_server.auth.fields import parse_fields
 from maa_server.auth.varexpand import ExpansionError, expand
+from maa_server.auth.workers import run_blocking
 from maa_server.logs import get_log
 
 log = get_log("auth")
@@ -146,7 +147,7 @@ class PasswdFileCache:
     async def get(self, path: str) -> _Loaded | None:
         """Raises OSError when the file exists but cannot be read."""
         async with self._lock:
-            return await asyncio.to_thread(self._read, path)
+            return await run_blocking(self._read, path)
 
 
 _CACHE = PasswdFileCache()

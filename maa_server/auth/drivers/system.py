@@ -6,7 +6,6 @@ read directly: Python's `spwd` module is gone in 3.13.
 
 from __future__ import annotations
 
-import asyncio
 import pwd
 from collections.abc import Mapping
 
@@ -19,6 +18,7 @@ from maa_server.auth.drivers.base import (
 )
 from maa_server.auth.fields import parse_fields
 from maa_server.auth.varexpand import ExpansionError, expand
+from maa_server.auth.workers import run_blocking
 
 SHADOW_PATH = "/etc/shadow"
 
@@ -52,7 +52,7 @@ class PasswdPassdb(PassdbDriver):
         self.worker = _check_blocking_args(args, "passdb passwd")
 
     async def lookup(self, user: str, variables: Mapping[str, str]) -> PassdbLookup:
-        entry = await asyncio.to_thread(_getpwnam, user)
+        entry = await run_blocking(_getpwnam, user)
         if entry is None:
             return PassdbLookup(PassdbResult.USER_UNKNOWN, error="unknown user")
         if not valid_system_password(entry.pw_passwd):
@@ -81,7 +81,7 @@ class ShadowPassdb(PassdbDriver):
 
     async def lookup(self, user: str, variables: Mapping[str, str]) -> PassdbLookup:
         try:
-            password = await asyncio.to_thread(read_shadow_entry, user, self.shadow_path)
+            password = await run_blocking(read_shadow_entry, user, self.shadow_path)
         except OSError as exc:
             return PassdbLookup(PassdbResult.INTERNAL_FAILURE,
                                 error=f"open({self.shadow_path}) failed: {exc.strerror}")
@@ -103,7 +103,7 @@ class PasswdUserdb(UserdbDriver):
 
     async def lookup(self, user: str, variables: Mapping[str, str],
                      prefetched: Mapping[str, str]) -> tuple[PassdbResult, dict[str, str]]:
-        entry = await asyncio.to_thread(_getpwnam, user)
+        entry = await run_blocking(_getpwnam, user)
         if entry is None:
             return PassdbResult.USER_UNKNOWN, {}
         fields = {"user": entry.pw_name, "system_groups_user": entry.pw_name,

@@ -324,3 +324,24 @@ userdb {{
 async def test_static_without_password_is_a_mismatch(make_auth: Make) -> None:
     auth = make_auth("auth_failure_delay = 0\npassdb {\n driver = static\n args = uid=1\n}\n")
     assert (await auth.verify_plain("a", "b", LOCAL)).status is AuthStatus.FAIL
+
+
+async def test_fifty_concurrent_bcrypt_logins_keep_the_loop_free(make_auth: Make, tmp_path: Path) -> None:
+    (tmp_path / "users").write_text(f"alice:{generate('BLF-CRYPT', 'secret', rounds=6)}\n")
+    auth = make_auth(f"auth_failure_delay = 0\npassdb {{\n driver = passwd-file\n"
+                     f" args = {tmp_path}/users\n}}\n")
+    ticks = 0
+    done = False
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while not done:
+            ticks += 1
+            await asyncio.sleep(0.001)
+    task = asyncio.create_task(ticker())
+    results = await asyncio.gather(*(auth.verify_plain("alice", "secret" if i % 2 else "bad", LOCAL)
+                                     for i in range(50)))
+    done = True
+    await task
+    assert [r.ok for r in results] == [bool(i % 2) for i in range(50)]
+    assert ticks >= 5  # the loop kept serving other work meanwhile
