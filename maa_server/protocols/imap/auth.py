@@ -202,9 +202,10 @@ async def _finish_auth(s: ImapSession, tag: str, result: AuthResult) -> None:
         try:
             await s.begin_mail_session(result.user, username)
         except Exception as exc:  # storage cannot be opened: Dovecot's BYE
-            s.login_log.error(f"Login failed for {username}: {exc!r}")
+            s.login_log.info(f"Login: {s.login_fields()}")
+            s.log.error(str(exc))
             s.write(f"* BYE {INTERNAL_ERROR}\r\n".encode())
-            raise ImapBye(f"Internal error occurred: {exc}") from exc
+            raise ImapBye(str(exc)) from exc
         s.login_log.info(f"Login: {s.login_fields()}")
         caps = s.capability_string()
         if s.client_sent_capability:

@@ -402,14 +402,18 @@ class ImapSession:
     # -- login completion -----------------------------------------------------
 
     async def begin_mail_session(self, user: UserInfo, username: str) -> None:
-        """After a successful authentication: open the store, register."""
-        self.store = await self.ctx.open_store(user)
+        """After a successful authentication: open the store, register.
+
+        From here on log lines carry the mail-process prefix, also when the
+        store cannot be opened (Dovecot logs that as the mail process's
+        `Error:` followed by its `Disconnected:` line)."""
         self.user = user
         self.username = username
-        self.names = NameMapper(self._namespace_prefix(), self.store.separator)
-        self.state = AUTHENTICATED
         self.log = get_log(mail_process_prefix("imap", username, self.session_id))
         self.bytes_at_login = (self.conn.bytes_in, self.conn.bytes_out)
+        self.store = await self.ctx.open_store(user)
+        self.names = NameMapper(self._namespace_prefix(), self.store.separator)
+        self.state = AUTHENTICATED
         self.live = LiveSession(user=username, protocol="imap", remote_ip=self.conn.remote_ip,
                                 session_id=self.session_id, kick=self.kick)
         self.ctx.sessions.add(self.live)

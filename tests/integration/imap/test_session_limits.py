@@ -98,3 +98,23 @@ def test_imap_capability_setting(make_server):
         assert " XFOO LITERAL+" in w.login()[-1]
     finally:
         w.close()
+
+
+def test_store_failure_after_login_is_bye_with_mail_process_lines(server: ImapServer, caplog):
+    caplog.set_level(logging.INFO, logger="maa")
+    home = server.root / "home" / "bob"
+    home.rmdir()
+    home.write_text("not a directory")  # the Maildir cannot be made here
+    w = Wire(server.port)
+    try:
+        w.send(b"a LOGIN bob secret\r\n")
+        assert w.readline() == \
+            "* BYE Internal error occurred. Refer to server log for more information."
+    finally:
+        w.close()
+    server.run(_settle())
+    records = [(getattr(r, "dovecot_prefix", ""), r.levelname, r.getMessage())
+               for r in caplog.records]
+    mail = [(lvl, m) for p, lvl, m in records if p.startswith("imap(bob)<")]
+    assert mail[0][0] == "ERROR"
+    assert mail[-1][1].startswith("Disconnected: ") and " in=0 out=" in mail[-1][1]
