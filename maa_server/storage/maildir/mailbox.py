@@ -20,11 +20,13 @@ from maa_server.logs import get_log
 from maa_server.storage.index.cache import CacheContent, load_cache, save_cache
 from maa_server.storage.interface import (
     Mailbox,
+    MailboxError,
     MessageInfo,
     MessageStructure,
     NoSuchMessage,
+    StorageFull,
 )
-from maa_server.storage.maildir import changes, saving
+from maa_server.storage.maildir import changes, dotlock, saving
 from maa_server.storage.maildir.folder import Folder
 
 if TYPE_CHECKING:
@@ -34,6 +36,12 @@ log = get_log("maildir: ")
 T = TypeVar("T")
 POLL_INTERVAL = 0.5  # seconds between stat checks for other processes' changes
 CACHE_WRITE_DELAY = 5.0  # coalesce index cache writes (flushed at shutdown too)
+
+
+class StorageIOError(MailboxError):
+    """A file operation failed (permissions, I/O error): details in the log."""
+
+    code = "SERVERBUG"
 
 
 class MaildirMailbox(Mailbox):
@@ -197,6 +205,13 @@ class MaildirMailbox(Mailbox):
                 if not future.done():
                     await asyncio.wait([future])
                 raise
+            except OSError as exc:
+                # Disk full is temporary (4xx for delivery); anything else is
+                # logged and told to the client as an internal error.
+                if dotlock.errno_is_full(exc):
+                    raise StorageFull("Not enough disk space") from exc
+                log.error(f"{self._folder.paths.mail_dir}: {exc}")
+                raise StorageIOError("Internal error occurred. Refer to server log for more information.") from exc
             finally:
                 if self._apply_journal():
                     self._changed()
@@ -243,6 +258,9 @@ class MaildirMailbox(Mailbox):
             return await asyncio.to_thread(_read_file, path)
         except FileNotFoundError:
             pass
+        except OSError as exc:
+            log.error(f"{path}: {exc}")
+            raise StorageIOError("Internal error occurred. Refer to server log for more information.") from exc
         # Renamed or removed by someone else: resync and look again.
         return await self._locked(self._folder.read, uid)
 

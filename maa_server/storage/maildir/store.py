@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
+from maa_server.logs import get_log
 from maa_server.storage.interface import (
     InvalidMailboxName,
     MailboxEntry,
@@ -21,12 +23,13 @@ from maa_server.storage.interface import (
     MailboxExists,
     MailStore,
     NoSuchMailbox,
+    StorageFull,
 )
 from maa_server.storage.location import MailLocation
 from maa_server.storage.maildir import dotlock
 from maa_server.storage.maildir.folder import Folder
 from maa_server.storage.maildir.layout import TRASHED, Layout
-from maa_server.storage.maildir.mailbox import MaildirMailbox
+from maa_server.storage.maildir.mailbox import MaildirMailbox, StorageIOError
 from maa_server.storage.maildir.subscriptions import (
     format_subscriptions,
     parse_subscriptions,
@@ -36,6 +39,8 @@ from maa_server.storage.maildir.uidlist_file import UidListFile
 from maa_server.storage.maildir.uidvalidity import allocate_uidvalidity
 
 Levels = tuple[str, ...]
+T = TypeVar("T")
+log = get_log("maildir: ")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +50,18 @@ class AutoMailbox:
     name: str
     special_use: frozenset[str] = frozenset()
     auto: str = "no"  # "no", "create", "subscribe"
+
+
+async def _in_thread(func: Callable[..., T], *args: Any) -> T:
+    """Blocking folder-list work off the loop; OS errors become MailboxErrors
+    (disk full: temporary) so that clients get a NO, never a crash."""
+    try:
+        return await asyncio.to_thread(func, *args)
+    except OSError as exc:
+        if dotlock.errno_is_full(exc):
+            raise StorageFull("Not enough disk space") from exc
+        log.error(f"{getattr(func, '__name__', 'storage')}: {exc}")
+        raise StorageIOError("Internal error occurred. Refer to server log for more information.") from exc
 
 
 class MailboxHasChildren(MailboxError):
@@ -79,7 +96,7 @@ class MaildirStore(MailStore):
 
     async def prepare(self) -> None:
         """Create the root and INBOX (Dovecot autocreates INBOX at login)."""
-        await asyncio.to_thread(self._prepare_blocking)
+        await _in_thread(self._prepare_blocking)
 
     def _prepare_blocking(self) -> None:
         root = self.location.root
@@ -206,7 +223,7 @@ class MaildirStore(MailStore):
     # MailStore ---------------------------------------------------------------
 
     async def list_mailboxes(self) -> list[MailboxEntry]:
-        folders = await asyncio.to_thread(self.layout.list_folders)
+        folders = await _in_thread(self.layout.list_folders)
         subscribed = set(await self.subscriptions())
         selectable: dict[Levels, bool] = {("INBOX",): True}
         for folder in folders:
@@ -234,20 +251,20 @@ class MaildirStore(MailStore):
     async def create_mailbox(self, name: str, special_use: Iterable[str] = ()) -> None:
         levels = self.layout.split(name)
         async with self._lock:
-            if self.layout.is_inbox(levels) or await asyncio.to_thread(self._exists, levels):
+            if self.layout.is_inbox(levels) or await _in_thread(self._exists, levels):
                 raise MailboxExists("Mailbox already exists")
-            await asyncio.to_thread(self._create_blocking, levels)
+            await _in_thread(self._create_blocking, levels)
 
     async def delete_mailbox(self, name: str) -> None:
         levels = self.layout.split(name)
         async with self._lock:
-            await asyncio.to_thread(self._delete_blocking, levels)
+            await _in_thread(self._delete_blocking, levels)
             self._forget(levels)
 
     async def rename_mailbox(self, old: str, new: str) -> None:
         old_levels, new_levels = self.layout.split(old), self.layout.split(new)
         async with self._lock:
-            await asyncio.to_thread(self._rename_blocking, old_levels, new_levels)
+            await _in_thread(self._rename_blocking, old_levels, new_levels)
             self._forget(old_levels)
             self._forget(new_levels)
 
@@ -269,7 +286,7 @@ class MaildirStore(MailStore):
             return []
 
     async def subscriptions(self) -> list[str]:
-        stored = await asyncio.to_thread(self._read_subscriptions)
+        stored = await _in_thread(self._read_subscriptions)
         names: list[str] = []
         for stored_levels in stored:
             name = self.layout.join(self.layout.levels_from_storage(stored_levels))
@@ -296,12 +313,12 @@ class MaildirStore(MailStore):
     async def subscribe(self, name: str) -> None:
         levels = self.layout.split(name)
         async with self._lock:
-            await asyncio.to_thread(self._update_subscriptions, self.layout.storage_levels(levels), True)
+            await _in_thread(self._update_subscriptions, self.layout.storage_levels(levels), True)
 
     async def unsubscribe(self, name: str) -> None:
         levels = self.layout.split(name)
         async with self._lock:
-            await asyncio.to_thread(self._update_subscriptions, self.layout.storage_levels(levels), False)
+            await _in_thread(self._update_subscriptions, self.layout.storage_levels(levels), False)
 
     # Opening -------------------------------------------------------------------
 
@@ -327,13 +344,13 @@ class MaildirStore(MailStore):
             del self._opening[levels]
 
     async def _open(self, levels: Levels) -> MaildirMailbox:
-        if not await asyncio.to_thread(self._exists, levels):
+        if not await _in_thread(self._exists, levels):
             auto = self.auto.get(levels)
             if self.layout.is_inbox(levels) or (auto is not None and auto.auto != "no"):
                 # INBOX and auto=create/subscribe mailboxes appear on first use.
                 async with self._lock:
-                    if not await asyncio.to_thread(self._exists, levels):
-                        await asyncio.to_thread(self._create_blocking, levels)
+                    if not await _in_thread(self._exists, levels):
+                        await _in_thread(self._create_blocking, levels)
             else:
                 raise NoSuchMailbox(f"Mailbox doesn't exist: {self.layout.join(levels)}")
         folder = Folder(self.layout.folder_paths(levels), self.fsync, self.file_mode,

@@ -308,3 +308,29 @@ async def test_store_keeps_a_concurrent_rename_by_another_writer(tmp_path):
     changed, _ = await inbox.store_flags([uid], [FLAGGED], "add")
     assert changed[0].flags == {SEEN, FLAGGED, "\\Answered"}
     assert os.listdir(cur) == [name.replace(":2,S", ":2,FRS")]
+
+
+async def test_disk_errors_become_mailbox_errors(tmp_path, monkeypatch):
+    import errno as errno_mod
+
+    from maa_server.storage.interface import MailboxError, StorageFull
+    from maa_server.storage.maildir import saving
+
+    store = await make_store(tmp_path)
+    inbox = await store.open_mailbox("INBOX")
+
+    def full(*args, **kwargs):
+        raise OSError(errno_mod.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(saving, "commit", full)
+    with pytest.raises(StorageFull):
+        await inbox.append(MSG)
+
+    def broken(*args, **kwargs):
+        raise PermissionError(errno_mod.EACCES, "Permission denied")
+
+    monkeypatch.setattr(saving, "commit", broken)
+    with pytest.raises(MailboxError) as info:
+        await inbox.append(MSG)
+    assert info.value.code == "SERVERBUG"
+    assert os.listdir(tmp_path / "Maildir" / "tmp") == []  # nothing half-saved left behind
