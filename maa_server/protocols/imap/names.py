@@ -11,9 +11,12 @@ from maa_server.storage.mutf7 import MUtf7Error, decode, encode
 
 
 class NameMapper:
-    def __init__(self, prefix: str, separator: str) -> None:
+    def __init__(self, prefix: str, separator: str, strip_trailing_separator: bool = False) -> None:
         self.prefix = prefix
         self.separator = separator
+        # imap_client_workarounds = tb-extra-mailbox-sep: Thunderbird may
+        # append a separator to names; ignore it as Dovecot then does.
+        self.strip_trailing_separator = strip_trailing_separator
 
     def to_wire(self, name: str) -> str:
         if name.upper() == "INBOX":
@@ -23,6 +26,8 @@ class NameMapper:
     def from_wire(self, raw: str) -> str:
         """A client-supplied name to the store's; NO when it is not valid
         mUTF-7 or lies outside our namespace."""
+        if self.strip_trailing_separator and len(raw) > 1:
+            raw = raw.removesuffix(self.separator)
         if raw.upper() == "INBOX":
             return "INBOX"
         try:

@@ -412,7 +412,9 @@ class ImapSession:
         self.log = get_log(mail_process_prefix("imap", username, self.session_id))
         self.bytes_at_login = (self.conn.bytes_in, self.conn.bytes_out)
         self.store = await self.ctx.open_store(user)
-        self.names = NameMapper(self._namespace_prefix(), self.store.separator)
+        workarounds = str(self.setting("imap_client_workarounds", "")).split()
+        self.names = NameMapper(self._namespace_prefix(), self.store.separator,
+                                "tb-extra-mailbox-sep" in workarounds)
         self.state = AUTHENTICATED
         self.live = LiveSession(user=username, protocol="imap", remote_ip=self.conn.remote_ip,
                                 session_id=self.session_id, kick=self.kick)

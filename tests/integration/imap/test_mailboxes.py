@@ -141,3 +141,14 @@ def test_examine_shows_recent_without_claiming(server: ImapServer, wire: Wire):
     assert "* 1 RECENT" in answers(wire, "EXAMINE INBOX")
     assert answers(wire, "FETCH 1 (FLAGS)")[0] == "* 1 FETCH (FLAGS (\\Recent))"
     assert "* 1 RECENT" in answers(wire, "SELECT INBOX")  # still unclaimed
+
+
+def test_tb_extra_mailbox_sep_workaround(make_server):
+    srv = make_server("imap_client_workarounds = tb-extra-mailbox-sep")
+    w = Wire(srv.port)
+    try:
+        w.login()
+        assert answers(w, "SELECT Sent/")[-1] == "t2 OK [READ-WRITE] Select completed"
+        assert answers(w, "STATUS Trash/ (MESSAGES)")[0] == "* STATUS Trash (MESSAGES 0)"
+    finally:
+        w.close()
