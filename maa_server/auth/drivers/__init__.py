@@ -9,6 +9,11 @@ from maa_server.auth.drivers.base import (
     UserdbDriver,
 )
 
+# Drivers Dovecot 2.3 has and we do not (yet): a clear refusal, not "unknown".
+DOVECOT_ONLY_PASSDBS = frozenset({"sql", "ldap", "dict", "checkpassword", "bsdauth", "imap",
+                                  "oauth2", "lua", "vpopmail"})
+DOVECOT_ONLY_USERDBS = frozenset({"sql", "ldap", "dict", "checkpassword", "lua", "vpopmail", "nss"})
+
 
 def make_passdb(driver: str, args: str) -> PassdbDriver:
     name = driver.strip().lower()
@@ -27,6 +32,9 @@ def make_passdb(driver: str, args: str) -> PassdbDriver:
     if name == "static":
         from maa_server.auth.drivers.static import StaticPassdb
         return StaticPassdb(args)
+    if name in DOVECOT_ONLY_PASSDBS:
+        raise DriverError(f"passdb driver '{driver}' is not supported by maa-server "
+                          "(supported: passwd-file, passwd, shadow, pam, static)")
     raise DriverError(f"Unknown passdb driver '{driver}'")
 
 
@@ -44,6 +52,9 @@ def make_userdb(driver: str, args: str) -> UserdbDriver:
     if name == "prefetch":
         from maa_server.auth.drivers.static import PrefetchUserdb
         return PrefetchUserdb(args)
+    if name in DOVECOT_ONLY_USERDBS:
+        raise DriverError(f"userdb driver '{driver}' is not supported by maa-server "
+                          "(supported: passwd-file, passwd, static, prefetch)")
     raise DriverError(f"Unknown userdb driver '{driver}'")
 
 

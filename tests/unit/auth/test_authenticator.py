@@ -232,6 +232,8 @@ passdb {{
 
 @pytest.mark.parametrize("block,message", [
     ("passdb {\n driver = nosuch\n}\n", "Unknown passdb driver"),
+    ("passdb {\n driver = sql\n args = /etc/dovecot/sql.conf\n}\n", "'sql' is not supported"),
+    ("userdb {\n driver = ldap\n}\n", "'ldap' is not supported"),
     ("passdb {\n driver = passwd-file\n args = bogus=1 /x\n}\n", "Unknown setting"),
     ("passdb {\n driver = static\n args = password=x\n pass = yes\n}\n", "Last passdb can't have pass=yes"),
 ])
