@@ -128,18 +128,23 @@ async def _mail_session(conn: Connection, ctx: ServerContext, login: Authorizati
         await _send_quietly(conn, err("[IN-USE] " + text))
         login_log.info(f"Disconnected: {text}: {login.log_fields()}")
         return
+    # As in Dovecot, the login process logs the login once auth succeeded;
+    # troubles opening the mailbox are the mail process's lines.
+    login_log.info("Login: " + login.log_fields(mpid=os.getpid()))
     try:
         opened = await open_maildrop(ctx, user, username, settings, log)
     except MaildropOpenError as exc:
         await _send_quietly(conn, err(exc.reply))
-        login_log.info(f"Disconnected: {exc.reply} (internal failure, 1 successful auths): "
-                       f"{login.log_fields()}")
+        reason = re.sub(r"^\[[A-Z/-]+\] ", "", exc.reply)
+        empty = {"top_count": "0", "top_bytes": "0", "retr_count": "0", "retr_bytes": "0",
+                 "deleted_count": "0", "message_count": "0", "message_bytes": "0",
+                 "input": "0", "output": "0", "deleted_bytes": "0", "uidl_change": ""}
+        log.info(f"Disconnected: {reason} {expand_logout(settings.pop3_logout_format, empty)}")
         return
 
     live = LiveSession(user=username, protocol="pop3", remote_ip=conn.remote_ip,
                        session_id=login.state.session_id, kick=conn.abort)
     ctx.sessions.add(live)
-    login_log.info("Login: " + login.log_fields(mpid=os.getpid()))
     transaction = Transaction(conn, opened.mailbox, opened.maildrop, settings, log,
                               save_uidls=opened.save_uidls)
     in_start, out_start = conn.bytes_in, conn.bytes_out
