@@ -89,6 +89,7 @@ async def cmd_starttls(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> 
     await s.conn.drain()
     await s.conn.start_tls()
     s.starttls_done = True
+    s.settings = s.load_settings()  # local_name filters may apply now (SNI)
     s.parser.reset()
     return None
 

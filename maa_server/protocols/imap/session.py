@@ -111,7 +111,7 @@ class ImapSession:
         self.ctx = ctx
         self.session_id = dovecot_session_id(conn.remote_ip, conn.remote_port)
         self.state = NOT_AUTHENTICATED
-        self.settings = self._load_settings()
+        self.settings = self.load_settings()
         self.max_line = int(_setting(self.settings, "imap_max_line_length", DEFAULT_MAX_LINE))
         self.parser = CommandParser(max_literal=self.max_line,
                                     literal_minus=bool(self.setting("imap_literal_minus", False)))
@@ -148,10 +148,10 @@ class ImapSession:
 
     # -- configuration ------------------------------------------------------
 
-    def _load_settings(self) -> Any:
+    def load_settings(self) -> Any:
         return self.ctx.config.settings(protocol="imap", local_ip=self.conn.local_ip,
                                         remote_ip=self.conn.remote_ip,
-                                        local_name=getattr(self.conn, "sni_name", None) or None)
+                                        local_name=self.conn.sni_name or None)
 
     def setting(self, name: str, default: Any) -> Any:
         return _setting(self.settings, name, default)
@@ -160,7 +160,8 @@ class ImapSession:
         return ClientInfo(protocol="imap", remote_ip=self.conn.remote_ip,
                           remote_port=self.conn.remote_port, local_ip=self.conn.local_ip,
                           local_port=self.conn.local_port, secured=self.secured,
-                          session_id=self.session_id)
+                          session_id=self.session_id,
+                          local_name=self.conn.sni_name)
 
     @property
     def tls(self) -> bool:
