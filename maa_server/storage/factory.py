@@ -9,6 +9,7 @@ the inbox namespace (spec 2.4, 2.5) and the Maildir settings of spec 2.10.
 from __future__ import annotations
 
 import asyncio
+import weakref
 from typing import Any
 
 from maa_server.auth.interface import UserInfo
@@ -16,7 +17,9 @@ from maa_server.storage.interface import MailStore
 from maa_server.storage.location import parse_mail_location
 from maa_server.storage.maildir.store import AutoMailbox, MaildirStore
 
-_stores: dict[tuple[str, str, str], MaildirStore] = {}
+# Weak: a store lives while a session (or a pending cache write) uses it, so
+# a long-running process does not keep every user it ever served in memory.
+_stores: weakref.WeakValueDictionary[tuple[str, str, str], MaildirStore] = weakref.WeakValueDictionary()
 _opening: dict[tuple[str, str, str], asyncio.Future[MaildirStore]] = {}
 
 

@@ -142,3 +142,16 @@ async def test_maildirpp_with_slash_separator(tmp_path):
     with pytest.raises(InvalidMailboxName):
         await store.create_mailbox("a.b")  # '.' is the on-disk separator
     assert [e.name for e in await store.list_mailboxes()] == ["INBOX", "Projects", "Projects/2024"]
+
+
+async def test_unused_stores_are_released(tmp_path):
+    import gc
+
+    from maa_server.storage import factory
+
+    cfg = parse_config_text(CONFIG)
+    store = await open_mail_store(cfg, UserInfo("bob", home=str(tmp_path)))
+    assert len(factory._stores) == 1
+    del store
+    gc.collect()
+    assert len(factory._stores) == 0
