@@ -320,3 +320,38 @@ def test_hdr_delivery_address(tmp_path: Path, setting: str, expected: bytes | No
         assert (b"\tfor <" in received) == (expected is not None)
     finally:
         stack.stop()
+
+
+def test_delivery_shows_up_in_imap_idle(stack: MaaStack) -> None:
+    """Issue 7: an LMTP delivery appears in the IDLE session of that user
+    (RFC 2177) without the client doing anything."""
+    import socket
+
+    sock = socket.create_connection(("127.0.0.1", stack.imap_port), timeout=10)
+    reader = sock.makefile("rb")
+    assert reader.readline().startswith(b"* OK")
+
+    def command(tag: bytes, text: bytes) -> list[bytes]:
+        sock.sendall(tag + b" " + text + b"\r\n")
+        lines = []
+        while not (line := reader.readline()).startswith(tag + b" "):
+            lines.append(line)
+        assert line.startswith(tag + b" OK"), line
+        return lines
+
+    command(b"a1", b"LOGIN alice " + PASSWORD.encode())
+    assert any(line.startswith(b"* 0 EXISTS") for line in command(b"a2", b"SELECT INBOX"))
+    sock.sendall(b"a3 IDLE\r\n")
+    assert reader.readline().startswith(b"+ ")
+    _lmtp_deliver(stack)
+    # bounded by the socket timeout: never hangs the suite
+    untagged = [reader.readline()]
+    while b"EXISTS" not in untagged[-1] and len(untagged) < 5:
+        untagged.append(reader.readline())
+    assert untagged[-1] == b"* 1 EXISTS\r\n", untagged
+    sock.sendall(b"DONE\r\n")
+    while not (line := reader.readline()).startswith(b"a3 "):
+        pass
+    assert line.startswith(b"a3 OK")
+    command(b"a4", b"LOGOUT")
+    sock.close()

@@ -54,7 +54,8 @@ def client_tls_context() -> ssl.SSLContext:
 
 
 class MaaStack:
-    """POP3 (STLS), POP3S, LMTP over TCP and over a UNIX socket."""
+    """POP3 (STLS), POP3S, LMTP over TCP and over a UNIX socket, and IMAP
+    (for IDLE: deliveries must show up there at once)."""
 
     def __init__(self, root: Path, users: tuple[str, ...] = ("alice", "bob"),
                  extra_config: str = "", user_fields: dict[str, str] | None = None,
@@ -102,7 +103,7 @@ userdb {{
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.servers: list[asyncio.AbstractServer] = []
-        self.pop3_port = self.pop3s_port = self.lmtp_port = 0
+        self.pop3_port = self.pop3s_port = self.lmtp_port = self.imap_port = 0
         self.lmtp_path = str(root / "lmtp.sock")
 
     def restart(self, config_text: str) -> MaaStack:
@@ -128,6 +129,9 @@ userdb {{
         return self
 
     async def _start(self) -> None:
+        from maa_server.protocols.imap.session import (
+            handle_connection as imap_connection,
+        )
         from maa_server.protocols.lmtp.server import start_lmtp
         from maa_server.protocols.pop3.session import handle_connection
 
@@ -151,9 +155,14 @@ userdb {{
 
         plain = await asyncio.start_server(acceptor(False), "127.0.0.1", 0)
         implicit = await asyncio.start_server(acceptor(True), "127.0.0.1", 0, ssl=implicit_ssl)
+        async def imap_accepted(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await imap_connection(Connection(reader, writer, server_ssl=server_ssl), self.ctx)
+
+        imap = await asyncio.start_server(imap_accepted, "127.0.0.1", 0)
+        self.imap_port = imap.sockets[0].getsockname()[1]
         lmtp = await start_lmtp(self.ctx, host="127.0.0.1", port=0)
         lmtp_unix = await start_lmtp(self.ctx, path=self.lmtp_path)
-        self.servers = [plain, implicit, lmtp, lmtp_unix]
+        self.servers = [plain, implicit, lmtp, lmtp_unix, imap]
         self.pop3_port = plain.sockets[0].getsockname()[1]
         self.pop3s_port = implicit.sockets[0].getsockname()[1]
         self.lmtp_port = lmtp.sockets[0].getsockname()[1]
