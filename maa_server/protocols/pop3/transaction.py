@@ -96,8 +96,8 @@ class Transaction:
         try:
             return await self._message_crlf(index)
         except NoSuchMessage:
-            # Expunged by another session (IMAP) since our snapshot.
-            await self.conn.send(err("Message was expunged."))
+            # Expunged by someone else since our snapshot (observed text).
+            await self.conn.send(err(f"Message {index + 1} expunged."))
         except (MailboxError, OSError) as exc:
             self.log.error(f"read of UID {self.maildrop.messages[index].uid} failed: {exc}")
             await self.conn.send(err(STORAGE_ERROR))
@@ -164,6 +164,7 @@ class Transaction:
         index, _ = drop.message(args)
         crlf = await self._read_or_report(index)
         if crlf is None:
+            drop.stats.retr_count += 1  # Dovecot counts the attempt, with 0 bytes
             return
         sent = await self._send_body(ok(f"{drop.messages[index].size} octets"), crlf)
         drop.stats.retr_count += 1
@@ -178,6 +179,7 @@ class Transaction:
         lines = parse_size(rest)
         crlf = await self._read_or_report(index)
         if crlf is None:
+            drop.stats.top_count += 1
             return
         part = top_of_message(crlf, lines)
         if "oe-ns-eoh" in self.settings.workarounds and b"\r\n\r\n" not in part:

@@ -381,3 +381,22 @@ def test_login_failure_log_line_for_fail2ban(stack: MaaStack, caplog: pytest.Log
                          r"user=<alice>, method=PLAIN, rip=127\.0\.0\.1, lip=127\.0\.0\.1, secured, "
                          r"session=<[A-Za-z0-9+/]+>$")
     assert any(pattern.match(line) for line in lines), lines
+
+
+def test_message_expunged_by_someone_else(filled: MaaStack, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="maa")
+    client = login(filled)
+    for path in (filled.maildir("alice") / "cur").iterdir():
+        if path.name.startswith("1000."):
+            path.unlink()
+    with pytest.raises(poplib.error_proto) as info:
+        client.retr(1)
+    assert info.value.args[0] == b"-ERR Message 1 expunged."
+    with pytest.raises(poplib.error_proto):
+        client.top(1, 0)
+    assert client.dele(1) == b"+OK Marked to be deleted."
+    assert client.quit() == b"+OK Logging out, messages deleted."
+    records = log_lines(caplog, "pop3(alice)", "Disconnected: ")
+    logout = [m for p, m in records if p.startswith("pop3(alice)") and m.startswith("Disconnected: ")]
+    # as Dovecot counts them (observed: top=1/0, retr=1/0)
+    assert logout[0].startswith("Disconnected: Logged out top=1/0, retr=1/0, del=1/3, ")
