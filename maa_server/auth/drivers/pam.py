@@ -1,4 +1,5 @@
-"""PAM passdb via the optional `python-pam` package (passdb-pam.c).
+"""PAM passdb (passdb-pam.c): through the optional `python-pam` package when
+installed, else through our own libpam binding (pam_native).
 
 PAM can only verify a plaintext password; it runs in a thread (PAM modules
 block and may sleep on failure). `args = [session=yes] [setcred=yes]
@@ -12,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from maa_server.auth.chain import PassdbResult
+from maa_server.auth.drivers import pam_native
 from maa_server.auth.drivers.base import PassdbDriver, PassdbLookup
 from maa_server.auth.workers import run_blocking
 
@@ -56,10 +58,14 @@ class PamPassdb(PassdbDriver):
         return PassdbLookup(PassdbResult.SCHEME_NOT_AVAILABLE,
                             error="pam: credentials lookup not supported")
 
-    def _authenticate(self, user: str, password: str, service: str) -> tuple[int, str]:
+    def _authenticate(self, user: str, password: str, service: str, rhost: str) -> tuple[int, str]:
         module = _load_pam()
         if module is None:
-            return -1, "python-pam is not installed (pip install maa-server[pam])"
+            # No python-pam: talk to libpam directly.
+            code, reason = pam_native.authenticate(user, password, service, rhost)
+            if code == -1:
+                return -1, "PAM is not available: python-pam is not installed and libpam.so.0 is missing"
+            return code, reason
         handle = module.pam()
         ok = handle.authenticate(user, password, service=service, resetcreds=False)
         if ok:
@@ -69,7 +75,8 @@ class PamPassdb(PassdbDriver):
     async def verify_plain(self, user: str, password: str,
                            variables: Mapping[str, str]) -> PassdbLookup:
         service = variables.get("service", "imap") if self.service == "*" else self.service
-        code, reason = await run_blocking(self._authenticate, user, password, service)
+        code, reason = await run_blocking(self._authenticate, user, password, service,
+                                          variables.get("rip", ""))
         if code == -1:
             return PassdbLookup(PassdbResult.INTERNAL_FAILURE, error=reason)
         if code == PAM_SUCCESS:

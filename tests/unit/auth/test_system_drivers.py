@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -14,7 +13,7 @@ from maa_server.auth import MaaAuthenticator
 from maa_server.auth.chain import PassdbResult
 from maa_server.auth.drivers import DriverError, make_passdb, make_userdb
 from maa_server.auth.drivers.system import ShadowPassdb
-from maa_server.auth.interface import AuthStatus
+from maa_server.auth.interface import AuthStatus, ClientInfo
 from maa_server.auth.schemes import generate
 from maa_server.auth.varexpand import user_parts
 
@@ -67,11 +66,14 @@ userdb {
     assert (await auth.verify_plain("root", "x", LOCAL)).status is AuthStatus.TEMPFAIL
 
 
-@pytest.mark.skipif(importlib.util.find_spec("pam") is not None, reason="python-pam is installed")
-async def test_pam_without_python_pam_is_internal_failure(
+async def test_pam_wrong_password_logs_like_dovecot_worker(
         make_auth: Callable[[str], MaaAuthenticator], caplog: pytest.LogCaptureFixture) -> None:
+    """Real PAM (/etc/pam.d/dovecot, pam_unix): a wrong password for root."""
+    if not Path("/etc/pam.d/dovecot").exists() and not Path("/etc/pam.d/other").exists():
+        pytest.skip("no PAM service configuration")
     auth = make_auth("""
 auth_failure_delay = 0
+auth_verbose = yes
 passdb {
   driver = pam
 }
@@ -80,16 +82,19 @@ passdb {
     maa.addHandler(caplog.handler)
     propagate, maa.propagate = maa.propagate, False
     try:
-        result = await auth.verify_plain("someone", "pw", LOCAL)
+        client = ClientInfo(protocol="imap", remote_ip="192.0.2.5", session_id="S1")
+        with caplog.at_level(logging.INFO, logger="maa"):
+            result = await auth.verify_plain("root", "certainly-not-the-password", client)
     finally:
         maa.removeHandler(caplog.handler)
         maa.propagate = propagate
-    assert result.status is AuthStatus.TEMPFAIL
-    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
-    assert errors and "python-pam is not installed" in errors[0].getMessage()
-    assert getattr(errors[0], "dovecot_prefix", "").startswith("auth-worker(")
+    assert result.status is AuthStatus.FAIL
+    lines = [f"{getattr(r, 'dovecot_prefix', '')}: {r.getMessage()}" for r in caplog.records]
+    assert any(line.startswith("auth-worker(") and ": auth-worker<1>: pam(root,192.0.2.5,<S1>): "
+               "pam_authenticate() failed: Authentication failure (Password mismatch?)" in line
+               for line in lines), lines
     # PAM cannot serve non-plaintext mechanisms or user lookups
-    assert await auth.lookup_user("someone") is None
+    assert await auth.lookup_user("root") is None
 
 
 @pytest.mark.parametrize("field", ["*", "!", "!$6$abc", ""])
