@@ -95,3 +95,12 @@ def test_lda_delivery_wakes_a_session_in_another_process(tmp_path: Path) -> None
         assert stack.run(wait_for_lda(), timeout=60)
     finally:
         stack.stop()
+
+
+def test_message_from_path(tmp_path: Path) -> None:
+    stack = MaaStack(tmp_path)
+    message = tmp_path / "message.eml"
+    message.write_bytes(MESSAGE.replace(b"\n", b"\r\n"))
+    result = run_lda(stack, "-d", "alice", "-p", str(message), stdin=b"")
+    assert result.returncode == 0, result.stderr
+    assert stored(stack, "alice") == [MESSAGE]  # stored with LF line ends, as Dovecot does
