@@ -39,7 +39,7 @@ def decode_charset(data: bytes, charset: bytes | None) -> str:
     name = (charset or b"us-ascii").decode("ascii", "replace").strip()
     try:
         codecs.lookup(name)
-    except LookupError:
+    except (LookupError, ValueError):  # unknown name, or NUL in it
         name = "utf-8"
     if name.lower() in ("us-ascii", "ascii"):
         name = "utf-8"  # 8-bit text mislabelled as ASCII is usually UTF-8

@@ -6,8 +6,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from maa_server.storage.message import (
+    body_text,
     crlf_size,
     get_section,
+    header_values,
+    parse_addresses,
     parse_mime,
     parse_structure,
     to_crlf,
@@ -48,6 +51,13 @@ _ALPHABET = [
     b"@",
     b",",
     b";",
+    b"Content-Transfer-Encoding: base64\n",
+    b"Content-Transfer-Encoding: quoted-printable\n",
+    b"Content-Type: text/plain; charset=",
+    b"\x00\n",
+    b"=?\x00?q?x?=",
+    b"=3D",
+    b"MIME-Version: 1.0\n",
 ]
 mime_soup = st.lists(st.sampled_from(_ALPHABET), max_size=60).map(b"".join)
 
@@ -112,3 +122,11 @@ def test_crlf_size_is_size_of_crlf_form(raw: bytes) -> None:
 def test_whole_message_section_is_crlf_form() -> None:
     raw = b"Subject: x\n\nline\n"
     assert get_section(raw, (), "") == to_crlf(raw) == b"Subject: x\r\n\r\nline\r\n"
+
+
+@FAST
+@given(mime_soup)
+def test_search_text_never_raises(raw: bytes) -> None:
+    assert isinstance(body_text(raw), str)
+    assert all(isinstance(v, str) for v in header_values(raw, "subject"))
+    assert isinstance(parse_addresses(raw), list)
