@@ -303,3 +303,18 @@ def test_full_dump_matches_doveconf_a(tmp_path: Path, capsys: pytest.CaptureFixt
         assert adm_main(["-c", str(path), "config"]) == 0
         ours = [line for line in capsys.readouterr().out.splitlines() if not line.startswith("#")]
         assert ours == doveconf_all(path)
+
+
+def test_embedded_default_config(capsys: pytest.CaptureFixture[str]) -> None:
+    from maa_server.config import default_config_path
+
+    path = default_config_path()
+    assert path == Path(__file__).resolve().parents[3] / "conf" / "maa.conf"
+    if not path.exists():
+        pytest.skip("conf/ not in this checkout")
+    assert adm_main(["config", "-n"]) == 0  # no -c: the embedded configuration
+    out = capsys.readouterr().out
+    assert out.startswith(f"# maa-server {__import__('maa_server').__version__}: {path}\n")
+    cfg = load_config(path, read_files=False)
+    assert cfg.warnings == []
+    assert cfg.passdbs and cfg.userdbs
