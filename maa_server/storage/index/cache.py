@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from maa_server.storage.interface import MessageStructure
 
 CACHE_NAME = "maa-index.cache"
-MAGIC = b"MAAIDX\x00\x02"
+MAGIC = b"MAAIDX\x00\x03"
 
 Row = tuple[int, str, str, float, int, int, int]  # uid, base, name, mtime, size, vsize, modseq
 
@@ -34,6 +34,9 @@ class CacheContent:
     last_tmp_scan: float = 0.0
     rows: list[Row] = field(default_factory=list)
     structures: dict[int, MessageStructure] = field(default_factory=dict)
+    # Keywords past the 26 dovecot-keywords letters: uid -> names, and all names.
+    extra: dict[int, tuple[str, ...]] = field(default_factory=dict)
+    extra_names: list[str] = field(default_factory=list)
 
 
 def _valid_row(row: object) -> bool:
@@ -67,9 +70,14 @@ def load_cache(path: str) -> CacheContent | None:
         payload = marshal.loads(raw[len(MAGIC):])
     except (EOFError, ValueError, TypeError):
         return None
-    if not (isinstance(payload, tuple) and len(payload) == 6):
+    if not (isinstance(payload, tuple) and len(payload) == 8):
         return None
-    uidvalidity, highest, next_uid, tmp_scan, rows, structures = payload
+    uidvalidity, highest, next_uid, tmp_scan, rows, structures, extra, extra_names = payload
+    if not (isinstance(extra, dict) and isinstance(extra_names, list)
+            and all(isinstance(k, int) and isinstance(v, tuple) and all(isinstance(n, str) for n in v)
+                    for k, v in extra.items())
+            and all(isinstance(n, str) for n in extra_names)):
+        return None
     if not (isinstance(uidvalidity, int) and isinstance(highest, int) and isinstance(next_uid, int)
             and isinstance(tmp_scan, (int, float)) and isinstance(rows, list) and isinstance(structures, dict)):
         return None
@@ -83,14 +91,14 @@ def load_cache(path: str) -> CacheContent | None:
         if not isinstance(uid, int) or struct is None:
             return None
         parsed[uid] = struct
-    return CacheContent(uidvalidity, highest, next_uid, float(tmp_scan), rows, parsed)
+    return CacheContent(uidvalidity, highest, next_uid, float(tmp_scan), rows, parsed, extra, extra_names)
 
 
 def save_cache(path: str, content: CacheContent, mode: int = 0o600) -> None:
     structures = {uid: (s.envelope, s.body, s.bodystructure, dict(s.headers))
                   for uid, s in content.structures.items()}
     payload = (content.uidvalidity, content.highest_modseq, content.next_uid, content.last_tmp_scan,
-               content.rows, structures)
+               content.rows, structures, content.extra, content.extra_names)
     data = MAGIC + marshal.dumps(payload)
     tmp = f"{path}.tmp.{os.getpid()}"
     os.makedirs(os.path.dirname(path), exist_ok=True)

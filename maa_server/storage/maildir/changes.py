@@ -66,7 +66,8 @@ def _rename(folder: Folder, rec: Rec, flags: frozenset[str], index: dict[str, in
 def store(folder: Folder, uids: Iterable[int], flags: frozenset[str], mode: str,
           unchanged_since: int | None) -> tuple[list[MessageInfo], list[int]]:
     """STORE: mode "set", "add" or "remove" (RFC 3501 6.4.6), with RFC 7162
-    UNCHANGEDSINCE. Keywords beyond the 26 letters cannot be stored."""
+    UNCHANGEDSINCE. Keywords beyond the 26 letters live only in our index,
+    as in Dovecot's."""
     flags = frozenset(f for f in flags if f != "\\Recent")
     keywords = {f for f in flags if not f.startswith("\\")}
     if keywords and mode != "remove":
@@ -84,11 +85,16 @@ def store(folder: Folder, uids: Iterable[int], flags: frozenset[str], mode: str,
         if unchanged_since is not None and rec.modseq > unchanged_since:
             failed.append(uid)
             continue
-        target = _target(rec.flags, flags, mode)
-        if target == rec.flags:
+        target = _target(rec.all_flags, flags, mode)
+        if target == rec.all_flags:
             continue
-        if not _rename(folder, rec, target, index, (flags, mode)):
+        extra = frozenset(f for f in target if not f.startswith("\\") and f.lower() not in index)
+        if not _rename(folder, rec, target - extra, index, (flags - extra, mode)):
             continue
+        if extra != rec.extra:
+            rec.extra = extra
+            known = {n.lower() for n in folder.extra_names}
+            folder.extra_names.extend(sorted(n for n in extra if n.lower() not in known))
         folder.highest_modseq += 1
         rec.modseq = folder.highest_modseq
         folder.touched.add(uid)

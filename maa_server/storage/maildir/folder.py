@@ -58,9 +58,16 @@ class Rec:
     vsize: int
     modseq: int
     pop3_uidl: str = ""
+    # Keywords past the 26 letters of dovecot-keywords: like Dovecot, kept
+    # only in our index (other readers of the Maildir do not see them).
+    extra: frozenset[str] = frozenset()
+
+    @property
+    def all_flags(self) -> frozenset[str]:
+        return self.flags | self.extra if self.extra else self.flags
 
     def info(self) -> MessageInfo:
-        return MessageInfo(self.uid, self.flags, self.mtime, self.vsize, self.modseq, self.base, self.pop3_uidl)
+        return MessageInfo(self.uid, self.all_flags, self.mtime, self.vsize, self.modseq, self.base, self.pop3_uidl)
 
 
 @dataclass(slots=True)
@@ -100,6 +107,8 @@ class Folder:
         self.new_recent: set[int] = set()  # uids found or saved since the last claim
         self._dir_stamps: tuple[FileStamp | None, FileStamp | None] = (None, None)
         self._cached: dict[str, tuple[int, str, float, int, int, int]] = {}  # base -> cache row
+        self._cached_extra: dict[int, tuple[str, ...]] = {}
+        self.extra_names: list[str] = []  # keywords with no letter, first use order
         self.last_tmp_scan = 0.0
         self.dirty = False  # the index cache needs writing
         self._last_scan = 0.0
@@ -232,7 +241,8 @@ class Folder:
         cached = self._cached.get(base)
         if cached is not None and cached[0] == uid:
             _, _, mtime, size, cached_vsize, modseq = cached
-            rec = Rec(uid, base, subdir, name, flags, unknown, tail, mtime, size, cached_vsize, modseq)
+            rec = Rec(uid, base, subdir, name, flags, unknown, tail, mtime, size, cached_vsize, modseq,
+                      extra=frozenset(self._cached_extra.get(uid, ())))
             if cached[1] != name:
                 # Renamed by someone else while we were away: a flag change.
                 self.highest_modseq += 1
@@ -483,8 +493,14 @@ class Folder:
     def cache_rows(self) -> list[tuple[int, str, str, float, int, int, int]]:
         return [(r.uid, r.base, r.name, r.mtime, r.size, r.vsize, r.modseq) for r in self.recs.values()]
 
+    def cache_extra(self) -> dict[int, tuple[str, ...]]:
+        return {r.uid: tuple(sorted(r.extra)) for r in self.recs.values() if r.extra}
+
     def load_cache_rows(self, uidvalidity: int, highest_modseq: int, next_uid: int,
-                        rows: list[tuple[int, str, str, float, int, int, int]]) -> None:
+                        rows: list[tuple[int, str, str, float, int, int, int]],
+                        extra: dict[int, tuple[str, ...]] | None = None, extra_names: list[str] | None = None) -> None:
+        self._cached_extra = dict(extra or {})
+        self.extra_names = list(extra_names or [])
         self.highest_modseq = max(self.highest_modseq, highest_modseq)
         self.uidvalidity_hint = uidvalidity
         self._cached = {base: (uid, name, mtime, size, vsize, modseq)

@@ -82,7 +82,8 @@ class MaildirMailbox(Mailbox):
         if folder.paths.cache_path:
             cache = load_cache(folder.paths.cache_path)
             if cache is not None:
-                folder.load_cache_rows(cache.uidvalidity, cache.highest_modseq, cache.next_uid, cache.rows)
+                folder.load_cache_rows(cache.uidvalidity, cache.highest_modseq, cache.next_uid, cache.rows,
+                                       cache.extra, cache.extra_names)
                 folder.last_tmp_scan = cache.last_tmp_scan
                 self._structures = cache.structures
         folder.sync(force=True)
@@ -105,7 +106,11 @@ class MaildirMailbox(Mailbox):
 
     @property
     def keywords(self) -> Sequence[str]:
-        return [k for k in self._folder.keywords if k]
+        names = [k for k in self._folder.keywords if k]
+        if self._folder.extra_names:
+            known = {k.lower() for k in names}
+            names += [k for k in self._folder.extra_names if k.lower() not in known]
+        return names
 
     # Where this folder's files are (POP3's dovecot-pop3-session.lock goes to
     # the index directory, which is the mail directory unless INDEX= is set).
@@ -377,9 +382,9 @@ class MaildirMailbox(Mailbox):
             return
         # Gather under the folder lock (in a thread: O(messages)); write
         # outside it, so that saves and flag changes are not held up.
-        rows = await self._locked(folder.cache_rows)
+        rows, extra = await self._locked(lambda: (folder.cache_rows(), folder.cache_extra()))
         content = CacheContent(folder.uidvalidity, folder.highest_modseq, self.uidnext, folder.last_tmp_scan,
-                               rows, dict(self._structures))
+                               rows, dict(self._structures), extra, list(folder.extra_names))
         folder.dirty = False
         async with self._write_lock:
             try:

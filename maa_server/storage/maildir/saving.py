@@ -176,9 +176,14 @@ def commit(folder: Folder, items: list[Incoming], hardlinks: bool = True) -> lis
             folder.highest_modseq += 1
             flags, unknown = letters_to_flags(letters, folder.keywords)
             records.append(UidRecord(uid, base, {}))
+            # Keywords past the 26 letters stay in our index only (as Dovecot's).
+            extra = frozenset(f for f in item.flags if not f.startswith("\\") and f.lower() not in index)
+            if extra:
+                known = {n.lower() for n in folder.extra_names}
+                folder.extra_names.extend(sorted(n for n in extra if n.lower() not in known))
             additions.append(Rec(uid, base, subdir, name, flags, unknown, "", st.st_mtime,
                                  parsed.size if parsed.size is not None else st.st_size, vsize,
-                                 folder.highest_modseq))
+                                 folder.highest_modseq, extra=extra))
             result.append(uid)
             uid += 1
         for subdir in used:

@@ -334,3 +334,20 @@ async def test_disk_errors_become_mailbox_errors(tmp_path, monkeypatch):
         await inbox.append(MSG)
     assert info.value.code == "SERVERBUG"
     assert os.listdir(tmp_path / "Maildir" / "tmp") == []  # nothing half-saved left behind
+
+
+async def test_keywords_past_26_letters_kept_in_our_index(tmp_path):
+    store = await make_store(tmp_path)
+    inbox = await store.open_mailbox("INBOX")
+    uid = await inbox.append(MSG, [f"k{i}" for i in range(26)])
+    changed, _ = await inbox.store_flags([uid], ["Extra1", "Extra2"], "add")
+    assert {"Extra1", "Extra2", "k0", "k25"} <= changed[0].flags
+    assert list(inbox.keywords)[-2:] == ["Extra1", "Extra2"]
+    (name,) = os.listdir(tmp_path / "Maildir" / "cur")
+    assert name.endswith(":2," + "abcdefghijklmnopqrstuvwxyz")  # letters only for the 26
+    changed, _ = await inbox.store_flags([uid], ["Extra1"], "remove")
+    assert "Extra1" not in changed[0].flags and "Extra2" in changed[0].flags
+    await store.close()
+    again = await make_store(tmp_path)
+    box = await again.open_mailbox("INBOX")
+    assert "Extra2" in box.get(uid).flags and "Extra2" in box.keywords
