@@ -351,3 +351,21 @@ async def test_keywords_past_26_letters_kept_in_our_index(tmp_path):
     again = await make_store(tmp_path)
     box = await again.open_mailbox("INBOX")
     assert "Extra2" in box.get(uid).flags and "Extra2" in box.keywords
+
+
+async def test_maildirpp_delete_parent_keeps_children(tmp_path):
+    store = await make_store(tmp_path, layout="maildir++")
+    await store.create_mailbox("Projects")
+    await store.create_mailbox("Projects.2024")
+    box = await store.open_mailbox("Projects")
+    await box.append(MSG)
+    await store.delete_mailbox("Projects")
+    root = tmp_path / "Maildir"
+    assert not (root / ".Projects").exists() and (root / ".Projects.2024").is_dir()
+    assert not any(p.name.startswith(".DOVECOT-TRASHED") for p in root.iterdir())
+    entries = {e.name: e.attributes for e in await store.list_mailboxes()}
+    assert entries["Projects"] == {"\\Noselect", "\\HasChildren"}
+    await box.sync()  # a session that had it open sees it emptied
+    assert box.messages() == ()
+    with pytest.raises(NoSuchMailbox):
+        await store.delete_mailbox("Projects")
