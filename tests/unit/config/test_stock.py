@@ -318,3 +318,19 @@ def test_embedded_default_config(capsys: pytest.CaptureFixture[str]) -> None:
     cfg = load_config(path, read_files=False)
     assert cfg.warnings == []
     assert cfg.passdbs and cfg.userdbs
+
+
+@needs_stock
+def test_dump_n_is_itself_an_equivalent_config(tmp_path: Path) -> None:
+    from maa_server.config import parse_config_text
+    from maa_server.config.dump import dump_config
+
+    original = load_config(STOCK, read_files=False)
+    text = dump_config(original, non_default=True, show_secrets=True)
+    again = parse_config_text(text, tmp_path / "dovecot.conf", read_files=False)
+    for protocol in (None, "imap", "pop3", "lmtp"):
+        assert dict(again.settings(protocol=protocol)) == dict(original.settings(protocol=protocol))
+    assert [p.settings for p in again.passdbs] == [p.settings for p in original.passdbs]
+    assert [(m.name, m.settings) for m in again.namespaces[0].children] == \
+        [(m.name, m.settings) for m in sorted(original.namespaces[0].children, key=lambda m: m.name)]
+    assert again.plugin() == original.plugin()
