@@ -38,6 +38,10 @@ LIST_KINDS = ("passdb", "userdb")              # every block is a new entry
 SINGLETON_KINDS = ("plugin", "dict")           # one per scope, blocks merge
 SPECIAL_USE = {"\\all", "\\archive", "\\drafts", "\\flagged", "\\important", "\\junk", "\\sent",
                "\\trash"}
+# Settings of the auth process (src/auth/auth-settings.c) besides `auth_*`; none of
+# them may be set inside local/remote (verified against doveconf 2.3.19).
+AUTH_EXTRA_SETTINGS = {"base_dir", "first_valid_gid", "first_valid_uid", "last_valid_gid", "last_valid_uid",
+                       "ssl_client_ca_dir", "ssl_client_ca_file", "verbose_proctitle"}
 SERVICE_TYPES = {"", "log", "config", "anvil", "login", "startup", "worker"}
 
 
@@ -280,7 +284,7 @@ class Parser:
             parse_value(type_name, value)  # raises ValueError with Dovecot's message
         if section is None:
             flt = top.scope.filter
-            if (flt.local is not None or flt.remote is not None) and key.startswith("auth_"):
+            if (flt.local is not None or flt.remote is not None) and is_auth_setting(key):
                 raise ValueError(f"Auth settings not supported inside local/remote blocks: {key}")
         assignment = Assignment(key, value, dump, path, line.lineno, from_file, self_ref)
         if section is not None:
@@ -363,6 +367,10 @@ class Parser:
         if name in SETTINGS:
             return SETTINGS[name][1]
         return None
+
+
+def is_auth_setting(key: str) -> bool:
+    return (key.startswith("auth_") and key != "auth_socket_path") or key in AUTH_EXTRA_SETTINGS
 
 
 def check_section_value(section: Section, key: str, value: str) -> None:

@@ -115,6 +115,9 @@ def test_multiple_local_names_in_quotes() -> None:
     ("remote 1.2.3.4 {\n  auth_verbose = yes\n}\n",
      "Auth settings not supported inside local/remote blocks: auth_verbose"),
     ("local 1.2.3.4 {\n  passdb {\n  }\n}\n", "Auth settings not supported inside local/remote blocks: passdb"),
+    ("local 1.2.3.4 {\n  first_valid_uid = 1\n}\n",
+     "Auth settings not supported inside local/remote blocks: first_valid_uid"),
+    ("remote 1.2.3.4 {\n  base_dir = /x\n}\n", "Auth settings not supported inside local/remote blocks: base_dir"),
     ("remote 1.2.3.4/33 {\n}\n", "Invalid network mask: 1.2.3.4/33"),
 ])
 def test_nesting_errors(tmp_path: Path, text: str, message: str) -> None:
@@ -129,7 +132,8 @@ def test_nesting_errors(tmp_path: Path, text: str, message: str) -> None:
 def test_allowed_nesting_and_login_setting_in_remote() -> None:
     cfg = parse_config_text("local 10.0.0.0/8 {\n  local 10.1.0.0/16 {\n    remote 192.168.0.0/16 {\n"
                             "      protocol imap {\n        imap_metadata = yes\n      }\n    }\n  }\n}\n"
-                            "remote 10.0.0.0/8 {\n  disable_plaintext_auth = no\n}\n")
+                            "remote 10.0.0.0/8 {\n  disable_plaintext_auth = no\n  auth_socket_path = x\n"
+                            "  mail_max_userip_connections = 3\n}\n")
     assert cfg.get("imap_metadata", protocol="imap", local_ip="10.1.2.3", remote_ip="192.168.1.1") is True
     assert cfg.get("imap_metadata", protocol="imap", local_ip="10.2.2.3", remote_ip="192.168.1.1") is False
 
