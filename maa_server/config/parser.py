@@ -236,11 +236,13 @@ class Parser:
         if innermost is not None:
             if kind == innermost == "protocol":
                 raise ValueError("Nested protocol { protocol { .. } } block not allowed")
-            if kind == innermost and kind == "local_name":
-                raise ValueError("Nested local_name { local_name { .. } } block not allowed")
+            # same-kind nesting: protocol is refused above, local/remote are checked
+            # for containment below, an inner local_name replaces the outer one
             if FILTER_KINDS.index(kind) < FILTER_KINDS.index(innermost):
                 raise ValueError(f"{innermost} {{ {kind} {{ .. }} }} not allowed "
                                  f"(use {kind} {{ {innermost} {{ .. }} }} instead)")
+        if not name and kind == "protocol":
+            return parent  # `protocol {` with no name filters nothing (doveconf accepts it)
         if not name:
             raise ValueError(f"{kind} filter requires a value")
         if kind == "protocol":

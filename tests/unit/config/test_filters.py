@@ -251,3 +251,10 @@ def test_filter_host_names_are_resolved_at_parse_time(tmp_path: Path) -> None:
     assert cfg.get("login_greeting", local_ip="192.0.2.10") == "by name"
     assert str(err.value) == (f"Error in configuration file {tmp_path / 'x.conf'} line 2: "
                               "gethostbyname(nosuch.invalid) failed: Name or service not known")
+
+
+def test_lenient_cases_doveconf_accepts() -> None:
+    cfg = parse_config_text("local_name x.org {\n  local_name y.org {\n    login_greeting = y\n  }\n}\n"
+                            "protocol {\n  imap_metadata = yes\n}\n")
+    assert cfg.get("login_greeting", local_name="y.org") == "y"
+    assert cfg.get("imap_metadata") is True
