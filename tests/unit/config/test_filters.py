@@ -3,11 +3,15 @@ precedence, and the built-in services merged with the file (spec 1.7, 1.8)."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from maa_server.config import ConfigError, parse_config_text
+from maa_server.config.table import SETTINGS
+from maa_server.config.values import format_value
 
 FILTERED = """\
 login_greeting = global greet
@@ -258,3 +262,24 @@ def test_lenient_cases_doveconf_accepts() -> None:
                             "protocol {\n  imap_metadata = yes\n}\n")
     assert cfg.get("login_greeting", local_name="y.org") == "y"
     assert cfg.get("imap_metadata") is True
+
+
+@pytest.mark.skipif(shutil.which("doveconf") is None, reason="doveconf not installed")
+@pytest.mark.parametrize(("flags", "query"), [
+    ([], {}),
+    (["-f", "service=imap"], {"protocol": "imap"}),
+    (["-f", "service=pop3"], {"protocol": "pop3"}),
+    (["-f", "service=imap", "-f", "local=127.0.0.1", "-f", "remote=10.1.2.3"],
+     {"protocol": "imap", "local_ip": "127.0.0.1", "remote_ip": "10.1.2.3"}),
+    (["-f", "local=127.0.0.2"], {"local_ip": "127.0.0.2"}),
+    (["-f", "remote=192.0.2.1"], {"remote_ip": "192.0.2.1"}),
+])
+def test_filter_lookups_match_doveconf(tmp_path: Path, flags: list[str], query: dict[str, str]) -> None:
+    path = tmp_path / "dovecot.conf"
+    path.write_text(FILTERED)
+    keys = ["login_greeting", "imap_max_line_length", "mail_max_userip_connections",
+            "disable_plaintext_auth", "mail_debug", "imap_idle_notify_interval"]
+    theirs = subprocess.run(["doveconf", "-c", str(path), *flags, *keys], capture_output=True, text=True).stdout
+    settings = parse_config_text(FILTERED, path).settings(**query)
+    ours = "".join(f"{key} = {format_value(SETTINGS[key][0], settings[key])}\n" for key in keys)
+    assert ours == theirs
