@@ -55,8 +55,10 @@ def _modify(value: str, mods: str, width: int) -> str:
                 h &= 0xFFFFFFFF
             value = format(h % width if width else h, "x")
         elif mod == "N":
-            digest = int.from_bytes(hashlib.md5(value.encode()).digest()[:4], "big")
-            value = format(digest % width if width else digest, "x")
+            # m_str_newhash(): the first 8 MD5 bytes as a big-endian uint64,
+            # modulo the width, printed as a 32-bit unsigned hex number.
+            digest = int.from_bytes(hashlib.md5(value.encode()).digest()[:8], "big")
+            value = format((digest % width if width else digest) & 0xFFFFFFFF, "x")
         elif mod == "M":
             value = hashlib.md5(value.encode()).hexdigest()
         elif mod == "D":
@@ -78,13 +80,52 @@ def _lookup(name: str, variables: Mapping[str, str]) -> str:
         if name.startswith(prefix):
             field, _, dflt = name[len(prefix):].partition(":")
             return variables.get(prefix + field, dflt)
+    if colon and key.partition(";")[0] in HASH_METHODS:
+        return _hash(key, default, variables)
     if key in variables:
         return variables[key] or (default if colon else "")
     if colon:
         return default
-    if key in ("md5", "sha1", "sha256", "sha512") or ";" in key:
-        raise ExpansionError(f"Unsupported hash function in %{{{name}}}")
     raise ExpansionError(f"Unknown variable '%{{{name}}}'")
+
+
+HASH_METHODS = ("md4", "md5", "sha1", "sha224", "sha256", "sha384", "sha512", "sha3-256", "sha3-512")
+
+
+def _hash(spec: str, field: str, variables: Mapping[str, str]) -> str:
+    """`%{sha256;rounds=2;truncate=32;salt=x;format=base64:user}` (var-expand.c
+    var_expand_hash): hash(salt + value), `rounds` times; keep the leading
+    `truncate` bits; print as hex (default), hexuc or base64."""
+    method, *options = spec.split(";")
+    opts = dict(opt.partition("=")[::2] for opt in options)
+    unknown = set(opts) - {"rounds", "truncate", "salt", "format"}
+    if unknown:
+        raise ExpansionError(f"Unsupported hash option '{min(unknown)}'")
+    try:
+        rounds = int(opts.get("rounds", "1") or "1")
+        bits = int(opts.get("truncate", "0") or "0")
+    except ValueError as exc:
+        raise ExpansionError(f"Invalid hash option in %{{{spec}:{field}}}") from exc
+    salt = expand(opts.get("salt", ""), variables).encode()
+    if field not in variables and field not in SHORT_KEYS.values():
+        raise ExpansionError(f"Unknown variable '{field}'")
+    data = variables.get(field, "").encode("utf-8", "surrogateescape")
+    algo = method.replace("-", "_")
+    for _ in range(max(rounds, 1)):
+        if method == "md4":
+            from maa_server.auth.digests import md4
+            data = md4(salt + data)
+        else:
+            data = hashlib.new(algo, salt + data).digest()
+    if bits and bits < len(data) * 8:
+        nbytes = (bits + 7) // 8
+        value = int.from_bytes(data[:nbytes], "big") >> (nbytes * 8 - bits)
+        data = value.to_bytes(nbytes, "big")
+    fmt = opts.get("format", "hex")
+    if fmt == "base64":
+        import base64
+        return base64.b64encode(data).decode()
+    return data.hex().upper() if fmt == "hexuc" else data.hex()
 
 
 def expand(template: str, variables: Mapping[str, str]) -> str:
@@ -153,7 +194,8 @@ def expand(template: str, variables: Mapping[str, str]) -> str:
             value = variables.get(long, str(os.getpid()) if long == "pid" else "")
         value = _modify(value, mods, width if mods and mods[-1] in "HN" else 0)
         if mods and mods[-1] in "HN":
-            pass  # width was the modulus, not a substring
+            # width was the modulus; the offset is a zero-padding width
+            value = value.rjust(max(offset, 0), "0")
         elif zero_pad and width > 0:
             value = value.rjust(width, "0")
         elif offset or width:

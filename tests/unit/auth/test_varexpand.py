@@ -68,3 +68,18 @@ def test_expand_never_crashes_unexpectedly(text: str) -> None:
         expand(text, VARS)
     except ExpansionError:
         pass
+
+
+# Observed with Dovecot 2.3.19: userdb static home=/h/<template>, doveadm user -f home alice@example.com
+@pytest.mark.parametrize("template,expected", [
+    ("%{md5:user}", "c160f8cc69a4f0bf2b0362752353d060"),
+    ("%{sha256;truncate=32:user}", "ff8d9819"),
+    ("%{sha1;format=base64:user}", "/COYpz3VTWI3xP21j9fXU0fPWvM="),
+    ("%2.256Nu", "bf"),
+    ("%4.16Nn", "0005"),
+    ("%Nu", "69a4f0bf"),
+    ("%4Hu", "1"),
+    ("%Hu", "2481bd"),
+])
+def test_hashes_as_dovecot(template: str, expected: str) -> None:
+    assert expand(template, user_parts("alice@example.com")) == expected
