@@ -279,7 +279,8 @@ def test_filter_lookups_match_doveconf(tmp_path: Path, flags: list[str], query: 
     path.write_text(FILTERED)
     keys = ["login_greeting", "imap_max_line_length", "mail_max_userip_connections",
             "disable_plaintext_auth", "mail_debug", "imap_idle_notify_interval"]
-    theirs = subprocess.run(["doveconf", "-c", str(path), *flags, *keys], capture_output=True, text=True).stdout
+    theirs = subprocess.run(["doveconf", "-c", str(path), *flags, *keys], capture_output=True, text=True,
+                            check=True).stdout
     settings = parse_config_text(FILTERED, path).settings(**query)
     ours = "".join(f"{key} = {format_value(SETTINGS[key][0], settings[key])}\n" for key in keys)
     assert ours == theirs
