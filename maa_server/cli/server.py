@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -46,6 +47,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"maa-server {__version__} (Dovecot 2.3 compatible)")
         return 0
     logs.configure_stderr()
+    # A reload or log-reopen request that arrives while starting must not
+    # kill the process (their default action); the loop installs handlers.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    signal.signal(signal.SIGUSR1, signal.SIG_IGN)
     try:
         return _run(args)
     except KeyboardInterrupt:
