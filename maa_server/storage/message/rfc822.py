@@ -148,6 +148,8 @@ class Rfc822Scanner:
                 buf.append(data[i])
             elif c in (0x0D, 0x0A):
                 pass  # folding inside the string: the line break goes
+            elif c == 0:
+                buf += b"\xef\xbf\xbd"  # NUL becomes U+FFFD, as in Dovecot
             else:
                 buf.append(c)
             i += 1
@@ -278,7 +280,7 @@ def _content_param(s: Rfc822Scanner) -> tuple[int, bytes, bytes]:
         ret = s.parse_quoted_string(value)
     elif s.peek() == 0x3D:
         # Dovecot's workaround for broken name==?utf-8?b?...?= values.
-        while s.pos < s.end and s.peek() not in b"; \t\r\n":
+        while s.pos < s.end and s.peek() not in b"; \t\r\n\x00":
             value.append(s.data[s.pos])
             s.pos += 1
     else:

@@ -48,7 +48,9 @@ def envelope(fields: Sequence[HeaderField]) -> bytes:
             strings[ln] = _clean(f.value)  # the last one wins, as in Dovecot
         elif ln in _ADDRESS_FIELDS:
             # Repeated address fields add up.
-            addrs.setdefault(ln, []).extend(parse_address_bytes(_clean(f.value)))
+            # Dovecot parses addresses as a C string: a NUL ends the value.
+            value = f.value.split(b"\x00", 1)[0]
+            addrs.setdefault(ln, []).extend(parse_address_bytes(value))
     subject = strings.get("subject")
     out = [
         b"(",
