@@ -51,6 +51,9 @@ def test_sni_picks_the_local_name_certificate(daemon: Daemon, ca: TestCA) -> Non
     # An unknown name gets the default certificate.
     ctx.check_hostname = False
     with socket.create_connection(("127.0.0.1", daemon.ports["imaps"]), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname="MAIL.example.test") as s:  # names are case-blind
+            assert peer_common_name(s.getpeercert(binary_form=True)) == "mail.example.test"
+    with socket.create_connection(("127.0.0.1", daemon.ports["imaps"]), timeout=10) as raw:
         with ctx.wrap_socket(raw, server_hostname="other.example.test") as s:
             assert peer_common_name(s.getpeercert(binary_form=True)) == "localhost"
 
