@@ -106,12 +106,43 @@ def _content(path: str) -> bytes:
 
 
 def _try_create(lock_path: str, mode: int) -> Dotlock | None:
+    """Dovecot's `dotlock_use_excl = no` method: the content goes into a
+    temporary file first, then link() makes it the lock. Unlike O_EXCL +
+    write, a process killed half-way never leaves an empty lock behind,
+    which others could only break after the 120 s stale timeout. Where hard
+    links are not supported, O_EXCL is used (`dotlock_use_excl = yes`)."""
+    directory = os.path.dirname(lock_path) or "."
+    temp = os.path.join(directory, f".temp.{_hostname()}.{os.getpid()}.{os.urandom(4).hex()}")
+    fd = os.open(temp, os.O_RDWR | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        write_all(fd, _own_content())
+        st = os.fstat(fd)
+    finally:
+        os.close(fd)
+    try:
+        os.link(temp, lock_path)
+    except FileExistsError:
+        return None
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK, errno.EXDEV):
+            raise
+        return _try_create_excl(lock_path, mode)
+    finally:
+        try:
+            os.unlink(temp)
+        except FileNotFoundError:
+            pass
+    st = os.stat(lock_path)
+    return Dotlock(lock_path, st.st_ino, st.st_ctime_ns)
+
+
+def _try_create_excl(lock_path: str, mode: int) -> Dotlock | None:
     try:
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_EXCL, mode)
     except FileExistsError:
         return None
     try:
-        os.write(fd, _own_content())
+        write_all(fd, _own_content())
         st = os.fstat(fd)
     finally:
         os.close(fd)
