@@ -21,9 +21,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from maa_server import __version__, logs
+from maa_server.daemon import proxy_protocol
 from maa_server.daemon.control import control_path, start_control_server
 from maa_server.daemon.listeners import ListenError, ListenerSpec, bind, listener_specs
 from maa_server.daemon.notify import sd_notify
+from maa_server.daemon.proxy_protocol import ProxiedAddresses, is_trusted
 from maa_server.daemon.tls import TlsConfig, TlsConfigError, TlsContexts, build_tls_config
 from maa_server.protocols.connection import Connection
 from maa_server.protocols.context import LiveSession, ServerContext, SessionRegistry
@@ -189,8 +191,10 @@ def usable_specs(specs: list[ListenerSpec], handlers: dict[str, ConnectionHandle
     lmtp_ok: bool | None = None
     for spec in specs:
         reason = ""
-        if spec.haproxy:
-            reason = "haproxy = yes is not supported yet"
+        if spec.haproxy and spec.ssl:
+            # The PROXY header comes before the TLS handshake, which asyncio
+            # starts at once on an implicit-TLS listener.
+            reason = "haproxy = yes with ssl = yes is not supported yet"
         elif spec.ssl and (tls is None or tls.for_protocol(spec.protocol) is None):
             # Dovecot accepts and then drops these with "SSL is disabled
             # (ssl=no)"; not listening at all is clearer.
@@ -332,8 +336,17 @@ class Master:
                 writer.close()
                 return
             gen = self.gen  # the generation current at accept time serves it
+            proxied = None
+            if state.spec.haproxy:
+                ok, proxied = await self._read_proxy_header(state.spec, gen, reader, writer)
+                if not ok:
+                    writer.close()
+                    return
             front = self.tls.front(state.spec.protocol) if (self.tls and gen.tls) else None
             conn = Connection(reader, writer, server_ssl=front)
+            if proxied is not None:
+                conn.remote_ip, conn.remote_port = proxied.client_ip, proxied.client_port
+                conn.local_ip, conn.local_port = proxied.server_ip, proxied.server_port
             task = asyncio.current_task()
             assert task is not None
             self.open[task] = OpenConnection(state.spec.protocol, conn, task)
@@ -351,6 +364,33 @@ class Master:
                 self.open.pop(task, None)
                 await conn.close()
         return accepted
+
+    async def _read_proxy_header(self, spec: ListenerSpec, gen: Generation, reader: asyncio.StreamReader,
+                                 writer: asyncio.StreamWriter) -> tuple[bool, ProxiedAddresses | None]:
+        """haproxy = yes: the PROXY header first, from a trusted peer only
+        (haproxy_trusted_networks, haproxy_timeout)."""
+        peer = writer.get_extra_info("peername")
+        peer_ip = str(peer[0]) if isinstance(peer, tuple) else ""
+        login_log = logs.get_log(spec.service)
+        if not is_trusted(peer_ip, str(gen.config.get("haproxy_trusted_networks") or "")):
+            login_log.error(f"haproxy: Client not trusted (rip={peer_ip})")
+            return False, None
+        timeout = float(gen.config.get("haproxy_timeout") or 3)
+        try:
+            async with asyncio.timeout(timeout):
+                prefix = await reader.readexactly(proxy_protocol.PREFIX_LEN)
+                if proxy_protocol.version_of(prefix) == 1:
+                    line = prefix + await reader.readuntil(b"\n")
+                    return True, proxy_protocol.parse_v1(line)
+                header = prefix + await reader.readexactly(proxy_protocol.V2_HEADER_LEN - len(prefix))
+                body = await reader.readexactly(proxy_protocol.v2_body_length(header))
+                return True, proxy_protocol.parse_v2(header, body)
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError,
+                proxy_protocol.ProxyHeaderError, ConnectionError) as exc:
+            why = "timed out" if isinstance(exc, TimeoutError) else str(exc) or type(exc).__name__
+            login_log.error(f"haproxy: Client disconnected: Failed to read valid HAproxy header "
+                            f"({why}) (rip={peer_ip})")
+            return False, None
 
     # --- reload --------------------------------------------------------
 
