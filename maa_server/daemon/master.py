@@ -195,6 +195,8 @@ def usable_specs(specs: list[ListenerSpec], handlers: dict[str, ConnectionHandle
             # The PROXY header comes before the TLS handshake, which asyncio
             # starts at once on an implicit-TLS listener.
             reason = "haproxy = yes with ssl = yes is not supported yet"
+        elif spec.haproxy and spec.protocol == "lmtp":
+            reason = "haproxy = yes is not supported for lmtp yet"
         elif spec.ssl and (tls is None or tls.for_protocol(spec.protocol) is None):
             # Dovecot accepts and then drops these with "SSL is disabled
             # (ssl=no)"; not listening at all is clearer.
