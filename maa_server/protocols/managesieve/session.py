@@ -1,0 +1,340 @@
+"""A ManageSieve connection (RFC 5804), answering as Pigeonhole's
+managesieve-login and managesieve processes do: `handle_connection(conn, ctx)`.
+
+Texts and codes were taken from the real Pigeonhole 0.5 (Debian 12)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+
+from maa_server.auth.interface import AuthResult, AuthStatus, ClientInfo
+from maa_server.logs import get_log, login_fields, mail_process_prefix
+from maa_server.protocols.connection import Connection, ConnectionClosed, LineTooLong
+from maa_server.protocols.context import LiveSession, ServerContext, new_session_id
+from maa_server.protocols.managesieve.parser import Command, CommandReader, ParseError, quote, response
+from maa_server.sieve.scripts import Quota, ScriptError, ScriptStore, parse_location
+from maa_server.sieve.signatures import EXTENSIONS
+
+LINE_LIMIT = 8192
+LOGIN_TIMEOUT = 180.0
+IDLE_TIMEOUT = 1800.0
+IMPLEMENTATION = "Dovecot (Debian) Pigeonhole"
+login_log = get_log("managesieve-login")
+
+
+class _Logout(Exception):
+    pass
+
+
+def _size(value: str, default: int) -> int:
+    from maa_server.config.values import parse_size
+
+    try:
+        return parse_size(value) if value else default
+    except ValueError:
+        return default
+
+
+class ManageSieveSession:
+    def __init__(self, conn: Connection, ctx: ServerContext) -> None:
+        self.conn = conn
+        self.ctx = ctx
+        self.session_id = new_session_id()
+        self.user = ""
+        self.scripts: ScriptStore | None = None
+        self.failed_attempts = 0
+        self.max_redirects = 4
+
+    # --- plumbing ---------------------------------------------------------
+
+    def client_info(self) -> ClientInfo:
+        return ClientInfo(protocol="sieve", remote_ip=self.conn.remote_ip,
+                          remote_port=self.conn.remote_port, local_ip=self.conn.local_ip,
+                          local_port=self.conn.local_port, secured=self.conn.secured,
+                          session_id=self.session_id)
+
+    def setting(self, name: str, default: object) -> object:
+        try:
+            value = self.ctx.config.get(name, protocol="sieve", local_ip=self.conn.local_ip or None,
+                                        remote_ip=self.conn.remote_ip or None)
+        except Exception:  # noqa: BLE001 - unknown to the config: Pigeonhole's default
+            return default
+        return default if value in (None, "") else value
+
+    def capabilities(self) -> bytes:
+        lines = [(b"IMPLEMENTATION", IMPLEMENTATION),
+                 (b"SIEVE", " ".join(sorted(EXTENSIONS, key=_PIGEONHOLE_ORDER)))]
+        if self.user:
+            lines.append((b"MAXREDIRECTS", str(self.max_redirects)))
+        else:
+            mechs = self.ctx.auth.mechanisms(self.client_info())
+            lines.append((b"SASL", " ".join(mechs)))
+            if self.conn.server_ssl is not None and not self.conn.secured:
+                lines.append((b"STARTTLS", None))
+        lines.append((b"VERSION", "1.0"))
+        return b"".join(b'"' + k + b'"' + (b" " + quote(v) if v is not None else b"") + b"\r\n"
+                        for k, v in lines)
+
+    async def read_command(self, timeout: float) -> Command:
+        reader = CommandReader(max_literal=_size(self._plugin("sieve_max_script_size"), 1 << 20) + 1024)
+        line = await asyncio.wait_for(self.conn.readline(LINE_LIMIT), timeout)
+        while True:
+            want = reader.feed_line(line)
+            if not want:
+                return reader.command()
+            reader.feed_literal(await self.conn.read_exactly(want))
+            line = await self.conn.readline(LINE_LIMIT)
+
+    def _plugin(self, name: str) -> str:
+        try:
+            return str(self.ctx.config.plugin("sieve").get(name, ""))
+        except Exception:  # noqa: BLE001 - no plugin section
+            return ""
+
+    # --- the loop ---------------------------------------------------------
+
+    async def run(self) -> None:
+        greeting = str(self.setting("login_greeting", "Dovecot ready."))
+        await self.conn.send(self.capabilities() + response("OK", greeting))
+        try:
+            while True:
+                try:
+                    cmd = await self.read_command(IDLE_TIMEOUT if self.user else LOGIN_TIMEOUT)
+                except LineTooLong:
+                    await self.conn.send(response("NO", "Error in MANAGESIEVE command: Too long command."))
+                    continue
+                except ParseError as exc:
+                    await self.conn.send(response("NO", f"Error in MANAGESIEVE command: {exc}"))
+                    continue
+                try:
+                    await self.dispatch(cmd)
+                except ScriptError as exc:
+                    await self.conn.send(response("NO", str(exc), exc.code))
+        except _Logout:
+            pass
+        except asyncio.TimeoutError:
+            await self._bye('BYE "Disconnected for inactivity."\r\n')
+        except ConnectionClosed:
+            pass
+        finally:
+            if self.user:
+                get_log(mail_process_prefix("managesieve", self.user, self.session_id)).info(
+                    f"Disconnected: Logged out bytes={self.conn.bytes_in}/{self.conn.bytes_out}")
+            await self.conn.close()
+
+    async def _bye(self, text: str) -> None:
+        try:
+            await asyncio.wait_for(self.conn.send(text.encode()), 5)
+        except (ConnectionClosed, asyncio.TimeoutError):
+            pass
+
+    async def dispatch(self, cmd: Command) -> None:
+        handler = _ANY_STATE.get(cmd.name) or (_AUTHED if self.user else _NOT_AUTHED).get(cmd.name)
+        if handler is None:
+            await self.conn.send(response("NO", f"Error in MANAGESIEVE command {cmd.name}: Unknown command."))
+            return
+        n_args = _ARGS.get(cmd.name, (0, 0))
+        if not n_args[0] <= len(cmd.args) <= n_args[1]:
+            text = "Missing arguments." if len(cmd.args) < n_args[0] else "Too many command arguments."
+            await self.conn.send(response("NO", f"Error in MANAGESIEVE command {cmd.name}: {text}"))
+            return
+        await handler(self, cmd)
+
+    # --- any state --------------------------------------------------------
+
+    async def cmd_capability(self, cmd: Command) -> None:
+        await self.conn.send(self.capabilities() + response("OK", "Capability completed."))
+
+    async def cmd_noop(self, cmd: Command) -> None:
+        if cmd.args:
+            tag = _text(cmd.args[0])
+            await self.conn.send(b"OK (TAG " + quote(tag) + b') "Done"\r\n')
+        else:
+            await self.conn.send(response("OK", "NOOP Completed"))
+
+    async def cmd_logout(self, cmd: Command) -> None:
+        await self.conn.send(response("OK", "Logout completed."))
+        raise _Logout()
+
+    # --- not authenticated ------------------------------------------------
+
+    async def cmd_starttls(self, cmd: Command) -> None:
+        if self.conn.server_ssl is None or self.conn.secured:
+            await self.conn.send(response("NO", "Error in MANAGESIEVE command STARTTLS: Unknown command."))
+            return
+        await self.conn.send(response("OK", "Begin TLS negotiation now."))
+        await self.conn.start_tls()
+        # RFC 5804 2.2: the server re-issues its capabilities after TLS.
+        await self.conn.send(self.capabilities() + response("OK", "TLS negotiation successful."))
+
+    async def cmd_authenticate(self, cmd: Command) -> None:
+        mech = _text(cmd.args[0]).upper()
+        info = self.client_info()
+        exchange = self.ctx.auth.start_sasl(mech, info)
+        if exchange is None:
+            if mech in ("PLAIN", "LOGIN") and not self.ctx.auth.plaintext_allowed(info):
+                await self.conn.send(response("NO", "Plaintext authentication disallowed on "
+                                                    "non-secure (SSL/TLS) connections."))
+            else:
+                await self.conn.send(response("NO", "Unsupported authentication mechanism."))
+            return
+        data: bytes | None = None
+        if len(cmd.args) > 1:
+            data = _b64(cmd.args[1])
+            if data is None:
+                await self.conn.send(response("NO", "Invalid base64 data in initial response"))
+                return
+        while True:
+            step = await exchange.step(data)
+            if step.result is not None:
+                break
+            await self.conn.send(quote(base64.b64encode(step.challenge or b"")) + b"\r\n")
+            reply = await self.read_command_string()
+            if reply == b"*":
+                await self.conn.send(response("NO", "Authentication aborted by client."))
+                return
+            data = _b64(reply)
+            if data is None:
+                await self.conn.send(response("NO", "Invalid base64 data in continued response"))
+                return
+        await self.finish_login(step.result, mech)
+
+    async def read_command_string(self) -> bytes:
+        """A SASL response: one string (quoted or literal) alone on a line.
+        Read with the command reader, as the sole argument of a dummy name."""
+        reader = CommandReader(max_literal=LINE_LIMIT)
+        line = await asyncio.wait_for(self.conn.readline(LINE_LIMIT), LOGIN_TIMEOUT)
+        want = reader.feed_line(b"SASL " + line)
+        while want:
+            reader.feed_literal(await self.conn.read_exactly(want))
+            want = reader.feed_line(await self.conn.readline(LINE_LIMIT))
+        args = reader.command().args
+        return _bytes(args[0]) if len(args) == 1 else b"*"
+
+    async def finish_login(self, result: AuthResult, mech: str) -> None:
+        fields = lambda user: login_fields(user, mech, self.conn.remote_ip, self.conn.local_ip,
+                                           self.conn.secured, self.session_id)
+        if result.status is not AuthStatus.OK or result.user is None:
+            self.failed_attempts += 1
+            if result.status is AuthStatus.TEMPFAIL:
+                await self.conn.send(response("NO", "Temporary authentication failure.", "TRYLATER"))
+            else:
+                await self.conn.send(response("NO", result.reason or "Authentication failed."))
+            return
+        user = result.user
+        self.user = result.username or user.username
+        script_dir, active = parse_location(self._plugin("sieve"), user.home)
+        self.scripts = ScriptStore(script_dir, active, Quota(
+            max_scripts=int(self._plugin("sieve_quota_max_scripts") or 0),
+            max_storage=_size(self._plugin("sieve_quota_max_storage"), 0),
+            max_script_size=_size(self._plugin("sieve_max_script_size"), 1 << 20)))
+        self.max_redirects = int(self._plugin("sieve_max_redirects") or 4)
+        login_log.info(f"Login: {fields(self.user)}")
+        live = LiveSession(self.user, "sieve", self.conn.remote_ip, self.session_id, self.conn.abort)
+        self.ctx.sessions.add(live)
+        self._live = live
+        await self.conn.send(response("OK", "Logged in."))
+
+    # --- authenticated ------------------------------------------------------
+
+    async def _store(self, func, *args):  # type: ignore[no-untyped-def]
+        assert self.scripts is not None
+        return await asyncio.to_thread(func, *args)
+
+    async def cmd_listscripts(self, cmd: Command) -> None:
+        assert self.scripts is not None
+        names, active = await self._store(lambda: (self.scripts.names(), self.scripts.active()))
+        out = b"".join(quote(n) + (b" ACTIVE" if n == active else b"") + b"\r\n" for n in names)
+        await self.conn.send(out + response("OK", "Listscripts completed."))
+
+    async def cmd_havespace(self, cmd: Command) -> None:
+        assert self.scripts is not None
+        if not isinstance(cmd.args[1], int):
+            await self.conn.send(response("NO", "Error in MANAGESIEVE command HAVESPACE: "
+                                                "Invalid arguments."))
+            return
+        await self._store(self.scripts.have_space, _text(cmd.args[0]), cmd.args[1])
+        await self.conn.send(response("OK", "Putscript would succeed."))
+
+    async def cmd_putscript(self, cmd: Command) -> None:
+        assert self.scripts is not None
+        await self._store(self.scripts.put, _text(cmd.args[0]), _bytes(cmd.args[1]))
+        await self.conn.send(response("OK", "PUTSCRIPT completed."))
+
+    async def cmd_checkscript(self, cmd: Command) -> None:
+        assert self.scripts is not None
+        # CHECKSCRIPT reports without a script-name prefix (name "").
+        await self._store(self.scripts.check, "", _bytes(cmd.args[0]))
+        await self.conn.send(response("OK", "Script checked successfully."))
+
+    async def cmd_getscript(self, cmd: Command) -> None:
+        assert self.scripts is not None
+        content = await self._store(self.scripts.get, _text(cmd.args[0]))
+        await self.conn.send(b"{%d}\r\n" % len(content) + content + b"\r\n"
+                             + response("OK", "Getscript completed."))
+
+    async def cmd_setactive(self, cmd: Command) -> None:
+        assert self.scripts is not None
+        name = _text(cmd.args[0])
+        await self._store(self.scripts.set_active, name)
+        await self.conn.send(response("OK", "No scripts currently active." if name == ""
+                                      else "Setactive completed."))
+
+    async def cmd_deletescript(self, cmd: Command) -> None:
+        assert self.scripts is not None
+        await self._store(self.scripts.delete, _text(cmd.args[0]))
+        await self.conn.send(response("OK", "Deletescript completed."))
+
+    async def cmd_renamescript(self, cmd: Command) -> None:
+        assert self.scripts is not None
+        await self._store(self.scripts.rename, _text(cmd.args[0]), _text(cmd.args[1]))
+        await self.conn.send(response("OK", "Renamescript completed."))
+
+
+def _text(arg: bytes | int) -> str:
+    return arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(arg)
+
+
+def _bytes(arg: bytes | int) -> bytes:
+    return arg if isinstance(arg, bytes) else str(arg).encode()
+
+
+def _b64(arg: bytes | int) -> bytes | None:
+    try:
+        return base64.b64decode(_bytes(arg), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+# Pigeonhole lists its SIEVE capability in registration order.
+_ORDER = ("fileinto reject envelope encoded-character vacation subaddress comparator-i;ascii-numeric "
+          "relational regex imap4flags copy include variables body enotify environment mailbox date "
+          "index ihave duplicate mime foreverypart extracttext vacation-seconds").split()
+
+
+def _PIGEONHOLE_ORDER(name: str) -> int:
+    return _ORDER.index(name) if name in _ORDER else len(_ORDER)
+
+
+S = ManageSieveSession
+_ANY_STATE = {"CAPABILITY": S.cmd_capability, "NOOP": S.cmd_noop, "LOGOUT": S.cmd_logout}
+_NOT_AUTHED = {"STARTTLS": S.cmd_starttls, "AUTHENTICATE": S.cmd_authenticate}
+_AUTHED = {"LISTSCRIPTS": S.cmd_listscripts, "HAVESPACE": S.cmd_havespace,
+           "PUTSCRIPT": S.cmd_putscript, "CHECKSCRIPT": S.cmd_checkscript,
+           "GETSCRIPT": S.cmd_getscript, "SETACTIVE": S.cmd_setactive,
+           "DELETESCRIPT": S.cmd_deletescript, "RENAMESCRIPT": S.cmd_renamescript}
+_ARGS = {"NOOP": (0, 1), "AUTHENTICATE": (1, 2), "HAVESPACE": (2, 2), "PUTSCRIPT": (2, 2),
+         "CHECKSCRIPT": (1, 1), "GETSCRIPT": (1, 1), "SETACTIVE": (1, 1), "DELETESCRIPT": (1, 1),
+         "RENAMESCRIPT": (2, 2)}
+
+
+async def handle_connection(conn: Connection, ctx: ServerContext) -> None:
+    session = ManageSieveSession(conn, ctx)
+    try:
+        await session.run()
+    finally:
+        live = getattr(session, "_live", None)
+        if live is not None:
+            ctx.sessions.remove(live)
