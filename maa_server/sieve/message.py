@@ -8,7 +8,7 @@ import email.utils
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from maa_server.storage.message import body_text, header_values
+from maa_server.storage.message import body_text, header_values, parse_addresses
 
 
 @dataclass
@@ -27,8 +27,17 @@ class SieveMessage:
         return header_values(self.raw, name)
 
     def addresses(self, name: str) -> list[str]:
-        """addr-specs of an address header, in order ("" for `<>`)."""
-        return [addr for _, addr in email.utils.getaddresses(self.headers(name)) if addr or _]
+        """addr-specs of an address header, in order ("" for `<>` and for
+        what does not parse). Dovecot's message_address_parse() (the parser
+        Pigeonhole uses), not email.utils: `[acme] list <a@b>` must not
+        yield `a@b` (Pigeonhole's sieve-test agrees). Group markers skipped."""
+        out: list[str] = []
+        for value in self.headers(name):
+            for addr in parse_addresses(value):
+                if addr.mailbox is None or addr.domain is None:
+                    continue  # RFC 5322 group start/end
+                out.append(addr.addr_spec if addr.mailbox and addr.domain else "")
+        return out
 
     @cached_property
     def text(self) -> str:
