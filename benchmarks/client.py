@@ -54,8 +54,10 @@ class ImapClient:
             self.bytes_read += len(data)
             parts.append(data)
 
-    async def command(self, text: str | bytes, literal: bytes | None = None) -> list[bytes]:
-        """Send a command; return the untagged lines. Raises ImapError on NO/BAD."""
+    async def command(self, text: str | bytes, literal: bytes | None = None,
+                      check: bool = True) -> list[bytes]:
+        """Send a command; return the untagged lines. Raises ImapError on NO/BAD
+        (on BAD only, when `check` is false)."""
         self.tag += 1
         tag = b"A%d" % self.tag
         raw = text.encode() if isinstance(text, str) else text
@@ -73,7 +75,7 @@ class ImapClient:
         while True:
             line = await self._read_response_line()
             if line.startswith(tag + b" "):
-                if not line.startswith(tag + b" OK"):
+                if not line.startswith(tag + b" OK") and (check or line.startswith(tag + b" BAD")):
                     raise ImapError(line.decode(errors="replace").strip())
                 return lines
             lines.append(line)

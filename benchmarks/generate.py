@@ -94,7 +94,7 @@ def messages(count: int, seed: int = 1) -> list[bytes]:
 
 def write_maildir(root: Path, count: int, seed: int = 1, uid: int | None = None,
                   gid: int | None = None) -> int:
-    """A LAYOUT=fs INBOX with `count` messages dropped into cur/ (as an MDA
+    """A LAYOUT=fs folder with `count` messages dropped into cur/ (as an MDA
     would, with no dovecot-uidlist: each server builds its own). Returns bytes."""
     for sub in ("cur", "new", "tmp"):
         (root / sub).mkdir(parents=True, exist_ok=True)
@@ -114,3 +114,31 @@ def write_maildir(root: Path, count: int, seed: int = 1, uid: int | None = None,
             for f in filenames:
                 os.chown(os.path.join(dirpath, f), uid, gid if gid is not None else -1)
     return total
+
+
+def cached_maildir(cache: Path, count: int, seed: int = 1) -> tuple[Path, int]:
+    """A generated folder of `count` messages kept under `cache` between runs
+    (100,000 messages take minutes to write); returns (path, bytes). Servers
+    get hard-linked copies: Maildir files are never rewritten in place, only
+    renamed, so the copies stay independent."""
+    folder = cache / f"maildir-{count}-seed{seed}"
+    stamp = folder / ".complete"
+    if stamp.exists():
+        return folder, int(stamp.read_text())
+    if folder.exists():
+        import shutil
+
+        shutil.rmtree(folder)
+    total = write_maildir(folder, count, seed)
+    stamp.write_text(str(total))
+    return folder, total
+
+
+def link_copy(source: Path, dest: Path, uid: int, gid: int) -> None:
+    """Hard-link copy of a generated folder (cur/new/tmp only), owned by uid:gid."""
+    for sub in ("cur", "new", "tmp"):
+        (dest / sub).mkdir(parents=True, exist_ok=True)
+        os.chown(dest / sub, uid, gid)
+        for entry in os.scandir(source / sub):
+            os.link(entry.path, dest / sub / entry.name)
+    os.chown(dest, uid, gid)
