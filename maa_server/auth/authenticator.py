@@ -8,11 +8,12 @@ failure delay, and the constant-cost answer for unknown users.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 from typing import Any
 
 from maa_server.auth.chain import PassdbResult
 from maa_server.auth.engine import AuthEngine, AuthRequest
-from maa_server.auth.fields import ip_in_networks, is_loopback
+from maa_server.auth.fields import ip_in_networks
 from maa_server.auth.interface import (
     Authenticator,
     AuthResult,
@@ -70,12 +71,13 @@ class MaaAuthenticator(Authenticator):
         return bool(networks) and ip_in_networks(client.remote_ip, networks)
 
     def is_secured(self, client: ClientInfo) -> bool:
-        """TLS, loopback / same-IP connections, or a trusted network (login-common)."""
+        """TLS, a client on our own IP, or a trusted network. Dovecot's
+        login-common/client-common.c: `secured = ssl || trusted ||
+        net_ip_compare(real_remote_ip, real_local_ip)`; being on loopback is
+        not enough (127.0.0.2 -> 127.0.0.1 is not secured, observed)."""
         if client.secured or self.is_trusted(client):
             return True
-        if not client.remote_ip:
-            return True  # UNIX socket
-        return is_loopback(client.remote_ip) or client.remote_ip == client.local_ip
+        return same_ip(client.remote_ip, client.local_ip)
 
     def plaintext_allowed(self, client: ClientInfo) -> bool:
         return not self.settings_for(client).disable_plaintext_auth or self.is_secured(client)
@@ -209,6 +211,20 @@ class MaaAuthenticator(Authenticator):
             if isinstance(udb.driver, StaticUserdb) and not udb.driver.allow_all_users:
                 return True  # with a PAM-only passdb this fails, as in Dovecot
         return False
+
+
+def same_ip(remote_ip: str, local_ip: str) -> bool:
+    """net_ip_compare() of the two ends: equal addresses (an IPv4-mapped IPv6
+    address equals its IPv4 form); two missing ones (a UNIX socket) are equal."""
+    if not remote_ip or not local_ip:
+        return not remote_ip and not local_ip
+    try:
+        ips = [ipaddress.ip_address(text.strip().strip("[]")) for text in (remote_ip, local_ip)]
+    except ValueError:
+        return remote_ip == local_ip
+    plain = [ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped else ip
+             for ip in ips]
+    return plain[0] == plain[1]
 
 
 class _FilteredConfig:

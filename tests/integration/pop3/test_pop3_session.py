@@ -180,8 +180,6 @@ def test_wrong_state_commands_before_login(stack: MaaStack) -> None:
     client.close()
 
 
-@pytest.mark.xfail(strict=True, reason="maa_server.auth counts every loopback address as secured; "
-                   "Dovecot only rip == lip (spec 7.4: 127.0.0.2 -> 127.0.0.1 is not secured)")
 def test_plaintext_refused_on_insecure_connection(tmp_path: Path) -> None:
     stack = MaaStack(tmp_path, extra_config="auth_failure_delay = 0\ndisable_plaintext_auth = yes"
                      ).start()

@@ -134,6 +134,30 @@ async def test_plaintext_policy(make_auth: Make, files: Path) -> None:
     assert open_auth.plaintext_allowed(REMOTE)
 
 
+async def test_secured_means_same_ip_not_loopback(make_auth: Make, files: Path) -> None:
+    """login-common: secured = TLS || trusted || remote IP == local IP. Observed
+    with Dovecot 2.3.19: 127.0.0.2 -> 127.0.0.1 and 127.0.0.1 -> 127.0.0.2 get
+    no USER / AUTH=PLAIN, 127.0.0.2 -> 127.0.0.2 does."""
+    auth = make_auth(tutorial(files))
+
+    def client(rip: str, lip: str, secured: bool = False) -> ClientInfo:
+        return ClientInfo(protocol="pop3", remote_ip=rip, local_ip=lip, secured=secured)
+
+    assert auth.is_secured(client("127.0.0.1", "127.0.0.1"))
+    assert auth.is_secured(client("127.0.0.2", "127.0.0.2"))
+    assert not auth.is_secured(client("127.0.0.2", "127.0.0.1"))
+    assert not auth.is_secured(client("127.0.0.1", "127.0.0.2"))
+    assert not auth.is_secured(client("::1", "127.0.0.1"))
+    assert auth.is_secured(client("::ffff:127.0.0.1", "127.0.0.1"))
+    assert auth.is_secured(client("", ""))  # UNIX socket: both ends without an IP
+    assert auth.is_secured(client("127.0.0.2", "127.0.0.1", secured=True))  # TLS
+    assert auth.mechanisms(client("127.0.0.2", "127.0.0.1")) == [
+        "CRAM-MD5", "SCRAM-SHA-1", "SCRAM-SHA-256"]
+    trusting = make_auth(tutorial(files, "login_trusted_networks = 127.0.0.2/32"))
+    assert trusting.is_secured(client("127.0.0.2", "127.0.0.1"))
+    assert not trusting.is_secured(client("127.0.0.3", "127.0.0.1"))
+
+
 async def test_default_mechanisms_is_plain(make_auth: Make, files: Path) -> None:
     auth = make_auth(f"auth_failure_delay = 0\npassdb {{\n driver = passwd-file\n args = {files}/users\n}}\n")
     assert auth.mechanisms(LOCAL) == ["PLAIN"]
