@@ -10,18 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from typing import Any
+from typing import Any, NamedTuple
 
 from maa_server.auth.interface import UserInfo
 from maa_server.storage.interface import MailStore
-from maa_server.storage.location import parse_mail_location
+from maa_server.storage.location import MailLocation, parse_mail_location
 from maa_server.storage.maildir.store import AutoMailbox, MaildirStore
-
-# Weak: a store lives while a session (or a pending cache write) uses it, so
-# a long-running process does not keep every user it ever served in memory.
-_stores: weakref.WeakValueDictionary[tuple[str, str, str], MaildirStore] = weakref.WeakValueDictionary()
-_opening: dict[tuple[str, str, str], asyncio.Future[MaildirStore]] = {}
-
 
 def _setting(cfg: Any, name: str, default: Any) -> Any:
     try:
@@ -68,15 +62,55 @@ def _bool(value: Any) -> bool:
     return str(value).strip().lower() in ("yes", "y", "1", "true")
 
 
-async def open_mail_store(cfg: Any, user: UserInfo) -> MailStore:
-    """The user's store (cached per user and location in this process).
-    Raises LocationError when the location cannot be used."""
+class StoreKey(NamedTuple):
+    """What makes two opens the same store: the resolved location (after home
+    and %-variables), the identity that owns the files, and the settings the
+    store was built with. A user name alone is not enough: the same name from
+    two userdbs, or a home changed by a reload, is another Maildir."""
+
+    username: str
+    uid: int | None
+    gid: int | None
+    location: MailLocation
+    separator: str
+    fsync: str
+    hardlinks: bool
+    auto_mailboxes: tuple[AutoMailbox, ...]
+    tmp_scan_interval: float
+    max_lock_timeout: float
+
+
+# Weak: a store lives while a session (or a pending cache write) uses it, so
+# a long-running process does not keep every user it ever served in memory.
+_stores: weakref.WeakValueDictionary[StoreKey, MaildirStore] = weakref.WeakValueDictionary()
+_opening: dict[StoreKey, asyncio.Future[MaildirStore]] = {}
+
+
+def store_key(cfg: Any, user: UserInfo) -> StoreKey:
+    """The cache key of `user`'s store under `cfg` (raises LocationError)."""
     namespace = _inbox_namespace(cfg)
     spec = user.mail or (namespace.get("location", "") if namespace is not None else "") \
         or str(_setting(cfg, "mail_location", ""))
     separator = user.extra.get("namespace/inbox/separator", "") or (
         namespace.get("separator", "") if namespace is not None else "")
-    key = (user.username, spec, separator)
+    return StoreKey(
+        username=user.username,
+        uid=user.uid,
+        gid=user.gid,
+        location=parse_mail_location(spec, user.username, user.home, None),
+        separator=separator,
+        fsync=str(_setting(cfg, "mail_fsync", "optimized")),
+        hardlinks=_bool(_setting(cfg, "maildir_copy_with_hardlinks", True)),
+        auto_mailboxes=tuple(_auto_mailboxes(namespace)),
+        tmp_scan_interval=_seconds(_setting(cfg, "mail_temp_scan_interval", 7 * 86400.0), 7 * 86400.0),
+        max_lock_timeout=_seconds(_setting(cfg, "mail_max_lock_timeout", 0.0), 0.0),
+    )
+
+
+async def open_mail_store(cfg: Any, user: UserInfo) -> MailStore:
+    """The user's store, cached per resolved location in this process.
+    Raises LocationError when the location cannot be used."""
+    key = store_key(cfg, user)
     store = _stores.get(key)
     if store is not None:
         return store
@@ -86,16 +120,15 @@ async def open_mail_store(cfg: Any, user: UserInfo) -> MailStore:
     future: asyncio.Future[MaildirStore] = asyncio.get_running_loop().create_future()
     _opening[key] = future
     try:
-        location = parse_mail_location(spec, user.username, user.home, None)
         store = MaildirStore(
             user.username,
-            location,
-            separator=separator or None,
-            fsync=str(_setting(cfg, "mail_fsync", "optimized")),
-            hardlinks=_bool(_setting(cfg, "maildir_copy_with_hardlinks", True)),
-            auto_mailboxes=_auto_mailboxes(namespace),
-            tmp_scan_interval=_seconds(_setting(cfg, "mail_temp_scan_interval", 7 * 86400.0), 7 * 86400.0),
-            max_lock_timeout=_seconds(_setting(cfg, "mail_max_lock_timeout", 0.0), 0.0),
+            key.location,
+            separator=key.separator or None,
+            fsync=key.fsync,
+            hardlinks=key.hardlinks,
+            auto_mailboxes=list(key.auto_mailboxes),
+            tmp_scan_interval=key.tmp_scan_interval,
+            max_lock_timeout=key.max_lock_timeout,
         )
         await store.prepare()
         _stores[key] = store
