@@ -11,6 +11,7 @@ running server and open sessions are not touched.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import os
 import signal
@@ -454,12 +455,15 @@ class Master:
                     for s in list(self.registry.sessions)]
             return {"ok": True, "sessions": rows}
         if command == "kick":
-            users = [str(u) for u in request.get("users", [])]
+            # By session id (maa-adm matched user and IP masks on `who`'s
+            # rows), or every session of the named users.
+            ids = {str(i) for i in request.get("sessions", [])}
+            users = {str(u) for u in request.get("users", [])}
             kicked: dict[str, int] = {}
-            for user in users:
-                count = self.registry.kick(user)
-                if count:
-                    kicked[user] = count
+            for session in list(self.registry.sessions):
+                if session.session_id in ids or session.user in users:
+                    session.kick()
+                    kicked[session.user] = kicked.get(session.user, 0) + 1
             return {"ok": True, "kicked": kicked}
         if command == "reload":
             ok, error = await self.reload()
@@ -504,10 +508,10 @@ class Master:
                 last = now
 
     async def shutdown(self) -> None:
-        """Stop accepting, say Dovecot's goodbye on every IMAP/POP3
-        connection (`* BYE Server shutting down.` to a logged-in IMAP
-        session), end the sessions and wait a moment for their log lines.
-        One process: `shutdown_clients = no` cannot keep sessions alive."""
+        """SIGTERM / maa-adm stop: stop accepting, say Dovecot's goodbye on
+        every connection, let the sessions end and log, close the mail
+        stores. One process: `shutdown_clients = no` cannot keep sessions
+        alive (Dovecot's default, `yes`, is what happens)."""
         sd_notify("STOPPING=1", "STATUS=Shutting down")
         log.warning("Master process shutting down")
         if self.control is not None:
@@ -517,21 +521,37 @@ class Master:
                 state.server.close()
         if self.control_path and os.path.exists(self.control_path):
             os.unlink(self.control_path)
-        logged_in = {id(conn) for conn in map(_session_connection, list(self.registry.sessions))
-                     if conn is not None}
-        for entry in list(self.open.values()):
-            if entry.task.done():
+        # Logged-in sessions end through their own kick(): `* BYE Server
+        # shutting down.` / `-ERR [SYS/TEMP] Server shutting down.`, close,
+        # and the session logs `Disconnected: Server shutting down.` as
+        # Dovecot's mail processes do on SIGTERM. A command in flight runs to
+        # its end (its storage work is not cut off; only its reply is lost).
+        told: set[int] = set()
+        for session in list(self.registry.sessions):
+            conn = _session_connection(session)
+            try:
+                session.kick()
+            except Exception as exc:  # a protocol bug must not stop the shutdown
+                log.error(f"{session.protocol}({session.user}): kick failed: {type(exc).__name__}: {exc}")
                 continue
-            goodbye = SHUTDOWN_GOODBYES.get((entry.protocol, id(entry.conn) in logged_in))
+            if conn is not None:
+                told.add(id(conn))
+        for entry in list(self.open.values()):
+            if entry.task.done() or id(entry.conn) in told:
+                continue
+            goodbye = SHUTDOWN_GOODBYES.get((entry.protocol, False))
             if goodbye and not entry.conn.closing:
-                try:
+                with contextlib.suppress(Exception):
                     entry.conn.write(goodbye)
-                    await asyncio.wait_for(entry.conn.drain(), 1)
-                except Exception:
-                    pass
-            entry.task.cancel()
+            entry.conn.close_soon()
         if self.open:
             await asyncio.wait(list(self.open), timeout=SHUTDOWN_GRACE_SECS)
+        stragglers = [entry.task for entry in self.open.values() if not entry.task.done()]
+        for task in stragglers:
+            task.cancel()
+        if stragglers:
+            await asyncio.wait(stragglers, timeout=SHUTDOWN_GRACE_SECS)
+        await self._close_stores()
         for state in self.listeners:
             if state.server is not None:
                 try:
@@ -540,3 +560,14 @@ class Master:
                     pass
                 if state.spec.path and os.path.exists(state.spec.path):
                     os.unlink(state.spec.path)
+
+    @staticmethod
+    async def _close_stores() -> None:
+        """Flush what the mail stores keep in memory (index caches) so that
+        nothing is left half written (storage.factory.close_all_stores)."""
+        try:
+            from maa_server.storage.factory import close_all_stores
+
+            await asyncio.wait_for(close_all_stores(), SHUTDOWN_GRACE_SECS)
+        except Exception as exc:
+            log.error(f"closing mail stores failed: {type(exc).__name__}: {exc}")

@@ -198,6 +198,12 @@ class Connection:
         except (ConnectionError, ssl.SSLError, OSError, asyncio.TimeoutError, RuntimeError):
             pass
 
+    def close_soon(self) -> None:
+        """Close once what was written has gone out (maa-adm kick, SIGTERM):
+        unlike abort() a goodbye line is not thrown away; reads then see EOF."""
+        if not self._writer.is_closing():
+            self._writer.close()
+
     def abort(self) -> None:
         transport = self._writer.transport
         if transport is not None:

@@ -197,9 +197,12 @@ async def _finish_auth(s: ImapSession, tag: str, result: AuthResult) -> None:
         limit = int(s.setting("mail_max_userip_connections", 10))
         username = result.username or result.user.username
         if limit and s.ctx.sessions.count(username, s.conn.remote_ip, "imap") >= limit:
-            s.tagged(tag, "NO", "[UNAVAILABLE] Maximum number of connections from user+IP "
-                     f"exceeded (mail_max_userip_connections={limit})")
-            return
+            # Observed from Dovecot 2.3.19: tagged NO [LIMIT], then the login
+            # process disconnects (login-common client_auth_result).
+            text = ("Maximum number of connections from user+IP exceeded "
+                    f"(mail_max_userip_connections={limit})")
+            s.tagged(tag, "NO", f"[LIMIT] {text}")
+            raise ImapBye(text)
         try:
             await s.begin_mail_session(result.user, username)
         except Exception as exc:  # storage cannot be opened: Dovecot's BYE

@@ -429,11 +429,14 @@ class ImapSession:
         return ""
 
     def kick(self) -> None:
-        """maa-adm kick: drop the connection (Dovecot kills the process)."""
+        """maa-adm kick and the daemon's SIGTERM: Dovecot's doveadm kick
+        SIGTERMs the imap process, which says this (imap-client.c
+        clients_destroy_all; observed from 2.3.19), then close."""
         self.kicked = True
         with contextlib.suppress(OSError, RuntimeError):
-            self.conn.write(b"* BYE Disconnected by admin.\r\n")
-        self.conn.abort()
+            if not self.conn.closing:
+                self.conn.write(b"* BYE Server shutting down.\r\n")
+        self.conn.close_soon()
 
     def login_fields(self) -> str:
         """login_log_format_elements, with `%c` = TLS / secured / nothing."""
@@ -446,7 +449,7 @@ class ImapSession:
 
     def _log_disconnect(self, reason: str) -> None:
         if self.kicked:
-            reason = "Disconnected by admin"
+            reason = "Server shutting down."
         if self.user:
             if reason == "Connection closed":
                 if self.commands_after_login == 0:
@@ -457,6 +460,10 @@ class ImapSession:
             elif reason == "Inactivity":
                 reason = f"Inactivity - no input for {int(AUTOLOGOUT)} secs"
             self.log.info(f"Disconnected: {reason} {self.logout_stats()}")
+            return
+        if reason.startswith("Maximum number of connections from user+IP"):
+            # Dovecot logs this refusal without a parenthesised detail.
+            self.login_log.info(f"Disconnected: {reason}: {self.login_fields()}")
             return
         if reason == "Inactivity":
             reason = "Inactivity during authentication" if self.auth_attempts else "Inactivity"

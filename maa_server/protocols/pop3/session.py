@@ -142,8 +142,9 @@ async def _mail_session(conn: Connection, ctx: ServerContext, login: Authorizati
         log.info(f"Disconnected: {reason} {expand_logout(settings.pop3_logout_format, empty)}")
         return
 
+    kick = _Kick(conn)
     live = LiveSession(user=username, protocol="pop3", remote_ip=conn.remote_ip,
-                       session_id=login.state.session_id, kick=conn.abort)
+                       session_id=login.state.session_id, kick=kick, connection=conn)
     ctx.sessions.add(live)
     transaction = Transaction(conn, opened.mailbox, opened.maildrop, settings, log,
                               save_uidls=opened.save_uidls)
@@ -153,12 +154,27 @@ async def _mail_session(conn: Connection, ctx: ServerContext, login: Authorizati
         await conn.send(ok("Logged in."))
         reason = await _command_loop(conn, transaction)
     except ConnectionClosed:
-        reason = "Connection closed"
+        reason = "Server shutting down." if kick.kicked else "Connection closed"
     finally:
         ctx.sessions.remove(live)
         opened.release()
         counters = logout_values(transaction, conn.bytes_in - in_start, conn.bytes_out - out_start)
         log.info(f"Disconnected: {reason} {expand_logout(settings.pop3_logout_format, counters)}")
+
+
+class _Kick:
+    """maa-adm kick and the daemon's SIGTERM: what Dovecot's pop3 process
+    says when it is killed (observed from 2.3.19), then close."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.kicked = False
+
+    def __call__(self) -> None:
+        self.kicked = True
+        if not self.conn.closing:
+            self.conn.write(err("[SYS/TEMP] Server shutting down."))
+        self.conn.close_soon()
 
 
 async def _command_loop(conn: Connection, transaction: Transaction) -> str:
