@@ -121,6 +121,12 @@ SYSLOG_FACILITIES = {
 }
 
 
+# Where syslog(3) writes. MAA_SYSLOG_SOCKET points elsewhere (systems whose
+# syslog socket lives at another path; tests that read the datagrams).
+SYSLOG_SOCKET_ENV = "MAA_SYSLOG_SOCKET"
+DEFAULT_SYSLOG_SOCKET = "/dev/log"
+
+
 class _LevelRange(logging.Filter):
     def __init__(self, levels: set[int]) -> None:
         super().__init__()
@@ -232,7 +238,8 @@ def configure_logging(cfg: object) -> None:
         if path == "syslog":
             facility = SYSLOG_FACILITIES.get(facility_name, SYSLOG_FACILITIES["mail"])
             try:
-                handler = _DovecotSyslogHandler(ident, facility)
+                address = os.environ.get(SYSLOG_SOCKET_ENV) or DEFAULT_SYSLOG_SOCKET
+                handler = _DovecotSyslogHandler(ident, facility, address)
             except OSError:
                 # No syslog daemon (containers, CI): stderr rather than silence.
                 handler = logging.StreamHandler()

@@ -142,13 +142,14 @@ def server_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "maa_server.cli.server", *args]
 
 
-def start_daemon(home: Path, config: Path, ports: dict[str, int]) -> Daemon:
+def start_daemon(home: Path, config: Path, ports: dict[str, int],
+                 env: dict[str, str] | None = None) -> Daemon:
     notify_path = home / "notify.sock"
     if notify_path.exists():
         notify_path.unlink()
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     notify.bind(str(notify_path))
-    env = dict(os.environ, NOTIFY_SOCKET=str(notify_path))
+    env = dict(os.environ, NOTIFY_SOCKET=str(notify_path), **(env or {}))
     proc = subprocess.Popen(server_command("-F", "-c", str(config)), env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
     daemon = Daemon(proc, notify, home, ports, config)

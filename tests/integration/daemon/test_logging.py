@@ -14,6 +14,8 @@ import pytest
 
 from maa_server import logs
 
+from .pki import TestCA
+
 
 class Settings:
     """Only what configure_logging reads (a stand-in for Config.get)."""
@@ -76,3 +78,40 @@ def test_reopen_after_rotation(tmp_path: Path) -> None:
         handler.flush()
     assert "before" in (tmp_path / "maa.log.1").read_text()
     assert "after" in path.read_text() and "before" not in path.read_text()
+
+
+def test_daemon_logs_to_syslog_with_facility_and_ident(tmp_path: Path, ca: TestCA) -> None:
+    """log_path = syslog (Dovecot's default): datagrams on the syslog socket
+    (here one the test binds, via MAA_SYSLOG_SOCKET) with the facility from
+    syslog_facility and instance_name as the ident, no pid, no timestamp."""
+    import imaplib
+
+    from .conftest import PASSWORD, free_port, start_daemon, write_config
+
+    address = tmp_path / "syslog.sock"
+    syslog = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    syslog.bind(str(address))
+    syslog.settimeout(10)
+    ports = {name: free_port() for name in ("imap", "imaps", "pop3", "pop3s")}
+    config = write_config(tmp_path, ca, ports, extra="syslog_facility = local3\ninstance_name = maatest\n")
+    config.write_text(config.read_text().replace(f"log_path = {tmp_path}/maa.log\n", ""))
+    daemon = start_daemon(tmp_path, config, ports, env={logs.SYSLOG_SOCKET_ENV: str(address)})
+    try:
+        imap = imaplib.IMAP4("127.0.0.1", ports["imap"], timeout=10)
+        with pytest.raises(imaplib.IMAP4.error):
+            imap.login("alice", "not-" + PASSWORD)
+        imap.logout()
+        lines: list[bytes] = []
+        while not any(b"Disconnected" in line for line in lines):
+            lines.append(syslog.recv(65536))
+    finally:
+        assert daemon.stop() == 0
+        daemon.notify.close()
+        syslog.close()
+    local3_info, local3_warning = 19 * 8 + 6, 19 * 8 + 4
+    assert f"<{local3_info}>maatest: master: maa-server v".encode() in b"\n".join(lines)
+    assert lines[-1].startswith(f"<{local3_info}>maatest: imap-login: Disconnected: Aborted login by "
+                                "logging out (auth failed, 1 attempts in ".encode())
+    assert all(line.startswith((f"<{local3_info}>maatest: ".encode(), f"<{local3_warning}>maatest: ".encode()))
+               for line in lines)
+    assert all(b" Info: " not in line for line in lines)
