@@ -5,16 +5,22 @@ lmtp_local_add_headers(), spec 8.4): `Return-Path:`, `Delivered-To:` (one
 recipient only) and a `Received:` trace header. dovecot-lda adds none of
 them (observed: `dovecot-lda -f x -d alice` stores the message unchanged).
 The message is then saved through `MailStore.deliver`, the one entry point
-that wakes IDLE sessions; Sieve will choose the target mailbox here later.
+that wakes IDLE sessions.
+
+`deliver_message()` is the one delivery function LMTP and maa-lda call (and
+a per-user worker process may call): it runs Sieve when `sieve` is in the
+protocol's `mail_plugins`, else saves into the requested mailbox.
 """
 
 from __future__ import annotations
 
 import email.utils
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
+from maa_server.auth.interface import UserInfo
 from maa_server.logs import MailLog
 from maa_server.storage.interface import (
     MailboxError,
@@ -25,6 +31,9 @@ from maa_server.storage.interface import (
 
 # Only CRLF pairs become LF: a lone CR is message content (Dovecot's
 # maildir save path, i_stream_create_lf(), does the same).
+if TYPE_CHECKING:
+    from maa_server.config import Config
+
 _CRLF = re.compile(rb"\r\n")
 _MESSAGE_ID = re.compile(rb"^Message-ID:[ \t]*((?:[^\r\n]|\r?\n[ \t])*)", re.IGNORECASE | re.MULTILINE)
 _HOSTNAME_OK = re.compile(r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)$")
@@ -145,3 +154,59 @@ async def deliver_to_store(store: MailStore, data: bytes, mailbox: str, log: Mai
         target = "INBOX"
     log.info(f"msgid={msgid}: saved mail to {target}")
     return Delivered(target, uid)
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryEnvelope:
+    """One recipient's delivery request."""
+
+    mail_from: str  # the reverse path without <>; "" for the null sender
+    rcpt_to: str  # the final recipient address (Sieve's envelope "to")
+    orig_rcpt: str = ""  # ORCPT / maa-lda -a, when known
+    mailbox: str = "INBOX"  # where a plain delivery / Sieve's keep saves
+    protocol: str = "lmtp"  # "lmtp" or "lda": selects `protocol {}` settings
+    reject_inline: bool = False  # maa-lda -e: report a Sieve reject instead of mailing it
+
+
+@dataclass(slots=True)
+class DeliveryResult:
+    stored: list[Delivered] = field(default_factory=list)  # empty: discarded or sent away
+    rejected: str | None = None  # Sieve's reject reason when `reject_inline`
+
+
+def sieve_enabled(config: Config, protocol: str) -> bool:
+    plugins = str(config.get("mail_plugins", protocol=protocol) or "")
+    return "sieve" in plugins.replace(",", " ").split()
+
+
+async def deliver_message(config: Config, user: UserInfo, data: bytes, envelope: DeliveryEnvelope,
+                          log: MailLog, store: MailStore | None = None) -> DeliveryResult:
+    """Deliver `data` (LF line ends, delivery headers already added) to
+    `user`: through Sieve when enabled for the protocol, else into
+    `envelope.mailbox`. Raises DeliveryFailed (temporary or not); errors
+    opening the store propagate as MailboxError / OSError."""
+    from maa_server.protocols.lmtp.settings import DeliverySettings
+
+    settings = DeliverySettings.load(config, envelope.protocol)
+    if store is None:
+        from maa_server.storage.factory import open_mail_store
+
+        store = await open_mail_store(config, user)
+    msgid = message_id(data)
+    if not sieve_enabled(config, envelope.protocol):
+        saved = await deliver_to_store(store, data, envelope.mailbox, log, msgid,
+                                       autocreate=settings.lda_mailbox_autocreate,
+                                       autosubscribe=settings.lda_mailbox_autosubscribe)
+        return DeliveryResult([saved])
+    from maa_server.sieve.message import Envelope
+    from maa_server.sieve_delivery import SieveConfig, SieveDelivery
+
+    protocol = envelope.protocol
+    sieve_config = SieveConfig.from_plugin(
+        dict(config.plugin(protocol)), lambda name: config.get(name, protocol=protocol))
+    run = SieveDelivery(store, user, sieve_config, log, msgid, default_mailbox=envelope.mailbox or "INBOX",
+                        autocreate=settings.lda_mailbox_autocreate,
+                        autosubscribe=settings.lda_mailbox_autosubscribe,
+                        reject_inline=envelope.reject_inline)
+    outcome = await run.deliver(data, Envelope(envelope.mail_from, envelope.rcpt_to))
+    return DeliveryResult([Delivered(name, uid) for name, uid in outcome.stored], outcome.rejected)

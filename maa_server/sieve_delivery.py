@@ -1,39 +1,49 @@
-"""Sieve at delivery, as Pigeonhole's LMTP/LDA plugin runs it: the
-`sieve_before` scripts, then the user's active script (or `sieve_default`),
-then `sieve_after`; their actions are carried out here: stores through
-`delivery.deliver_to_store`, redirect / reject / vacation through
-`sendmail_path` (or `submission_host`). A script that fails to compile or
-run never loses the message: it is kept in the default mailbox."""
+"""Sieve at delivery, as Pigeonhole's LMTP/LDA plugin runs it
+(plugins/lda-sieve/lda-sieve-plugin.c): the `sieve_before` scripts, the
+user's active script (or `sieve_default` when there is none), then
+`sieve_after`; then their actions are carried out: stores into the mail
+store, redirect / reject / vacation through `sendmail_path` or
+`submission_host`. A script that fails to compile or to run never loses
+the message: it is kept in the default mailbox.
+
+Log lines are Pigeonhole 0.5.19's, observed under Dovecot 2.3.19
+(`sieve: msgid=<..>: fileinto action: stored mail into mailbox 'Work'`);
+problems in the user's own script go to the user log file next to the
+active script (`~/.dovecot.sieve.log`), as Pigeonhole writes them."""
 
 from __future__ import annotations
 
 import asyncio
-import email.utils
-import json
+import datetime
 import os
-import smtplib
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from maa_server.auth.interface import UserInfo
-from maa_server.delivery import Delivered, deliver_to_store
+from maa_server.delivery import DeliveryFailed
 from maa_server.logs import MailLog
 from maa_server.sieve import SieveError, compile_script, run
-from maa_server.sieve.interpreter import Action, RunLimits
+from maa_server.sieve.duplicates import DUPLICATES_FILE, DuplicateTracker
+from maa_server.sieve.interpreter import Action, RunLimits, Vacation
 from maa_server.sieve.message import Envelope, SieveMessage
+from maa_server.sieve.replies import OutgoingMail, redirect_mail, reject_mail, vacation_mail
 from maa_server.sieve.scripts import ScriptStore, parse_location
+from maa_server.sieve.sendmail import SendError, send_mail
 from maa_server.sieve.signatures import EXTENSIONS, OPTIONAL_EXTENSIONS
 from maa_server.sieve.validator import Script
-from maa_server.storage.interface import MailStore
+from maa_server.storage.interface import MailboxError, MailStore, NoSuchMailbox, StorageFull
 
-DUPLICATES_FILE = ".maa-sieve-duplicates"  # our vacation/duplicate tracking (Dovecot's is binary)
+USER_LOG_MAX = 10 * 1024  # Pigeonhole rotates the user log past 10 KiB (sieve-error.c)
+# RFC 5230 4.5 / Pigeonhole ext-vacation-common: never answer these senders.
+_SYSTEM_LOCALPARTS = ("mailer-daemon", "listserv", "majordomo")
+_LIST_HEADERS = ("list-id", "list-owner", "list-subscribe", "list-post", "list-unsubscribe",
+                 "list-help", "list-archive")
 
 
 @dataclass
 class SieveConfig:
-    """The `plugin {}` settings Pigeonhole reads (sieve_*)."""
+    """The `plugin {}` settings Pigeonhole reads (sieve_*) plus the sending ones."""
 
     location: str = "file:~/sieve;active=~/.dovecot.sieve"
     default: str = ""
@@ -44,14 +54,18 @@ class SieveConfig:
     max_redirects: int = 4
     extensions: frozenset[str] = EXTENSIONS
     vacation_min_period: int = 86400
-    vacation_max_period: int = 0
+    vacation_max_period: int = 60 * 86400
     vacation_default_period: int = 7 * 86400
     sendmail_path: str = "/usr/sbin/sendmail"
     submission_host: str = ""
     postmaster_address: str = ""
+    hostname: str = ""
+    recipient_delimiter: str = "+"
 
     @classmethod
-    def from_plugin(cls, plugin: dict[str, str], settings_get: Callable[[str], object]) -> "SieveConfig":
+    def from_plugin(cls, plugin: dict[str, str], settings_get: Callable[[str], object]) -> SieveConfig:
+        from maa_server.config.values import parse_time
+
         def numbered(base: str) -> list[str]:
             out = [plugin[base]] if plugin.get(base) else []
             n = 2
@@ -60,41 +74,81 @@ class SieveConfig:
                 n += 1
             return out
 
-        from maa_server.config.values import parse_time
-
         def seconds(name: str, default: int) -> int:
             try:
                 return int(parse_time(plugin[name])) if plugin.get(name) else default
             except ValueError:
                 return default
 
+        def number(name: str, default: int) -> int:
+            try:
+                return int(plugin.get(name) or default)
+            except ValueError:
+                return default
+
         exts = set(EXTENSIONS)
-        for word in plugin.get("sieve_extensions", "").split():
-            if word.startswith("+") and word[1:] in EXTENSIONS | OPTIONAL_EXTENSIONS:
-                exts.add(word[1:])
-            elif word.startswith("-"):
-                exts.discard(word[1:])
+        words = plugin.get("sieve_extensions", "").split()
+        if words and not all(w[:1] in "+-" for w in words):
+            exts = set()  # a plain list replaces the default set (Pigeonhole)
+        for word in words:
+            name = word.lstrip("+-")
+            if word.startswith("-"):
+                exts.discard(name)
+            elif name in EXTENSIONS | OPTIONAL_EXTENSIONS:
+                exts.add(name)
         return cls(
             location=plugin.get("sieve", cls.location),
             default=plugin.get("sieve_default", ""),
             before=numbered("sieve_before"),
             after=numbered("sieve_after"),
             global_dir=plugin.get("sieve_global", plugin.get("sieve_global_dir", "")),
-            max_actions=int(plugin.get("sieve_max_actions", 32) or 32),
-            max_redirects=int(plugin.get("sieve_max_redirects", 4) or 4),
+            max_actions=number("sieve_max_actions", 32),
+            max_redirects=number("sieve_max_redirects", 4),
             extensions=frozenset(exts),
             vacation_min_period=seconds("sieve_vacation_min_period", 86400),
-            vacation_max_period=seconds("sieve_vacation_max_period", 0),
+            vacation_max_period=seconds("sieve_vacation_max_period", 60 * 86400),
             vacation_default_period=seconds("sieve_vacation_default_period", 7 * 86400),
             sendmail_path=str(settings_get("sendmail_path") or "/usr/sbin/sendmail"),
             submission_host=str(settings_get("submission_host") or ""),
             postmaster_address=str(settings_get("postmaster_address") or ""),
+            hostname=str(settings_get("hostname") or ""),
+            recipient_delimiter=str(settings_get("recipient_delimiter") or "+"),
         )
+
+    def postmaster(self, recipient: str) -> str:
+        """postmaster_address; its default `postmaster@%{if;%d;ne;;%d;%{hostname}}`
+        is the recipient's domain, else the host name."""
+        value = self.postmaster_address
+        if value and "%" not in value:
+            return value
+        domain = recipient.rpartition("@")[2] if "@" in recipient else ""
+        return f"postmaster@{domain or self.host()}"
+
+    def host(self) -> str:
+        import socket
+
+        return self.hostname or socket.gethostname()
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    script: Script
+    path: str  # as log lines name it
+    user_log: Path | None  # the personal script's log file; None for global scripts
+
+
+@dataclass
+class SieveOutcome:
+    """What happened: mailboxes stored into, and a rejection to report
+    inline (maa-lda -e) instead of mailing it."""
+
+    stored: list[tuple[str, int]] = field(default_factory=list)
+    rejected: str | None = None
 
 
 @dataclass
 class SieveDelivery:
-    """One message for one user."""
+    """Sieve for one message to one user. `deliver()` is the whole job."""
 
     store: MailStore
     user: UserInfo
@@ -102,46 +156,77 @@ class SieveDelivery:
     log: MailLog
     msgid: str
     default_mailbox: str = "INBOX"
+    autocreate: bool = False  # lda_mailbox_autocreate
+    autosubscribe: bool = False  # lda_mailbox_autosubscribe
+    reject_inline: bool = False  # maa-lda -e: the caller reports the rejection
+
+    # --- loading ------------------------------------------------------------
 
     def _expand(self, path: str) -> Path:
+        if path.startswith("file:"):
+            path = path[5:].split(";")[0]
         return Path(os.path.join(self.user.home, path[2:]) if path.startswith("~/") else path)
 
-    def _load(self, path: Path, name: str) -> Script | None:
+    def _global_paths(self, paths: list[str]) -> list[Path]:
+        """A sieve_before/after value is a file or a directory of *.sieve
+        files run in name order."""
+        out: list[Path] = []
+        for value in paths:
+            path = self._expand(value)
+            if path.is_dir():
+                out.extend(sorted(p for p in path.iterdir() if p.suffix == ".sieve" and p.is_file()))
+            else:
+                out.append(path)
+        return out
+
+    def _compile_global(self, path: Path) -> _Loaded | None | bool:
+        """None when the file is missing (skipped), False when it is broken."""
         try:
             text = path.read_text("utf-8")
-        except (OSError, UnicodeDecodeError):
+        except FileNotFoundError:
             return None
-        return self._compile(text, name)
-
-    def _compile(self, text: str, name: str) -> Script | None:
+        except (OSError, UnicodeDecodeError) as exc:
+            self.log.error(f"sieve: Failed to open script `{path}': {exc}")
+            return False
+        name = path.stem
         try:
-            return compile_script(text, name, self.config.extensions)
+            return _Loaded(compile_script(text, name, self.config.extensions), str(path), None)
         except SieveError as exc:
-            for line in exc.messages:
-                self.log.error(f"sieve: {name}: {line}")
-            return None
+            # Global scripts report into the main log, without the `error:` marker.
+            for line in _report_lines(exc):
+                self.log.error(f"sieve: {name}: {line.replace('error: ', '', 1)}")
+            self.log.error(f"sieve: Failed to compile script `{path}'")
+            return False
 
-    def _scripts(self) -> list[Script]:
-        """Compiled in order; a script with errors is skipped and logged."""
-        out: list[Script] = []
-        for path in self.config.before:
-            s = self._load(self._expand(path), Path(path).stem)
-            if s:
-                out.append(s)
+    def _compile_personal(self) -> _Loaded | None | bool:
         script_dir, active = parse_location(self.config.location, self.user.home)
-        personal = ScriptStore(script_dir, active).active_script_text()
-        if personal is not None:
-            s = self._compile(personal[1], personal[0])
-            if s:
-                out.append(s)
-        elif self.config.default:
-            s = self._load(self._expand(self.config.default), Path(self.config.default).stem)
-            if s:
-                out.append(s)
-        for path in self.config.after:
-            s = self._load(self._expand(path), Path(path).stem)
-            if s:
-                out.append(s)
+        found = ScriptStore(script_dir, active).active_script_text()
+        if found is None:
+            if not self.config.default:
+                return None
+            return self._compile_global(self._expand(self.config.default))
+        name, text = found
+        user_log = active.with_name(active.name + ".log")
+        try:
+            return _Loaded(compile_script(text, name, self.config.extensions), str(active), user_log)
+        except SieveError as exc:
+            self._user_log(user_log, [f"{name}: {line}" for line in _report_lines(exc)])
+            self.log.info(f"sieve: Failed to compile script `{active}' (view user logfile "
+                          f"`{user_log}' for more information)")
+            return False
+
+    def _scripts(self) -> list[_Loaded] | None:
+        """The scripts in order, or None when one fails to compile: then
+        Pigeonhole runs none of them and keeps the message."""
+        out: list[_Loaded] = []
+        before = [self._compile_global(p) for p in self._global_paths(self.config.before)]
+        personal = self._compile_personal()
+        after = [self._compile_global(p) for p in self._global_paths(self.config.after)]
+        for item in (*before, personal, *after):
+            if item is False:
+                return None
+            if isinstance(item, _Loaded):
+                out.append(item)
         return out
 
     def _include(self, name: str, location: str) -> Script | None:
@@ -149,189 +234,270 @@ class SieveDelivery:
             base = self._expand(self.config.global_dir) if self.config.global_dir else None
         else:
             base = parse_location(self.config.location, self.user.home)[0]
-        if base is None or "/" in name:
+        if base is None or "/" in name or name in ("", ".", ".."):
             return None
-        return self._load(base / f"{name}.sieve", name)
+        try:
+            text = (base / f"{name}.sieve").read_text("utf-8")
+            return compile_script(text, name, self.config.extensions)
+        except (OSError, UnicodeDecodeError, SieveError):
+            return None
 
-    async def deliver(self, data: bytes, envelope: Envelope) -> list[Delivered]:
-        """Run the scripts and carry out their actions; returns what was stored."""
+    def _user_log(self, path: Path | None, lines: list[str]) -> None:
+        """Append to the user's Sieve log, rotated to `.log.0` when large."""
+        if path is None:
+            for line in lines:
+                self.log.error(f"sieve: {line}")
+            return
+        stamp = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S %z")
+        try:
+            if path.exists() and path.stat().st_size > USER_LOG_MAX:
+                os.replace(path, path.with_name(path.name + ".0"))
+            with open(path, "a", encoding="utf-8") as fh:
+                fh.write(f"sieve: info: started log at {stamp}.\n")
+                fh.writelines(line + "\n" for line in lines)
+        except OSError as exc:
+            self.log.error(f"sieve: failed to write user log file {path}: {exc}")
+            for line in lines:
+                self.log.info(f"sieve: {line}")
+
+    # --- running ------------------------------------------------------------
+
+    def _tracker(self) -> DuplicateTracker | None:
+        return DuplicateTracker(Path(self.user.home) / DUPLICATES_FILE) if self.user.home else None
+
+    async def deliver(self, data: bytes, envelope: Envelope) -> SieveOutcome:
         scripts = await asyncio.to_thread(self._scripts)
+        if scripts is None:
+            return SieveOutcome([await self._keep(data, ())])
         if not scripts:
-            return [await deliver_to_store(self.store, data, self.default_mailbox, self.log, self.msgid)]
+            return SieveOutcome([await self._plain_keep(data)])
         message = SieveMessage(data, envelope)
-        tracker = _DuplicateTracker(Path(self.user.home) / DUPLICATES_FILE) if self.user.home else None
+        tracker = self._tracker()
         actions: list[Action] = []
-        keep = True
-        keep_flags: tuple[str, ...] = ()
-        for script in scripts:
+        keep, keep_flags = True, ()
+        failed: _Loaded | None = None
+        for loaded in scripts:
             result = await asyncio.to_thread(
-                run, script, message,
-                mailbox_exists=lambda name: True,
-                include=self._include,
+                run, loaded.script, message, include=self._include,
                 duplicate=(tracker.check_and_mark if tracker else (lambda key, seconds: False)),
+                environment={"domain": envelope.rcpt_to.rpartition("@")[2], "host": self.config.host()},
                 limits=RunLimits(self.config.max_actions, self.config.max_redirects))
             if result.error:
-                # Pigeonhole: a failing script falls back to keeping the message.
-                self.log.error(f"sieve: {script.name}: {result.error}; keeping the message")
-                keep = True
+                await asyncio.to_thread(self._user_log, loaded.user_log,
+                                        [f"{loaded.script.name}: {result.error}"])
+                failed = loaded
                 break
             actions.extend(result.actions)
-            # Every script must leave the implicit keep for it to happen.
-            keep = keep and result.implicit_keep
-            keep_flags = result.keep_flags or keep_flags
-        return await self._execute(data, envelope, actions, keep, keep_flags, tracker)
+            keep, keep_flags = result.implicit_keep, result.keep_flags
+            if not keep:
+                break  # later scripts run only while the message is still kept
+        if failed is not None:
+            stored = [await self._keep(data, ())]
+            self._log_failure(failed)
+            return SieveOutcome(stored)
+        return await self._execute(data, envelope, message, actions, keep, keep_flags, tracker, scripts)
 
-    async def _execute(self, data: bytes, envelope: Envelope, actions: list[Action], keep: bool,
-                       keep_flags: tuple[str, ...], tracker: "_DuplicateTracker | None") -> list[Delivered]:
-        stored: list[Delivered] = []
-        done: set[str] = set()
+    def _log_failure(self, failed: _Loaded) -> None:
+        where = (f"user logfile {failed.user_log} may reveal additional details"
+                 if failed.user_log else "see above for details")
+        self.log.info(f"sieve: Execution of script {failed.path} failed, but implicit keep was "
+                      f"successful ({where})")
+
+    async def _execute(self, data: bytes, envelope: Envelope, message: SieveMessage,
+                       actions: list[Action], keep: bool, keep_flags: tuple[str, ...],
+                       tracker: DuplicateTracker | None, scripts: list[_Loaded]) -> SieveOutcome:
+        # Like Pigeonhole's result transaction: every store target is checked
+        # before anything is saved or sent, so a failure keeps only a copy.
         for action in actions:
-            if action.kind == "store" and action.mailbox not in done:
-                done.add(action.mailbox)
-                stored.append(await self._store(data, action.mailbox, action.flags, action.create))
+            if action.kind == "store" and not action.keep and not (action.create or self.autocreate):
+                if not await self._exists(action.mailbox):
+                    personal = next((s for s in scripts if s.user_log), scripts[-1])
+                    await asyncio.to_thread(self._user_log, personal.user_log, [
+                        f"error: msgid={self.msgid}: fileinto action: failed to store into mailbox "
+                        f"'{action.mailbox}': Mailbox doesn't exist: {action.mailbox}."])
+                    stored = [await self._keep(data, ())]
+                    self._log_failure(personal)
+                    return SieveOutcome(stored)
+        outcome = SieveOutcome()
+        for action in actions:
+            if action.kind == "store":
+                target = self.default_mailbox if action.keep else action.mailbox
+                if any(name == target for name, _ in outcome.stored):
+                    continue
+                if action.keep:
+                    outcome.stored.append(await self._keep(data, action.flags))
+                else:
+                    outcome.stored.append(await self._save(data, target, action.flags,
+                                                           action.create or self.autocreate))
+                    self.log.info(f"sieve: msgid={self.msgid}: fileinto action: stored mail into "
+                                  f"mailbox '{outcome.stored[-1][0]}'")
             elif action.kind == "redirect":
-                await self._send(envelope.mail_from, [action.address], data, "redirect")
-                self.log.info(f"sieve: msgid={self.msgid}: forwarded to <{action.address}>")
+                await self._redirect(data, envelope, action.address)
             elif action.kind in ("reject", "ereject"):
-                await self._reject(data, envelope, action.reason)
+                outcome.rejected = await self._reject(data, envelope, action.reason)
             elif action.kind == "vacation" and action.vacation is not None:
-                await self._vacation(data, envelope, action, tracker)
-        if not actions and not keep:
-            self.log.info(f"sieve: msgid={self.msgid}: marked message to be discarded if not "
-                          "explicitly delivered (discard action)")
-        if keep and self.default_mailbox not in done:
-            stored.append(await self._store(data, self.default_mailbox, keep_flags, False))
+                await self._vacation(message, envelope, action.vacation, tracker)
+        if not keep and not any(a.kind in ("store", "redirect", "reject", "ereject") for a in actions):
+            self.log.info(f"sieve: msgid={self.msgid}: discard action: Marked message to be "
+                          "discarded if not explicitly delivered (discard action)")
+        if keep and not any(name == self.default_mailbox for name, _ in outcome.stored):
+            outcome.stored.append(await self._keep(data, keep_flags))
+        return outcome
+
+    # --- stores ---------------------------------------------------------------
+
+    async def _exists(self, name: str) -> bool:
+        try:
+            await self.store.open_mailbox(name)
+        except NoSuchMailbox:
+            return False
+        return True
+
+    async def _keep(self, data: bytes, flags: tuple[str, ...]) -> tuple[str, int]:
+        stored = await self._save(data, self.default_mailbox, flags, self.autocreate)
+        self.log.info(f"sieve: msgid={self.msgid}: stored mail into mailbox '{stored[0]}'")
         return stored
 
-    async def _store(self, data: bytes, mailbox: str, flags: tuple[str, ...], create: bool) -> Delivered:
-        delivered = await deliver_to_store(self.store, data, mailbox, self.log, self.msgid,
-                                           autocreate=create)
-        if flags:
-            box = await self.store.open_mailbox(delivered.mailbox)
-            await box.store_flags([delivered.uid], flags, "add")
-        return delivered
+    async def _plain_keep(self, data: bytes) -> tuple[str, int]:
+        """No script at all: delivery logs as without Sieve."""
+        stored = await self._save(data, self.default_mailbox, (), self.autocreate)
+        self.log.info(f"msgid={self.msgid}: saved mail to {stored[0]}")
+        return stored
 
-    async def _send(self, sender: str, recipients: list[str], data: bytes, what: str) -> None:
-        crlf = data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
-        try:
-            if self.config.submission_host:
-                await asyncio.to_thread(_smtp_send, self.config.submission_host, sender, recipients, crlf)
+    async def _save(self, data: bytes, mailbox: str, flags: tuple[str, ...],
+                    create: bool) -> tuple[str, int]:
+        target = "INBOX" if mailbox.upper() == "INBOX" else mailbox
+        created = False
+        if target != "INBOX" and not await self._exists(target):
+            if not create:
+                target = "INBOX"  # the default mailbox vanished: INBOX, as Dovecot's LDA
             else:
-                proc = await asyncio.create_subprocess_exec(
-                    self.config.sendmail_path, "-i", "-f", sender or "<>", "--", *recipients,
-                    stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL,
-                    stderr=asyncio.subprocess.PIPE)
-                _, err = await proc.communicate(data.replace(b"\r\n", b"\n"))
-                if proc.returncode != 0:
-                    raise OSError(err.decode(errors="replace").strip() or f"exit {proc.returncode}")
-        except (OSError, smtplib.SMTPException) as exc:
-            self.log.error(f"sieve: msgid={self.msgid}: failed to send {what} message: {exc}")
+                created = True
+        try:
+            uid = await self.store.deliver(data, target, flags, create=created)
+            if created and self.autosubscribe:
+                await self.store.subscribe(target)
+        except StorageFull as exc:
+            self.log.info(f"sieve: msgid={self.msgid}: failed to store into mailbox '{target}': "
+                          f"{exc or 'Quota exceeded'}")
+            raise DeliveryFailed(str(exc) or "Quota exceeded (mailbox for user is full)",
+                              temporary=False, quota=True) from exc
+        except (MailboxError, OSError) as exc:
+            self.log.error(f"sieve: msgid={self.msgid}: failed to store into mailbox '{target}': {exc}")
+            raise DeliveryFailed("Internal error occurred. Refer to server log for more information.",
+                              temporary=True) from exc
+        return target, uid
 
-    async def _reject(self, data: bytes, envelope: Envelope, reason: str) -> None:
-        if not envelope.mail_from:
-            self.log.info(f"sieve: msgid={self.msgid}: not sending rejection to the null sender")
-            return
-        sender = self.config.postmaster_address or f"postmaster@{_domain(envelope.rcpt_to)}"
-        original = SieveMessage(data).headers("subject")
-        body = (f"From: Mail Delivery Subsystem <{sender}>\r\nTo: <{envelope.mail_from}>\r\n"
-                f"Subject: Automatically rejected mail\r\nAuto-Submitted: auto-replied (rejected)\r\n"
-                f"Date: {email.utils.formatdate(localtime=True)}\r\n"
-                f"Message-ID: {email.utils.make_msgid()}\r\nMIME-Version: 1.0\r\n"
-                f"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
-                f"Your message to <{envelope.rcpt_to}> was automatically rejected:\r\n{reason}\r\n"
-                + (f"\r\nOriginal subject: {original[0]}\r\n" if original else ""))
-        await self._send("", [envelope.mail_from], body.encode(), "rejection")
-        self.log.info(f"sieve: msgid={self.msgid}: rejected message from <{envelope.mail_from}> ({reason})")
+    # --- mails out ----------------------------------------------------------------
 
-    async def _vacation(self, data: bytes, envelope: Envelope, action: Action,
-                        tracker: "_DuplicateTracker | None") -> None:
-        vac = action.vacation
-        assert vac is not None
-        message = SieveMessage(data, envelope)
+    async def _send(self, mail: OutgoingMail) -> str:
+        """"" when handed over, else the reason."""
+        try:
+            await send_mail(mail, sendmail_path=self.config.sendmail_path,
+                            submission_host=self.config.submission_host)
+        except SendError as exc:
+            return str(exc)
+        return ""
+
+    async def _redirect(self, data: bytes, envelope: Envelope, address: str) -> None:
+        error = await self._send(redirect_mail(data, envelope.mail_from, address, envelope.rcpt_to))
+        if error:
+            self.log.error(f"sieve: msgid={self.msgid}: redirect action: failed to redirect message "
+                           f"to <{address}>: {error}")
+            raise DeliveryFailed("Temporary failure in redirect", temporary=True)
+        self.log.info(f"sieve: msgid={self.msgid}: redirect action: forwarded to <{address}>")
+
+    async def _reject(self, data: bytes, envelope: Envelope, reason: str) -> str | None:
         sender = envelope.mail_from
-        skip = _vacation_skip_reason(message, sender, [envelope.rcpt_to, *vac.addresses])
-        if skip:
-            self.log.info(f"sieve: msgid={self.msgid}: discarded vacation reply to <{sender}> ({skip})")
-            return
+        if self.reject_inline:
+            self.log.info(f"sieve: msgid={self.msgid}: reject action: rejected message from "
+                          f"<{sender}> (reject)")
+            return reason
+        if not sender:
+            self.log.info(f"sieve: msgid={self.msgid}: reject action: not sending reject message to <>")
+            return None
+        error = await self._send(reject_mail(
+            data, sender=sender, recipient=envelope.rcpt_to, reason=reason,
+            postmaster=self.config.postmaster(envelope.rcpt_to), hostname=self.config.host()))
+        if error:
+            self.log.error(f"sieve: msgid={self.msgid}: reject action: failed to send rejection "
+                           f"message to <{sender}>: {error}")
+            raise DeliveryFailed("Temporary failure in reject", temporary=True)
+        self.log.info(f"sieve: msgid={self.msgid}: reject action: rejected message from "
+                      f"<{sender}> (reject)")
+        return None
+
+    def _period(self, vac: Vacation) -> int:
         period = vac.seconds if vac.seconds is not None else vac.days * 86400
-        period = max(period, self.config.vacation_min_period) if period else 0
+        period = max(period, self.config.vacation_min_period)
         if self.config.vacation_max_period:
             period = min(period, self.config.vacation_max_period)
-        key = f"vacation\0{vac.handle or vac.reason + vac.subject}\0{sender.lower()}"
-        if tracker is not None and period and tracker.check_and_mark(key, period):
-            self.log.info(f"sieve: msgid={self.msgid}: discarded duplicate vacation response "
-                          f"to <{sender}>")
+        return period
+
+    async def _vacation(self, message: SieveMessage, envelope: Envelope, vac: Vacation,
+                        tracker: DuplicateTracker | None) -> None:
+        sender = envelope.mail_from
+        prefix = f"sieve: msgid={self.msgid}: vacation action: "
+        key = "vacation\0{}\0{}".format(
+            vac.handle or f"{vac.reason}\0{vac.subject}\0{vac.from_}\0{vac.mime}", sender.lower())
+        skip = _vacation_skip(message, sender, envelope.rcpt_to, vac.addresses,
+                              tracker is not None and await asyncio.to_thread(tracker.seen, key),
+                              self.config.recipient_delimiter)
+        if skip:
+            self.log.info(prefix + skip)
             return
-        subject = vac.subject or "Auto: " + (message.headers("subject") or [""])[0]
-        msgid = (message.headers("message-id") or [""])[0]
-        reply = (f"From: {vac.from_ or '<' + envelope.rcpt_to + '>'}\r\nTo: <{sender}>\r\n"
-                 f"Subject: {subject}\r\nAuto-Submitted: auto-replied (vacation)\r\nPrecedence: bulk\r\n"
-                 f"Date: {email.utils.formatdate(localtime=True)}\r\n"
-                 f"Message-ID: {email.utils.make_msgid()}\r\n"
-                 + (f"In-Reply-To: {msgid}\r\nReferences: {msgid}\r\n" if msgid else "")
-                 + "MIME-Version: 1.0\r\n"
-                 + ("" if vac.mime else "Content-Type: text/plain; charset=utf-8\r\n"
-                    "Content-Transfer-Encoding: 8bit\r\n")
-                 + ("" if vac.mime else "\r\n") + vac.reason + "\r\n")
-        await self._send("", [sender], reply.encode(), "vacation")
-        self.log.info(f"sieve: msgid={self.msgid}: sent vacation response to <{sender}>")
+        error = await self._send(vacation_mail(
+            message, sender=sender, recipient=envelope.rcpt_to, reason=vac.reason,
+            subject=vac.subject, from_=vac.from_, mime=vac.mime, hostname=self.config.host()))
+        if error:
+            self.log.error(f"{prefix}failed to send vacation response to <{sender}>: {error}")
+            return
+        self.log.info(f"{prefix}sent vacation response to <{sender}>")
+        if tracker is not None:
+            await asyncio.to_thread(tracker.mark, key, self._period(vac))
 
 
-def _domain(address: str) -> str:
-    return address.rpartition("@")[2] or "localhost"
+def _report_lines(exc: SieveError) -> list[str]:
+    """Pigeonhole's compile report: the errors, then `error: parse failed.`
+    or `error: validation failed.`"""
+    kind = "parse" if any("expected" in m or "unterminated" in m for m in exc.messages) \
+        else "validation"
+    return [*exc.messages, f"error: {kind} failed."]
 
 
-def _vacation_skip_reason(message: SieveMessage, sender: str, own: list[str]) -> str:
-    """RFC 5230 4.5-4.6 and Pigeonhole's checks: no reply to the null sender,
-    daemons, lists, bulk or auto-submitted mail, or mail not addressed to us."""
+def _strip_detail(address: str, delimiter: str) -> str:
+    local, at, domain = address.rpartition("@")
+    if not at:
+        return address.lower()
+    for ch in delimiter:
+        local = local.split(ch, 1)[0]
+    return f"{local}@{domain}".lower()
+
+
+def _vacation_skip(message: SieveMessage, sender: str, recipient: str, addresses: tuple[str, ...],
+                   duplicate: bool, delimiter: str) -> str:
+    """The reason not to answer, as Pigeonhole logs it, in Pigeonhole's order
+    (ext-vacation.c act_vacation_commit()); "" to answer."""
     if not sender:
-        return "null sender"
-    local = sender.split("@")[0].lower()
-    if local in ("mailer-daemon", "listserv", "majordomo", "postmaster") or \
-            local.startswith("owner-") or local.endswith("-request"):
-        return "sender is a system address"
+        return "discarded vacation reply to <>"
+    if duplicate:
+        return f"discarded duplicate vacation response to <{sender}>"
+    if any(message.headers(h) for h in _LIST_HEADERS):
+        return f"discarding vacation response to mailinglist recipient <{sender}>"
     auto = (message.headers("auto-submitted") or ["no"])[0].strip().lower()
-    if auto and auto != "no":
-        return "auto-submitted message"
-    if any(message.headers(h) for h in ("list-id", "list-post", "list-unsubscribe")):
-        return "mailing list message"
-    if (message.headers("precedence") or [""])[0].strip().lower() in ("bulk", "list", "junk"):
-        return "bulk message"
-    ours = {a.lower() for a in own if a}
-    addressed = {a.lower() for h in ("to", "cc", "bcc", "resent-to", "resent-cc")
-                 for a in message.addresses(h)}
-    if ours and not ours & addressed:
-        return "not addressed to the recipient"
+    if auto != "no":
+        return f"discarding vacation response to auto-submitted message from <{sender}>"
+    precedence = (message.headers("precedence") or [""])[0].strip().lower()
+    if precedence in ("bulk", "list", "junk"):
+        return f"discarding vacation response to precedence={precedence} message from <{sender}>"
+    local = sender.rpartition("@")[0].lower() if "@" in sender else sender.lower()
+    if local in _SYSTEM_LOCALPARTS or local.startswith("owner-") or local.endswith("-request"):
+        return f"not sending vacation response to system address <{sender}>"
+    ours = {_strip_detail(a, delimiter) for a in (recipient, *addresses) if a}
+    seen = {_strip_detail(a, delimiter) for h in ("to", "cc", "bcc", "resent-to", "resent-cc",
+                                                  "resent-bcc") for a in message.addresses(h)}
+    if not ours & seen:
+        extra = "" if addresses else ", and no additional `:addresses' are specified"
+        return ("discarding vacation response for implicitly delivered message; no known (envelope) "
+                f"recipient address found in message headers (recipient=<{recipient}>{extra})")
     return ""
-
-
-def _smtp_send(host: str, sender: str, recipients: list[str], data: bytes) -> None:
-    name, _, port = host.partition(":")
-    with smtplib.SMTP(name, int(port or 25), timeout=30) as smtp:
-        smtp.sendmail(sender, recipients, data)
-
-
-class _DuplicateTracker:
-    """Remembers (key -> expiry) in a small JSON file in the user's home, for
-    vacation's once-per-period and the duplicate test (RFC 7352)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def check_and_mark(self, key: str, seconds: int) -> bool:
-        now = time.time()
-        try:
-            entries = json.loads(self.path.read_text())
-        except (OSError, ValueError):
-            entries = {}
-        entries = {k: v for k, v in entries.items() if v > now}
-        seen = key in entries
-        if not seen:
-            entries[key] = now + seconds
-            tmp = self.path.with_name(self.path.name + f".{os.getpid()}")
-            try:
-                tmp.write_text(json.dumps(entries))
-                os.replace(tmp, self.path)
-            except OSError:
-                pass
-        return seen

@@ -16,7 +16,7 @@ import getpass
 import sys
 
 from maa_server import logs
-from maa_server.delivery import DeliveryFailed, deliver_to_store, message_id, to_lf
+from maa_server.delivery import DeliveryEnvelope, DeliveryFailed, deliver_message, to_lf
 
 EX_OK = 0
 EX_USAGE = 64
@@ -99,11 +99,15 @@ async def deliver(args: argparse.Namespace, data: bytes) -> int:
     settings = DeliverySettings.load(cfg, "lda")
     log = logs.get_log(logs.mail_process_prefix("lda", user.username or username, session_id))
     body = to_lf(data)
+    # Sieve's envelope: -r (final recipient), else -a, else the user name
+    # (src/lda/main.c falls back the same way).
+    recipient = args.final_recipient or args.original_recipient or (user.username or username)
+    envelope = DeliveryEnvelope(mail_from=args.envelope_from or "", rcpt_to=recipient,
+                                orig_rcpt=args.original_recipient or "", mailbox=args.mailbox,
+                                protocol="lda", reject_inline=args.stderr_reject)
     try:
         store = await open_mail_store(cfg, user)
-        await deliver_to_store(store, body, args.mailbox, log, message_id(body),
-                               autocreate=settings.lda_mailbox_autocreate,
-                               autosubscribe=settings.lda_mailbox_autosubscribe)
+        result = await deliver_message(cfg, user, body, envelope, log, store)
     except DeliveryFailed as exc:
         if exc.quota and not settings.quota_full_tempfail:
             print(f"maa-lda: {exc}", file=sys.stderr)
@@ -114,6 +118,10 @@ async def deliver(args: argparse.Namespace, data: bytes) -> int:
         log.error(f"Couldn't open mail storage: {exc}")
         print(f"maa-lda: Error: {exc}", file=sys.stderr)
         return EX_TEMPFAIL
+    if result.rejected is not None:
+        # -e: the MTA bounces with this text (dovecot-lda prints the reason, exits 77).
+        print(result.rejected, file=sys.stderr)
+        return EX_NOPERM
     return EX_OK
 
 

@@ -44,6 +44,7 @@ class Action:
     address: str = ""
     reason: str = ""
     vacation: Vacation | None = None
+    keep: bool = False  # a `keep` (the default mailbox), not `fileinto`
 
 
 @dataclass
@@ -310,7 +311,7 @@ class _Interpreter:
             raise _Return()
         if name == "keep":
             flags = self._action_flags(tags)
-            self.add(Action("store", "INBOX", flags))
+            self.add(Action("store", "INBOX", flags, keep=True))
             self.implicit_keep = False
         elif name == "discard":
             self.implicit_keep = False
@@ -320,9 +321,10 @@ class _Interpreter:
             if "copy" not in tags:
                 self.implicit_keep = False
         elif name == "redirect":
-            if sum(a.kind == "redirect" for a in self.actions) >= self.limits.max_redirects:
+            count = sum(a.kind == "redirect" for a in self.actions) + 1
+            if count > self.limits.max_redirects:
                 raise SieveRuntimeError(f"line {cmd.line}: error: number of redirect actions exceeds "
-                                        f"policy limit ({self.limits.max_redirects})")
+                                        f"policy limit ({count} > {self.limits.max_redirects}).")
             self.add(Action("redirect", address=self.expand(str(pos[0]))))
             if "copy" not in tags:
                 self.implicit_keep = False

@@ -11,9 +11,10 @@ import stat
 from typing import Any
 
 from maa_server.delivery import (
+    DeliveryEnvelope,
     DeliveryFailed,
     TraceInfo,
-    deliver_to_store,
+    deliver_message,
     lmtp_headers,
     message_id,
     to_lf,
@@ -85,12 +86,12 @@ class LmtpDeliveryHandler:
         mailbox = "INBOX"
         if settings.lmtp_save_to_detail_mailbox and rcpt.detail:
             mailbox = rcpt.detail
+        envelope = DeliveryEnvelope(mail_from=str(txn.mail_from), rcpt_to=str(rcpt.address),
+                                    orig_rcpt=rcpt.orcpt or "", mailbox=mailbox, protocol="lmtp")
         self.active[rcpt.username] = self.active.get(rcpt.username, 0) + 1
         try:
             store = await self.ctx.open_store(rcpt.user)
-            await deliver_to_store(store, data, mailbox, log, msgid,
-                                   autocreate=settings.lda_mailbox_autocreate,
-                                   autosubscribe=settings.lda_mailbox_autosubscribe)
+            await deliver_message(self.ctx.config, rcpt.user, data, envelope, log, store)
         except DeliveryFailed as exc:
             temporary = exc.temporary or (exc.quota and settings.quota_full_tempfail)
             return failed_reply(rcpt, str(exc), temporary, exc.quota)

@@ -1,0 +1,189 @@
+"""Sieve at LMTP delivery: the user's active script decides where the
+message goes; actions and log lines as Pigeonhole 0.5.19 under Dovecot
+2.3.19 (observed with the real dovecot-lmtpd + a recording sendmail)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.integration.sieve.harness import SieveStack, message, sieve_log
+
+
+def test_no_script_delivers_to_inbox_as_without_sieve(stack: SieveStack, caplog: pytest.LogCaptureFixture) -> None:
+    assert stack.lmtp_send(message(1)) == {}
+    assert len(stack.folder("alice", "INBOX")) == 1
+    assert "Info: msgid=<m1@example.org>: saved mail to INBOX" in sieve_log(caplog)
+
+
+def test_fileinto_create(stack: SieveStack, caplog: pytest.LogCaptureFixture) -> None:
+    stack.set_script("alice", 'require ["fileinto", "mailbox"];\nfileinto :create "Work";\n')
+    stack.lmtp_send(message(2))
+    assert stack.folder("alice", "INBOX") == []
+    assert [b"body 2" in m for m in stack.folder("alice", "Work")] == [True]
+    assert sieve_log(caplog) == [
+        "Info: sieve: msgid=<m2@example.org>: fileinto action: stored mail into mailbox 'Work'"]
+
+
+def test_fileinto_missing_folder_keeps_and_reports_in_user_log(
+        stack: SieveStack, caplog: pytest.LogCaptureFixture) -> None:
+    stack.set_script("alice", 'require "fileinto";\nfileinto "Nope";\n', name="t")
+    stack.lmtp_send(message(10))
+    assert len(stack.folder("alice", "INBOX")) == 1
+    home = stack.home("alice")
+    assert sieve_log(caplog) == [
+        "Info: sieve: msgid=<m10@example.org>: stored mail into mailbox 'INBOX'",
+        f"Info: sieve: Execution of script {home}/.dovecot.sieve failed, but implicit keep was "
+        f"successful (user logfile {home}/.dovecot.sieve.log may reveal additional details)"]
+    user_log = (home / ".dovecot.sieve.log").read_text().splitlines()
+    assert user_log[0].startswith("sieve: info: started log at ")
+    assert user_log[1] == ("error: msgid=<m10@example.org>: fileinto action: failed to store into "
+                           "mailbox 'Nope': Mailbox doesn't exist: Nope.")
+
+
+def test_broken_script_keeps_the_message(stack: SieveStack, caplog: pytest.LogCaptureFixture) -> None:
+    stack.set_script("alice", 'if header :is "x" { keep\n', name="t")
+    stack.lmtp_send(message(8))
+    assert len(stack.folder("alice", "INBOX")) == 1
+    home = stack.home("alice")
+    assert sieve_log(caplog) == [
+        f"Info: sieve: Failed to compile script `{home}/.dovecot.sieve' (view user logfile "
+        f"`{home}/.dovecot.sieve.log' for more information)",
+        "Info: sieve: msgid=<m8@example.org>: stored mail into mailbox 'INBOX'"]
+    assert (home / ".dovecot.sieve.log").read_text().splitlines()[1:] == [
+        "t: line 2: error: expected end of command ';' or the beginning of a compound block '{', "
+        "but found end of file.",
+        "t: error: parse failed."]
+
+
+def test_fileinto_copy_flags_and_keep_flags(stack: SieveStack, caplog: pytest.LogCaptureFixture) -> None:
+    stack.maildir("alice").joinpath(".Work", "cur").mkdir(parents=True)
+    stack.maildir("alice").joinpath(".Work", "new").mkdir()
+    stack.maildir("alice").joinpath(".Work", "tmp").mkdir()
+    stack.set_script("alice", 'require ["fileinto", "imap4flags", "copy"];\n'
+                              'fileinto :copy :flags "\\\\Seen" "Work";\naddflag "\\\\Flagged";\n')
+    stack.lmtp_send(message(11))
+    work = list((stack.maildir("alice") / ".Work").glob("*/*"))
+    inbox = [p for p in stack.maildir("alice").glob("[nc]*/*")]
+    assert len(work) == 1 and work[0].name.endswith(":2,S")
+    assert len(inbox) == 1 and inbox[0].name.endswith(":2,F")
+    assert sieve_log(caplog) == [
+        "Info: sieve: msgid=<m11@example.org>: fileinto action: stored mail into mailbox 'Work'",
+        "Info: sieve: msgid=<m11@example.org>: stored mail into mailbox 'INBOX'"]
+
+
+def test_discard(stack: SieveStack, caplog: pytest.LogCaptureFixture) -> None:
+    stack.set_script("alice", "discard;\n")
+    assert stack.lmtp_send(message(2)) == {}
+    assert stack.folder("alice", "INBOX") == []
+    assert sieve_log(caplog) == [
+        "Info: sieve: msgid=<m2@example.org>: discard action: Marked message to be discarded if not "
+        "explicitly delivered (discard action)"]
+
+
+def test_redirect_goes_through_sendmail(stack: SieveStack, caplog: pytest.LogCaptureFixture) -> None:
+    stack.set_script("alice", 'redirect "carol@example.net";\n')
+    stack.lmtp_send(message(3))
+    assert stack.folder("alice", "INBOX") == []
+    [(args, sent)] = stack.sent()
+    assert args == "-i -f sender@example.org -- carol@example.net"
+    assert sent.startswith(b"X-Sieve: Pigeonhole Sieve 0.5.19\nX-Sieve-Redirected-From: alice@example.com\n"
+                           b"Delivered-To: alice@example.com\nReceived: from ")
+    assert b"Return-Path:" not in sent and sent.endswith(b"\nbody 3\n")
+    assert sieve_log(caplog) == [
+        "Info: sieve: msgid=<m3@example.org>: redirect action: forwarded to <carol@example.net>"]
+
+
+def test_redirect_limit_is_a_runtime_error(stack: SieveStack, caplog: pytest.LogCaptureFixture) -> None:
+    stack.set_script("alice", "".join(f'redirect "x{i}@example.net";\n' for i in range(5)), name="t")
+    stack.lmtp_send(message(15))
+    assert stack.sent() == [] and len(stack.folder("alice", "INBOX")) == 1
+    assert (stack.home("alice") / ".dovecot.sieve.log").read_text().splitlines()[1] == (
+        "t: line 5: error: number of redirect actions exceeds policy limit (5 > 4).")
+
+
+def test_reject_sends_an_mdn_and_stores_nothing(stack: SieveStack, caplog: pytest.LogCaptureFixture) -> None:
+    stack.set_script("alice", 'require "reject";\nreject "go away";\n')
+    stack.lmtp_send(message(6, subject="test 6"))
+    assert stack.folder("alice", "INBOX") == []
+    [(args, sent)] = stack.sent()
+    assert args == "-i -f <> -- sender@example.org"
+    assert b"\nFrom: Postmaster <postmaster@example.com>\nTo: <sender@example.org>\n" in sent
+    assert b"\nSubject: Rejected: test 6\n" in sent
+    assert b"Your message to <alice@example.com> was automatically rejected:\ngo away\n" in sent
+    assert b"Original-Message-ID: <m6@example.org>\n" in sent
+    assert b"Disposition: automatic-action/MDN-sent-automatically; deleted\n" in sent
+    assert sieve_log(caplog) == [
+        "Info: sieve: msgid=<m6@example.org>: reject action: rejected message from <sender@example.org> (reject)"]
+
+
+def test_reject_to_null_sender_sends_nothing(stack: SieveStack, caplog: pytest.LogCaptureFixture) -> None:
+    stack.set_script("alice", 'require "reject";\nreject "go away";\n')
+    stack.lmtp_send(message(7), mail_from="")
+    assert stack.sent() == [] and stack.folder("alice", "INBOX") == []
+    assert sieve_log(caplog) == [
+        "Info: sieve: msgid=<m7@example.org>: reject action: not sending reject message to <>"]
+
+
+VACATION = 'require "vacation";\nvacation :days 1 "I am away";\n'
+
+
+def test_vacation_answers_once_per_sender(stack: SieveStack, caplog: pytest.LogCaptureFixture) -> None:
+    stack.set_script("alice", VACATION)
+    stack.lmtp_send(message(4, subject="test 4"))
+    stack.lmtp_send(message(5, subject="test 5"))
+    stack.lmtp_send(message(6, sender="other@example.org"), mail_from="other@example.org")
+    assert len(stack.folder("alice", "INBOX")) == 3
+    sent = stack.sent()
+    assert [args for args, _ in sent] == ["-i -f <> -- sender@example.org", "-i -f <> -- other@example.org"]
+    reply = sent[0][1]
+    for line in (b"From: <alice@example.com>", b"To: Sender <sender@example.org>", b"Subject: Auto: test 4",
+                 b"In-Reply-To: <m4@example.org>", b"Auto-Submitted: auto-replied (vacation)",
+                 b"Precedence: bulk"):
+        assert b"\n" + line + b"\n" in reply
+    assert reply.endswith(b"\n\nI am away\n")
+    assert sieve_log(caplog)[:4] == [
+        "Info: sieve: msgid=<m4@example.org>: vacation action: sent vacation response to <sender@example.org>",
+        "Info: sieve: msgid=<m4@example.org>: stored mail into mailbox 'INBOX'",
+        "Info: sieve: msgid=<m5@example.org>: vacation action: discarded duplicate vacation response "
+        "to <sender@example.org>",
+        "Info: sieve: msgid=<m5@example.org>: stored mail into mailbox 'INBOX'"]
+
+
+@pytest.mark.parametrize(("extra", "sender", "to", "line"), [
+    ("List-Id: <x.example.org>\r\n", "sender@example.org", "alice@example.com",
+     "discarding vacation response to mailinglist recipient <sender@example.org>"),
+    ("Auto-Submitted: auto-generated\r\n", "sender@example.org", "alice@example.com",
+     "discarding vacation response to auto-submitted message from <sender@example.org>"),
+    ("Precedence: bulk\r\n", "sender@example.org", "alice@example.com",
+     "discarding vacation response to precedence=bulk message from <sender@example.org>"),
+    ("", "MAILER-DAEMON@example.org", "alice@example.com",
+     "not sending vacation response to system address <MAILER-DAEMON@example.org>"),
+    ("", "owner-x@example.org", "alice@example.com",
+     "not sending vacation response to system address <owner-x@example.org>"),
+    ("", "x@example.org", "zed@example.com",
+     "discarding vacation response for implicitly delivered message; no known (envelope) recipient "
+     "address found in message headers (recipient=<alice@example.com>, and no additional `:addresses' "
+     "are specified)"),
+    ("", "", "alice@example.com", "discarded vacation reply to <>"),
+])
+def test_vacation_never_answers(stack: SieveStack, caplog: pytest.LogCaptureFixture,
+                                extra: str, sender: str, to: str, line: str) -> None:
+    stack.set_script("alice", VACATION)
+    stack.lmtp_send(message(20, extra=extra, sender=sender or "x@example.org", to=to), mail_from=sender)
+    assert stack.sent() == []
+    assert sieve_log(caplog) == [f"Info: sieve: msgid=<m20@example.org>: vacation action: {line}",
+                                 "Info: sieve: msgid=<m20@example.org>: stored mail into mailbox 'INBOX'"]
+
+
+def test_fileinto_inbox_then_keep_stores_once(stack: SieveStack, caplog: pytest.LogCaptureFixture) -> None:
+    stack.set_script("alice", 'require "fileinto";\nfileinto "INBOX";\nkeep;\n')
+    stack.lmtp_send(message(17))
+    assert len(stack.folder("alice", "INBOX")) == 1
+    assert sieve_log(caplog) == [
+        "Info: sieve: msgid=<m17@example.org>: fileinto action: stored mail into mailbox 'INBOX'"]
+
+
+def test_other_user_without_script_is_untouched(stack: SieveStack) -> None:
+    stack.set_script("alice", "discard;\n")
+    stack.lmtp_send(message(1, to="bob@example.com"), rcpt="bob@example.com")
+    assert len(stack.folder("bob", "INBOX")) == 1
