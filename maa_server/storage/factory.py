@@ -17,6 +17,7 @@ from maa_server.storage.interface import MailStore
 from maa_server.storage.location import MailLocation, parse_mail_location
 from maa_server.storage.maildir.store import AutoMailbox, MaildirStore
 
+
 def _setting(cfg: Any, name: str, default: Any) -> Any:
     try:
         value = cfg.get(name)
