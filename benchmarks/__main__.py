@@ -52,17 +52,19 @@ def remove_caches(maildir: Path) -> None:
 
 
 def raise_fd_limit(idle_counts: list[int]) -> None:
-    """Room for the largest IDLE run (its sockets on our side, and Dovecot's
-    and maa-server's, which inherit the limit) plus the servers' own files."""
-    want = 4 * max(idle_counts, default=0) + 4096
+    """Room for the largest IDLE run: its sockets on our side, and in
+    maa-server's one process (which inherits the limit), plus other files.
+    Dovecot's master sets its own children's limits from client_limit."""
+    want = max(idle_counts, default=0) + 4096
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft >= want:
         return
     try:
         resource.setrlimit(resource.RLIMIT_NOFILE, (want, max(hard, want)))
-    except (ValueError, OSError):
+    except (ValueError, OSError):  # no CAP_SYS_RESOURCE (a container): the hard limit it is
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-        print(f"warning: open files limited to {hard}; the big IDLE runs may fail", file=sys.stderr)
+        if hard < want:
+            print(f"warning: open files limited to {hard}; the big IDLE runs may fail", file=sys.stderr)
 
 
 def machine() -> str:

@@ -25,7 +25,7 @@ class ImapClient:
         self.bytes_read = 0
 
     @classmethod
-    async def connect(cls, host: str, port: int, tls: bool = False) -> "ImapClient":
+    async def connect(cls, host: str, port: int, tls: bool = False) -> ImapClient:
         ctx = None
         if tls:
             ctx = ssl.create_default_context()
@@ -106,7 +106,7 @@ class Pop3Client:
         self.bytes_read = 0
 
     @classmethod
-    async def connect(cls, host: str, port: int) -> "Pop3Client":
+    async def connect(cls, host: str, port: int) -> Pop3Client:
         reader, writer = await asyncio.open_connection(host, port, limit=1 << 20)
         client = cls(reader, writer)
         await reader.readuntil(b"\n")

@@ -14,9 +14,7 @@ import random
 import time
 from pathlib import Path
 
-WORDS = ("the quick brown fox jumps over lazy dog mail server python dovecot "
-         "imap message folder inbox meeting report budget draft review invoice "
-         "schedule project release update notes weekly team data network").split()
+WORDS = ["the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog", "mail", "server", "python", "dovecot", "imap", "message", "folder", "inbox", "meeting", "report", "budget", "draft", "review", "invoice", "schedule", "project", "release", "update", "notes", "weekly", "team", "data", "network"]
 NAMES = [("Alice Example", "alice@example.org"), ("Bob Müller", "bob@example.de"),
          ("Chloé Dupont", "chloe@example.fr"), ("Dmitri Иванов", "dmitri@example.ru"),
          ("Eve", "eve@example.com"), ("山田太郎", "taro@example.jp")]
@@ -76,8 +74,8 @@ def make_message(rng: random.Random, index: int) -> bytes:
         blob = rng.randbytes(max(target - len(text), 512) * 3 // 4)
         b64 = base64.encodebytes(blob).decode().replace("\n", "\r\n")
         parts = [("text/plain; charset=utf-8", "8bit", text),
-                 (f'application/octet-stream; name="file{index}.bin"\r\n'
-                  f'Content-Disposition: attachment; filename="file{index}.bin"', "base64", b64)]
+                 ((f'application/octet-stream; name="file{index}.bin"\r\n'
+                   f'Content-Disposition: attachment; filename="file{index}.bin"'), "base64", b64)]
         ctype = "multipart/mixed"
     body = "This is a multi-part message in MIME format.\r\n"
     for ptype, cte, content in parts:

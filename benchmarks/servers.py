@@ -113,15 +113,16 @@ def ensure_dovecot() -> None:
 
 
 def make_cert(base: Path) -> None:
+    import datetime
+
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
-    import datetime
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(days=1))
@@ -175,9 +176,9 @@ class Server:
             # userdb uid; pids() and pss_kib() count every process it forks.
             (self.base / "mail.log").touch()
             cmd = [sys.executable, "-m", "maa_server.cli.server", "-F", "-c", str(conf)]
-        self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL,
-                                     stderr=open(self.base / "stderr.log", "wb"),
-                                     start_new_session=True)
+        with open(self.base / "stderr.log", "wb") as stderr:
+            self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=stderr,
+                                         start_new_session=True)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
