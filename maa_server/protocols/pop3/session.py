@@ -45,8 +45,9 @@ INTERNAL_ERROR = "[SYS/TEMP] Internal error occurred. Refer to server log for mo
 
 def _setting(ctx: ServerContext, name: str, conn: Connection, default: object) -> object:
     try:
+        # local_name { } blocks apply by the TLS SNI name, as for IMAP.
         value = ctx.config.get(name, protocol="pop3", local_ip=conn.local_ip or None,
-                               remote_ip=conn.remote_ip or None)
+                               remote_ip=conn.remote_ip or None, local_name=conn.sni_name or None)
     except Exception:  # noqa: BLE001 - an unknown setting falls back to Dovecot's default
         return default
     return default if value is None else value
@@ -119,7 +120,8 @@ async def _mail_session(conn: Connection, ctx: ServerContext, login: Authorizati
     user: UserInfo = result.user or UserInfo(username=result.username)
     username = result.username or user.username
     login.state.user = username
-    settings = Pop3Settings.load(ctx.config, conn.local_ip, conn.remote_ip, user.extra)
+    settings = Pop3Settings.load(ctx.config, conn.local_ip, conn.remote_ip, user.extra,
+                                 local_name=conn.sni_name)
     log = get_log(mail_process_prefix("pop3", username, login.state.session_id))
 
     if ctx.sessions.count(username, conn.remote_ip, "pop3") >= settings.mail_max_userip_connections > 0:

@@ -39,7 +39,7 @@ class Pop3Settings:
 
     @classmethod
     def load(cls, config: Any, local_ip: str = "", remote_ip: str = "",
-             userdb_fields: dict[str, str] | None = None) -> Pop3Settings:
+             userdb_fields: dict[str, str] | None = None, local_name: str = "") -> Pop3Settings:
         values: dict[str, Any] = {}
         extra = userdb_fields or {}
         for f in fields(cls):
@@ -49,7 +49,7 @@ class Pop3Settings:
             elif config is not None:
                 try:
                     value = config.get(f.name, protocol="pop3", local_ip=local_ip or None,
-                                       remote_ip=remote_ip or None)
+                                       remote_ip=remote_ip or None, local_name=local_name or None)
                 except (KeyError, LookupError):
                     value = None
             if value is None:

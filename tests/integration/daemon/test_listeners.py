@@ -193,3 +193,35 @@ def test_sigterm_goodbyes_as_dovecot(daemon: Daemon) -> None:
     assert rest(pop.sock) == b"-ERR [SYS/TEMP] Server shutting down.\r\n"
     assert rest(pre_imap) == b"* BYE Shutting down\r\n"
     assert rest(pre_pop) == b"-ERR Shutting down\r\n"
+
+
+def test_pop3_applies_the_sni_local_name_block(tmp_path, ca: TestCA) -> None:  # type: ignore[no-untyped-def]
+    """POP3 sees the SNI name as IMAP does: the local_name block's
+    certificate, greeting (login) and pop3_logout_format (mail session)."""
+    from .conftest import PASSWORD, free_port, start_daemon, write_config
+
+    ports = {name: free_port() for name in ("imap", "imaps", "pop3", "pop3s")}
+    config = write_config(tmp_path, ca, ports)
+    config.write_text(config.read_text().replace(
+        "local_name mail.example.test {\n",
+        "local_name mail.example.test {\n  login_greeting = SNI pop3 ready\n  pop3_logout_format = sni-format\n"))
+    daemon = start_daemon(tmp_path, config, ports)
+    try:
+        ctx = tls_client(ca)
+        seen = {}
+        for name in ("mail.example.test", "localhost"):
+            with socket.create_connection(("127.0.0.1", ports["pop3s"]), timeout=10) as raw:
+                with ctx.wrap_socket(raw, server_hostname=name) as s:
+                    greeting = read_line(s)
+                    for command in ("USER alice", f"PASS {PASSWORD}", "QUIT"):
+                        s.sendall(command.encode() + b"\r\n")
+                        assert read_line(s).startswith(b"+OK")
+                    seen[name] = (peer_common_name(s.getpeercert(binary_form=True)), greeting)
+    finally:
+        assert daemon.stop() == 0
+        daemon.notify.close()
+    assert seen["mail.example.test"] == ("mail.example.test", b"+OK SNI pop3 ready\r\n")
+    assert seen["localhost"][0] == "localhost" and b"SNI" not in seen["localhost"][1]
+    log = daemon.log_text()
+    assert log.count("Info: Disconnected: Logged out sni-format\n") == 1
+    assert log.count("Info: Disconnected: Logged out top=0/0, retr=0/0, del=0/0, size=0\n") == 1
