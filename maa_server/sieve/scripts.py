@@ -57,7 +57,7 @@ class ScriptStore:
 
     def _path(self, name: str) -> Path:
         if not name or _BAD_NAME.search(name) or name in (".", "..") or len(name) > 255:
-            raise ScriptError("Invalid script name.", "")
+            raise ScriptError(f"Invalid Sieve script name `{name}'.", "")
         return self.dir / f"{name}.sieve"
 
     def names(self) -> list[str]:
@@ -115,8 +115,11 @@ class ScriptStore:
         path = self._path(name)
         self.have_space(name, len(content))
         self.check(name, content)
+        # Pigeonhole's layout: ~/sieve and ~/sieve/tmp are 0700, scripts 0600;
+        # a script is written under tmp/ and renamed into place.
+        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         tmp_dir = self.dir / "tmp"
-        tmp_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp_dir.mkdir(exist_ok=True, mode=0o700)
         tmp = tmp_dir / f"{name}.{os.getpid()}.sieve"
         with open(tmp, "wb") as fh:
             fh.write(content)
@@ -146,15 +149,19 @@ class ScriptStore:
             self._link(new)
         src.unlink()
 
-    def set_active(self, name: str) -> None:
-        """"" deactivates (RFC 5804 2.8)."""
+    def set_active(self, name: str) -> bool:
+        """"" deactivates (RFC 5804 2.8). True when the active script changed
+        (for "": when one was active)."""
         if name == "":
             if self.active() is not None:
                 self.active_link.unlink()
-            return
+                return True
+            return False
         if not self._path(name).exists():
             raise ScriptError(f"Sieve script `{name}' not found", "NONEXISTENT")
+        was = self.active()
         self._link(name)
+        return was != name
 
     def _link(self, name: str) -> None:
         if self.active_link.exists() and not self.active_link.is_symlink():

@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 # (which leaves out ereject: `require "ereject"` fails there too); `require`
 # of anything else is an error.
 EXTENSIONS = frozenset({
-    "fileinto", "reject", "envelope", "encoded-character", "vacation",
-    "vacation-seconds", "subaddress", "comparator-i;ascii-numeric", "comparator-i;octet",
+    "fileinto", "reject", "envelope", "encoded-character", "vacation", "subaddress", "comparator-i;ascii-numeric", "comparator-i;octet",
     "comparator-i;ascii-casemap", "relational", "regex", "imap4flags", "copy", "include",
     "body", "variables", "environment", "mailbox", "date", "index", "ihave", "duplicate",
 })
-# Implemented but off unless the configuration enables them (sieve_extensions = +ereject).
-OPTIONAL_EXTENSIONS = frozenset({"ereject"})
+# Implemented but off unless the configuration enables them (sieve_extensions =
+# +ereject +vacation-seconds), as in Pigeonhole 0.5's defaults.
+OPTIONAL_EXTENSIONS = frozenset({"ereject", "vacation-seconds"})
 
 MATCH_TYPES = {"is": None, "contains": None, "matches": None, "regex": "regex",
                "count": "relational", "value": "relational"}

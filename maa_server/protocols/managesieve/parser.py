@@ -18,6 +18,15 @@ class ParseError(Exception):
     pass
 
 
+class LiteralTooLarge(ParseError):
+    """A literal over the limit: the session must skip its `size` bytes."""
+
+    def __init__(self, size: int, command_line: bytes) -> None:
+        super().__init__("Literal too large")
+        self.size = size
+        self.command_line = command_line
+
+
 @dataclass
 class Command:
     name: str
@@ -37,7 +46,9 @@ class CommandReader:
         if m:
             size = int(m.group(1))
             if size > self.max_literal:
-                raise ParseError("Literal too large")
+                first = self.parts[0] if self.parts and isinstance(self.parts[0], bytes) else line
+                self.parts = []
+                raise LiteralTooLarge(size, first)
             self.parts.append(line[: m.start()])
             return size
         self.parts.append(line.rstrip(b"\r\n"))

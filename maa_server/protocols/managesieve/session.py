@@ -8,18 +8,30 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import ipaddress
+import os
 
 from maa_server.auth.interface import AuthResult, AuthStatus, ClientInfo
 from maa_server.logs import get_log, login_fields, mail_process_prefix
 from maa_server.protocols.connection import Connection, ConnectionClosed, LineTooLong
 from maa_server.protocols.context import LiveSession, ServerContext, new_session_id
-from maa_server.protocols.managesieve.parser import Command, CommandReader, ParseError, quote, response
+from maa_server.protocols.managesieve.parser import (
+    Command,
+    CommandReader,
+    LiteralTooLarge,
+    ParseError,
+    quote,
+    response,
+)
 from maa_server.sieve.scripts import Quota, ScriptError, ScriptStore, parse_location
-from maa_server.sieve.signatures import EXTENSIONS
+from maa_server.sieve_delivery import SieveConfig
 
 LINE_LIMIT = 8192
 LOGIN_TIMEOUT = 180.0
 IDLE_TIMEOUT = 1800.0
+MAX_BAD_COMMANDS = 3  # managesieve-login's CLIENT_MAX_BAD_COMMANDS
+# Implicit in every implementation (RFC 5228 2.7.3): not listed in SIEVE.
+_UNLISTED = {"comparator-i;octet", "comparator-i;ascii-casemap"}
 IMPLEMENTATION = "Dovecot (Debian) Pigeonhole"
 login_log = get_log("managesieve-login")
 
@@ -45,6 +57,8 @@ class ManageSieveSession:
         self.user = ""
         self.scripts: ScriptStore | None = None
         self.failed_attempts = 0
+        self.bad_commands = 0
+        self.log = login_log
         self.max_redirects = 4
 
     # --- plumbing ---------------------------------------------------------
@@ -52,8 +66,31 @@ class ManageSieveSession:
     def client_info(self) -> ClientInfo:
         return ClientInfo(protocol="sieve", remote_ip=self.conn.remote_ip,
                           remote_port=self.conn.remote_port, local_ip=self.conn.local_ip,
-                          local_port=self.conn.local_port, secured=self.conn.secured,
+                          local_port=self.conn.local_port, secured=self.secured,
                           session_id=self.session_id)
+
+    @property
+    def secured(self) -> bool:
+        """TLS, a same-IP connection or login_trusted_networks, as Dovecot's
+        login-common decides `secured` (the `%c` of the login line)."""
+        if self.conn.secured:
+            return True
+        rip, lip = self.conn.remote_ip, self.conn.local_ip
+        if not rip or rip == lip:
+            return True
+        trusted = str(self.setting("login_trusted_networks", "") or "")
+        try:
+            ip = ipaddress.ip_address(rip)
+            return any(ip in ipaddress.ip_network(n, strict=False) for n in trusted.split())
+        except ValueError:
+            return False
+
+    def login_fields(self, user: str, mech: str, mpid: int | None = None) -> str:
+        text = login_fields(user, mech, self.conn.remote_ip, self.conn.local_ip,
+                            self.conn.secured, self.session_id, mpid)
+        if not self.conn.secured and self.secured:
+            text = text.replace(", session=<", ", secured, session=<")
+        return text
 
     def setting(self, name: str, default: object) -> object:
         try:
@@ -63,12 +100,26 @@ class ManageSieveSession:
             return default
         return default if value in (None, "") else value
 
+    def extensions(self) -> frozenset[str]:
+        """What `sieve_extensions` enables: what scripts may require."""
+        try:
+            plugin = dict(self.ctx.config.plugin("sieve"))
+        except Exception:  # noqa: BLE001 - no plugin section
+            plugin = {}
+        return SieveConfig.from_plugin(plugin, lambda name: "").extensions
+
     def capabilities(self) -> bytes:
-        lines = [(b"IMPLEMENTATION", IMPLEMENTATION),
-                 (b"SIEVE", " ".join(sorted(EXTENSIONS, key=_PIGEONHOLE_ORDER)))]
+        # Pigeonhole's order (managesieve-capabilities.c): IMPLEMENTATION,
+        # SIEVE, MAXREDIRECTS (logged in), NOTIFY, SASL, STARTTLS, VERSION.
+        exts = self.extensions()
+        lines: list[tuple[bytes, str | None]] = [
+            (b"IMPLEMENTATION", IMPLEMENTATION),
+            (b"SIEVE", " ".join(sorted(exts - _UNLISTED, key=_PIGEONHOLE_ORDER)))]
         if self.user:
             lines.append((b"MAXREDIRECTS", str(self.max_redirects)))
-        else:
+        if "enotify" in exts:
+            lines.append((b"NOTIFY", "mailto"))
+        if not self.user:
             mechs = self.ctx.auth.mechanisms(self.client_info())
             lines.append((b"SASL", " ".join(mechs)))
             if self.conn.server_ssl is not None and not self.conn.secured:
@@ -77,11 +128,20 @@ class ManageSieveSession:
         return b"".join(b'"' + k + b'"' + (b" " + quote(v) if v is not None else b"") + b"\r\n"
                         for k, v in lines)
 
+    def max_script_size(self) -> int:
+        return _size(self._plugin("sieve_max_script_size"), 1 << 20)
+
     async def read_command(self, timeout: float) -> Command:
-        reader = CommandReader(max_literal=_size(self._plugin("sieve_max_script_size"), 1 << 20) + 1024)
+        reader = CommandReader(max_literal=self.max_script_size())
         line = await asyncio.wait_for(self.conn.readline(LINE_LIMIT), timeout)
         while True:
-            want = reader.feed_line(line)
+            try:
+                want = reader.feed_line(line)
+            except LiteralTooLarge as exc:
+                # Skip the literal and the rest of its command line, then refuse.
+                await self.conn.discard(exc.size)
+                await self.conn.readline(LINE_LIMIT)
+                raise
             if not want:
                 return reader.command()
             reader.feed_literal(await self.conn.read_exactly(want))
@@ -104,6 +164,15 @@ class ManageSieveSession:
                     cmd = await self.read_command(IDLE_TIMEOUT if self.user else LOGIN_TIMEOUT)
                 except LineTooLong:
                     await self.conn.send(response("NO", "Error in MANAGESIEVE command: Too long command."))
+                    continue
+                except LiteralTooLarge as exc:
+                    if exc.command_line.split(b" ", 1)[0].upper() in (b"PUTSCRIPT", b"CHECKSCRIPT"):
+                        await self.conn.send(response(
+                            "NO", f"Script is too large (max {self.max_script_size()} bytes).",
+                            "QUOTA/MAXSIZE"))
+                    else:
+                        await self.conn.send(response("NO", "Error in MANAGESIEVE command: "
+                                                            "Literal too large"))
                     continue
                 except ParseError as exc:
                     await self.conn.send(response("NO", f"Error in MANAGESIEVE command: {exc}"))
@@ -133,14 +202,34 @@ class ManageSieveSession:
     async def dispatch(self, cmd: Command) -> None:
         handler = _ANY_STATE.get(cmd.name) or (_AUTHED if self.user else _NOT_AUTHED).get(cmd.name)
         if handler is None:
-            await self.conn.send(response("NO", f"Error in MANAGESIEVE command {cmd.name}: Unknown command."))
+            if not self.user and cmd.name in _AUTHED:
+                # managesieve-login knows only its own commands (observed text).
+                await self._bad_command(response("NO", "Error in MANAGESIEVE command received by server."))
+            else:
+                await self._bad_command(response(
+                    "NO", f"Error in MANAGESIEVE command {cmd.name}: Unknown command."))
             return
         n_args = _ARGS.get(cmd.name, (0, 0))
         if not n_args[0] <= len(cmd.args) <= n_args[1]:
-            text = "Missing arguments." if len(cmd.args) < n_args[0] else "Too many command arguments."
-            await self.conn.send(response("NO", f"Error in MANAGESIEVE command {cmd.name}: {text}"))
+            if len(cmd.args) < n_args[0]:
+                text = "Missing arguments."
+            else:  # NOOP words it differently (cmd-noop.c vs managesieve-parser.c)
+                text = "Too many arguments." if cmd.name == "NOOP" else "Too many command arguments."
+            await self._bad_command(response("NO", f"Error in MANAGESIEVE command {cmd.name}: {text}"))
             return
         await handler(self, cmd)
+
+    async def _bad_command(self, reply: bytes) -> None:
+        """Before login, the third bad command ends the connection."""
+        if self.user:
+            await self.conn.send(reply)
+            return
+        self.bad_commands += 1
+        if self.bad_commands >= MAX_BAD_COMMANDS:
+            await self.conn.send(b'BYE "Too many invalid MANAGESIEVE commands."\r\n')
+            login_log.info(f"Disconnected: Too many invalid commands.: {self.login_fields('', '')}")
+            raise _Logout()
+        await self.conn.send(reply)
 
     # --- any state --------------------------------------------------------
 
@@ -192,6 +281,9 @@ class ManageSieveSession:
                 break
             await self.conn.send(quote(base64.b64encode(step.challenge or b"")) + b"\r\n")
             reply = await self.read_command_string()
+            if reply is None:
+                await self.conn.send(response("NO", "Invalid AUTHENTICATE client response."))
+                return
             if reply == b"*":
                 await self.conn.send(response("NO", "Authentication aborted by client."))
                 return
@@ -201,21 +293,27 @@ class ManageSieveSession:
                 return
         await self.finish_login(step.result, mech)
 
-    async def read_command_string(self) -> bytes:
-        """A SASL response: one string (quoted or literal) alone on a line.
+    async def read_command_string(self) -> bytes | None:
+        """A SASL response: one string (quoted or literal) alone on a line,
+        None when it is anything else (RFC 5804 2.1: it must be a string).
         Read with the command reader, as the sole argument of a dummy name."""
         reader = CommandReader(max_literal=LINE_LIMIT)
         line = await asyncio.wait_for(self.conn.readline(LINE_LIMIT), LOGIN_TIMEOUT)
-        want = reader.feed_line(b"SASL " + line)
-        while want:
-            reader.feed_literal(await self.conn.read_exactly(want))
-            want = reader.feed_line(await self.conn.readline(LINE_LIMIT))
-        args = reader.command().args
-        return _bytes(args[0]) if len(args) == 1 else b"*"
+        try:
+            want = reader.feed_line(b"SASL " + line)
+            while want:
+                reader.feed_literal(await self.conn.read_exactly(want))
+                want = reader.feed_line(await self.conn.readline(LINE_LIMIT))
+            args = reader.command().args
+        except LiteralTooLarge as exc:
+            await self.conn.discard(exc.size)
+            await self.conn.readline(LINE_LIMIT)
+            return None
+        except ParseError:
+            return None
+        return args[0] if len(args) == 1 and isinstance(args[0], bytes) else None
 
     async def finish_login(self, result: AuthResult, mech: str) -> None:
-        fields = lambda user: login_fields(user, mech, self.conn.remote_ip, self.conn.local_ip,
-                                           self.conn.secured, self.session_id)
         if result.status is not AuthStatus.OK or result.user is None:
             self.failed_attempts += 1
             if result.status is AuthStatus.TEMPFAIL:
@@ -225,13 +323,14 @@ class ManageSieveSession:
             return
         user = result.user
         self.user = result.username or user.username
+        self.log = get_log(mail_process_prefix("managesieve", self.user, self.session_id))
         script_dir, active = parse_location(self._plugin("sieve"), user.home)
         self.scripts = ScriptStore(script_dir, active, Quota(
             max_scripts=int(self._plugin("sieve_quota_max_scripts") or 0),
             max_storage=_size(self._plugin("sieve_quota_max_storage"), 0),
             max_script_size=_size(self._plugin("sieve_max_script_size"), 1 << 20)))
         self.max_redirects = int(self._plugin("sieve_max_redirects") or 4)
-        login_log.info(f"Login: {fields(self.user)}")
+        login_log.info(f"Login: {self.login_fields(self.user, mech, os.getpid())}")
         live = LiveSession(self.user, "sieve", self.conn.remote_ip, self.session_id, self.conn.abort)
         self.ctx.sessions.add(live)
         self._live = live
@@ -252,15 +351,29 @@ class ManageSieveSession:
     async def cmd_havespace(self, cmd: Command) -> None:
         assert self.scripts is not None
         if not isinstance(cmd.args[1], int):
-            await self.conn.send(response("NO", "Error in MANAGESIEVE command HAVESPACE: "
-                                                "Invalid arguments."))
+            await self.conn.send(response("NO", "Invalid scriptsize argument."))
             return
         await self._store(self.scripts.have_space, _text(cmd.args[0]), cmd.args[1])
         await self.conn.send(response("OK", "Putscript would succeed."))
 
+    def _log_failure(self, text: str, exc: ScriptError) -> None:
+        # Pigeonhole logs storage failures, not compile errors (cmd-putscript.c).
+        if exc.code or not str(exc).endswith("\r\n"):
+            self.log.info(f"{text}: {exc}")
+
     async def cmd_putscript(self, cmd: Command) -> None:
         assert self.scripts is not None
-        await self._store(self.scripts.put, _text(cmd.args[0]), _bytes(cmd.args[1]))
+        name = _text(cmd.args[0])
+        if not isinstance(cmd.args[1], bytes):
+            await self.conn.send(response("NO", "Error in MANAGESIEVE command PUTSCRIPT: "
+                                                "Invalid arguments."))
+            return
+        try:
+            await self._store(self.scripts.put, name, cmd.args[1])
+        except ScriptError as exc:
+            if not exc.code.startswith("QUOTA"):
+                self._log_failure(f"Failed to store script `{name}'", exc)
+            raise
         await self.conn.send(response("OK", "PUTSCRIPT completed."))
 
     async def cmd_checkscript(self, cmd: Command) -> None:
@@ -271,25 +384,50 @@ class ManageSieveSession:
 
     async def cmd_getscript(self, cmd: Command) -> None:
         assert self.scripts is not None
-        content = await self._store(self.scripts.get, _text(cmd.args[0]))
+        name = _text(cmd.args[0])
+        try:
+            content = await self._store(self.scripts.get, name)
+        except ScriptError as exc:
+            self._log_failure(f"Failed to retrieve script `{name}'", exc)
+            raise
         await self.conn.send(b"{%d}\r\n" % len(content) + content + b"\r\n"
                              + response("OK", "Getscript completed."))
 
     async def cmd_setactive(self, cmd: Command) -> None:
         assert self.scripts is not None
         name = _text(cmd.args[0])
-        await self._store(self.scripts.set_active, name)
-        await self.conn.send(response("OK", "No scripts currently active." if name == ""
-                                      else "Setactive completed."))
+        try:
+            changed = await self._store(self.scripts.set_active, name)
+        except ScriptError as exc:
+            self._log_failure(f"Failed to open script `{name}' for activation", exc)
+            raise
+        if name == "":
+            text = "Active script is now deactivated." if changed else "No scripts currently active."
+        else:
+            text = "Setactive completed."
+        await self.conn.send(response("OK", text))
 
     async def cmd_deletescript(self, cmd: Command) -> None:
         assert self.scripts is not None
-        await self._store(self.scripts.delete, _text(cmd.args[0]))
+        name = _text(cmd.args[0])
+        try:
+            await self._store(self.scripts.delete, name)
+        except ScriptError as exc:
+            self._log_failure(f"Failed to delete script `{name}'", exc)
+            raise
         await self.conn.send(response("OK", "Deletescript completed."))
 
     async def cmd_renamescript(self, cmd: Command) -> None:
         assert self.scripts is not None
-        await self._store(self.scripts.rename, _text(cmd.args[0]), _text(cmd.args[1]))
+        old, new = _text(cmd.args[0]), _text(cmd.args[1])
+        try:
+            await self._store(self.scripts.rename, old, new)
+        except ScriptError as exc:
+            if exc.code == "NONEXISTENT":
+                self._log_failure(f"Failed to open script `{old}' for rename to `{new}'", exc)
+            else:
+                self._log_failure(f"Failed to rename script `{old}' to `{new}'", exc)
+            raise
         await self.conn.send(response("OK", "Renamescript completed."))
 
 
