@@ -13,7 +13,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import os
 import sys
+from pathlib import Path
 
 from maa_server import logs
 from maa_server.delivery import DeliveryEnvelope, DeliveryFailed, deliver_message, to_lf
@@ -73,8 +75,13 @@ async def deliver(args: argparse.Namespace, data: bytes) -> int:
     from maa_server.storage.factory import open_mail_store
     from maa_server.storage.interface import MailboxError
 
+    config_path = args.config or str(default_config_path())
+    if args.config is None:
+        # The embedded conf names its files relative to the checkout, as
+        # maa-server and maa-adm read it (maa_server/daemon/embedded.py).
+        os.chdir(Path(config_path).resolve().parent.parent)
     try:
-        cfg = load_config(args.config or str(default_config_path()))
+        cfg = load_config(config_path)
     except (ConfigError, OSError) as exc:
         print(f"maa-lda: Fatal: {exc}", file=sys.stderr)
         return EX_TEMPFAIL
@@ -98,6 +105,7 @@ async def deliver(args: argparse.Namespace, data: bytes) -> int:
         return EX_NOUSER
     settings = DeliverySettings.load(cfg, "lda")
     log = logs.get_log(logs.mail_process_prefix("lda", user.username or username, session_id))
+    enter_home(user.home, log, bool(cfg.get("mail_debug")))
     body = to_lf(data)
     # Sieve's envelope: -r (final recipient), else -a, else the user name
     # (src/lda/main.c falls back the same way).
@@ -123,6 +131,21 @@ async def deliver(args: argparse.Namespace, data: bytes) -> int:
         print(result.rejected, file=sys.stderr)
         return EX_NOPERM
     return EX_OK
+
+
+def enter_home(home: str, log: logs.MailLog, debug: bool) -> None:
+    """dovecot-lda works in the user's home, as every mail process does
+    (lib-storage mail-storage-service.c): a missing home is no error, other
+    failures are logged and delivery goes on."""
+    if not home:
+        return
+    try:
+        os.chdir(home)
+    except FileNotFoundError:
+        if debug:
+            log.debug(f"Home dir not found: {home}")
+    except OSError as exc:
+        log.error(f"chdir({home}) failed: {exc.strerror}")
 
 
 def main(argv: list[str] | None = None) -> int:
