@@ -10,12 +10,16 @@ lets it skip the diff when nothing changed.
 from __future__ import annotations
 
 import bisect
+import operator
 from collections.abc import Sequence
+from itertools import compress
 
 from maa_server.protocols.imap.errors import ImapParseError
 from maa_server.protocols.imap.responses import flag_list, ordered_flags
 from maa_server.protocols.imap.sequence import SequenceSet, format_uid_set
 from maa_server.storage.interface import Mailbox, MessageInfo
+
+_UID = operator.attrgetter("uid")
 
 
 class SelectedMailbox:
@@ -24,7 +28,7 @@ class SelectedMailbox:
         self.name = name  # the store's name (for STATUS/DELETE checks)
         self.read_only = read_only or mailbox.read_only
         self.infos: list[MessageInfo] = list(mailbox.messages())
-        self.uids: list[int] = [m.uid for m in self.infos]
+        self.uids: list[int] = list(map(_UID, self.infos))
         self.recent: set[int] = set()
         self.seen_version = mailbox.version
         self.keywords: tuple[str, ...] = tuple(mailbox.keywords)
@@ -97,11 +101,14 @@ class SelectedMailbox:
         out: list[bytes] = []
         if box.version == self.seen_version and not (allow_expunge and self._deferred_expunge):
             return out
+        # The loops over every message run in C (map, compress): a big
+        # mailbox where one message changed must not cost a Python loop
+        # per session per command.
         current = box.messages()
-        by_uid = {m.uid: m for m in current}
+        by_uid = dict(zip(map(_UID, current), current))
         expunged: list[int] = []
         if allow_expunge:
-            expunged = [u for u in self.uids if u not in by_uid]
+            expunged = list(compress(self.uids, map(operator.not_, map(by_uid.__contains__, self.uids))))
             if expunged:
                 gone = set(expunged)
                 if qresync:
@@ -121,12 +128,14 @@ class SelectedMailbox:
                     self.reported_recent = len(self.recent)
                     out.append(b"* %d RECENT\r\n" % len(self.recent))
         else:
-            self._deferred_expunge = any(u not in by_uid for u in self.uids)
+            self._deferred_expunge = not all(map(by_uid.__contains__, self.uids))
         if allow_expunge:
             self._deferred_expunge = False
-        # Flag changes made by others.
-        for i, old in enumerate(self.infos):
-            new = by_uid.get(old.uid)
+        # Flag changes made by others. The mailbox makes a new MessageInfo
+        # only for a message that changed, so identity finds the candidates.
+        news = list(map(by_uid.get, self.uids))
+        for i in compress(range(len(news)), map(operator.is_not, news, self.infos)):
+            old, new = self.infos[i], news[i]
             if new is None or new == old:
                 continue
             self.infos[i] = new
@@ -135,7 +144,7 @@ class SelectedMailbox:
             out.append(self.flags_fetch(i + 1, new, uid=qresync, condstore=condstore))
         # New messages (UIDs only grow, RFC 3501 2.3.1.1).
         last = self.last_uid
-        added = [m for m in current if m.uid > last]
+        added = list(compress(current, map(last.__lt__, by_uid)))
         if added:
             self.infos.extend(added)
             self.uids.extend(m.uid for m in added)

@@ -29,6 +29,7 @@ from maa_server.storage.maildir.keywords import (
     format_keywords,
     parse_keywords,
 )
+from maa_server.storage.maildir.listing import DirListing
 from maa_server.storage.maildir.uidlist import (
     UidList,
     UidListCorrupt,
@@ -106,6 +107,7 @@ class Folder:
         self.next_uid = 1
         self.new_recent: set[int] = set()  # uids found or saved since the last claim
         self._dir_stamps: tuple[FileStamp | None, FileStamp | None] = (None, None)
+        self.listing = DirListing()
         self._cached: dict[str, tuple[int, str, float, int, int, int]] = {}  # base -> cache row
         self._cached_extra: dict[int, tuple[str, ...]] = {}
         self.extra_names: list[str] = []  # keywords with no letter, first use order
@@ -207,24 +209,10 @@ class Folder:
     # Scanning ---------------------------------------------------------------
 
     def scan(self) -> dict[str, tuple[str, str]]:
-        """base -> (subdir, name) of every message file in new/ and cur/."""
-        found: dict[str, tuple[str, str]] = {}
-        for subdir in ("new", "cur"):
-            try:
-                with os.scandir(os.path.join(self.paths.mail_dir, subdir)) as it:
-                    for entry in it:
-                        name = entry.name
-                        # Dot files are not messages; names with CR/LF are ignored
-                        # (maildir-sync.c).
-                        if name.startswith(".") or "\n" in name or "\r" in name:
-                            continue
-                        base = name.partition(":")[0]
-                        if not base:
-                            continue
-                        found[base] = (subdir, name)
-            except FileNotFoundError:
-                continue  # never recreate: the folder may have been deleted
-        return found
+        """base -> (subdir, name) of every message file in new/ and cur/
+        (the listing's own dict: read it, do not change it). Which bases
+        moved since the previous scan is in `self.listing.changes`."""
+        return self.listing.scan(self.paths.mail_dir)
 
     def _flags_of(self, letters: str) -> tuple[frozenset[str], str]:
         # Few distinct letter sets exist in a folder: memoise (reset when
@@ -346,34 +334,75 @@ class Folder:
         if not force and not kw_changed and not changed and not uidlist_changed \
                 and dirs == self._dir_stamps and not fresh:
             return False
-        files = self.scan()
+        try:
+            changed |= self._scan_and_reconcile(data, kw_changed, force or changed or uidlist_changed)
+        except BaseException:
+            self.listing.forget()  # what this sync missed must be seen by the next one
+            raise
         self._dir_stamps = dirs
-        self._last_scan = time.time()
-        missing = [uid for uid, rec in self.recs.items() if rec.base not in files]
-        if missing:
-            # A file renamed new/ -> cur/ between our two listdirs: look again.
-            files = self.scan()
-        changed |= self._reconcile(files, data, kw_changed)
-        unknown = [base for base in files if base not in data.records]
-        if unknown:
-            changed |= self._assign_uids(files)
         if self.tmp_scan_interval > 0 and time.time() - self.last_tmp_scan > self.tmp_scan_interval:
             self.clean_tmp()
         self._baseline_known = True
         return changed
 
-    def _reconcile(self, files: dict[str, tuple[str, str]], data: UidList, kw_changed: bool) -> bool:
+    def _scan_and_reconcile(self, data: UidList, kw_changed: bool, full: bool) -> bool:
+        """Rescan and bring recs in line. Unless `full` (or the listing was
+        rebuilt), only the bases whose files came or went since the last
+        scan are looked at: everything else matched the last time, and the
+        uidlist and keywords did not change since (our own changes keep recs
+        and the uidlist in step as they are made)."""
+        files = self.scan()
+        self._last_scan = time.time()
+        only = None if full or kw_changed else self.listing.changes
+        if only is None:
+            missing = any(rec.base not in files for rec in self.recs.values())
+        else:
+            missing = any(base not in files and base in self.by_base for base in only)
+        if missing:
+            # A file renamed new/ -> cur/ between our two listdirs: look again.
+            files = self.scan()
+            if only is not None and self.listing.changes is not None:
+                only = only | self.listing.changes
+            else:
+                only = None
+        changed = self._reconcile(files, data, kw_changed, only)
+        if only is not None and len(self.recs) != len(files):
+            # Files we saved since the last scan are in recs but were never
+            # listed: if one went again, only a full pass can tell.
+            only = None
+            changed |= self._reconcile(files, data, kw_changed)
+        candidates = files if only is None else [base for base in only if base in files]
+        if any(base not in data.records for base in candidates):
+            changed |= self._assign_uids(files)
+        return changed
+
+    def _reconcile(self, files: dict[str, tuple[str, str]], data: UidList, kw_changed: bool,
+                   only: set[str] | None = None) -> bool:
+        """Match recs to the files and the uidlist; `only`: just these bases."""
         changed = False
-        for uid in [uid for uid, rec in self.recs.items()
-                    if rec.base not in files or data.records.get(rec.base, None) is None
-                    or data.records[rec.base].uid != uid]:
-            rec = self.recs.pop(uid)
+        if only is None:
+            stale = [uid for uid, rec in self.recs.items()
+                     if rec.base not in files or data.records.get(rec.base, None) is None
+                     or data.records[rec.base].uid != uid]
+            items: Iterable[tuple[str, tuple[str, str]]] = files.items()
+        else:
+            stale = []
+            for base in only:
+                known = self.by_base.get(base)
+                if known is not None and (base not in files or data.records.get(base, None) is None
+                                          or data.records[base].uid != known):
+                    stale.append(known)
+            items = [(base, files[base]) for base in only if base in files]
+        for uid in stale:
+            rec = self.recs.pop(uid, None)
+            if rec is None:
+                continue
             self.by_base.pop(rec.base, None)
             self.highest_modseq += 1
             self.gone.add(uid)
             changed = True
         additions: list[Rec] = []
-        for base, (subdir, name) in files.items():
+        for base, (subdir, name) in items:
             urec = data.records.get(base)
             if urec is None:
                 continue
