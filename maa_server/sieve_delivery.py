@@ -194,7 +194,8 @@ class SieveDelivery:
         except SieveError as exc:
             # Global scripts report into the main log, without the `error:` marker.
             for line in _report_lines(exc):
-                self.log.error(f"sieve: {name}: {line.replace('error: ', '', 1)}")
+                # ... and without the final period (observed).
+                self.log.error(f"sieve: {name}: {line.replace('error: ', '', 1).removesuffix('.')}")
             self.log.error(f"sieve: Failed to compile script `{path}'")
             return False
 
@@ -287,10 +288,15 @@ class SieveDelivery:
                                         [f"{loaded.script.name}: {result.error}"])
                 failed = loaded
                 break
-            actions.extend(result.actions)
-            keep, keep_flags = result.implicit_keep, result.keep_flags
+            # Pigeonhole's multiscript (sieve-script.c sieve_multiscript_run()):
+            # an explicit keep only means "still kept"; the next script runs
+            # while the message is kept and the last one decides the keep.
+            explicit = [a for a in result.actions if a.kind == "store" and a.keep]
+            actions.extend(a for a in result.actions if not (a.kind == "store" and a.keep))
+            keep = result.implicit_keep or bool(explicit)
+            keep_flags = explicit[0].flags if explicit else result.keep_flags
             if not keep:
-                break  # later scripts run only while the message is still kept
+                break
         if failed is not None:
             stored = [await self._keep(data, ())]
             self._log_failure(failed)
@@ -309,7 +315,7 @@ class SieveDelivery:
         # Like Pigeonhole's result transaction: every store target is checked
         # before anything is saved or sent, so a failure keeps only a copy.
         for action in actions:
-            if action.kind == "store" and not action.keep and not (action.create or self.autocreate):
+            if action.kind == "store" and not (action.create or self.autocreate):
                 if not await self._exists(action.mailbox):
                     personal = next((s for s in scripts if s.user_log), scripts[-1])
                     await asyncio.to_thread(self._user_log, personal.user_log, [
@@ -321,16 +327,12 @@ class SieveDelivery:
         outcome = SieveOutcome()
         for action in actions:
             if action.kind == "store":
-                target = self.default_mailbox if action.keep else action.mailbox
-                if any(name == target for name, _ in outcome.stored):
+                if any(name == action.mailbox for name, _ in outcome.stored):
                     continue
-                if action.keep:
-                    outcome.stored.append(await self._keep(data, action.flags))
-                else:
-                    outcome.stored.append(await self._save(data, target, action.flags,
-                                                           action.create or self.autocreate))
-                    self.log.info(f"sieve: msgid={self.msgid}: fileinto action: stored mail into "
-                                  f"mailbox '{outcome.stored[-1][0]}'")
+                outcome.stored.append(await self._save(data, action.mailbox, action.flags,
+                                                       action.create or self.autocreate))
+                self.log.info(f"sieve: msgid={self.msgid}: fileinto action: stored mail into "
+                              f"mailbox '{outcome.stored[-1][0]}'")
             elif action.kind == "redirect":
                 await self._redirect(data, envelope, action.address)
             elif action.kind in ("reject", "ereject"):

@@ -185,7 +185,8 @@ class _Parser:
             tok = self.peek()
             if tok.kind == "eof":
                 if until_brace:
-                    raise SieveError([at(tok.line, "missing '}' at end of block")])
+                    raise SieveError([at(tok.line, "expected end of compound block '}', "
+                                                   f"but found {_describe(tok)}.")])
                 return out
             if tok.kind == "punct" and tok.value == "}" and until_brace:
                 self.next()

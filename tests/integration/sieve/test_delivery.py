@@ -187,3 +187,77 @@ def test_other_user_without_script_is_untouched(stack: SieveStack) -> None:
     stack.set_script("alice", "discard;\n")
     stack.lmtp_send(message(1, to="bob@example.com"), rcpt="bob@example.com")
     assert len(stack.folder("bob", "INBOX")) == 1
+
+
+@pytest.fixture
+def global_stack(tmp_path, caplog):  # type: ignore[no-untyped-def]
+    import logging
+
+    caplog.set_level(logging.INFO, logger="maa")
+    scripts = tmp_path / "global"
+    scripts.mkdir()
+    plugin = (f"  sieve_before = {scripts}/before.sieve\n  sieve_after = {scripts}/after.sieve\n"
+              f"  sieve_default = {scripts}/default.sieve\n")
+    running = SieveStack(tmp_path, plugin=plugin).start()
+    running.global_dir = scripts  # type: ignore[attr-defined]
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+FILE = 'require ["fileinto", "mailbox", "copy"];\nfileinto {}:create "{}";\n'
+
+
+def write_global(stack: SieveStack, **scripts: str) -> None:
+    for name, text in scripts.items():
+        (stack.global_dir / f"{name}.sieve").write_text(text)  # type: ignore[attr-defined]
+
+
+def test_before_script_that_files_ends_the_run(global_stack: SieveStack, caplog: pytest.LogCaptureFixture) -> None:
+    # Observed with Pigeonhole: personal and after scripts do not run.
+    write_global(global_stack, before=FILE.format("", "Before"), after=FILE.format("", "After"))
+    global_stack.set_script("alice", FILE.format("", "Personal"))
+    global_stack.lmtp_send(message(40))
+    assert sieve_log(caplog) == [
+        "Info: sieve: msgid=<m40@example.org>: fileinto action: stored mail into mailbox 'Before'"]
+
+
+def test_before_copy_and_stop_then_personal(global_stack: SieveStack, caplog: pytest.LogCaptureFixture) -> None:
+    write_global(global_stack, before=FILE.format(":copy ", "Before") + "stop;\n",
+                 after=FILE.format("", "After"))
+    global_stack.set_script("alice", FILE.format("", "Personal"))
+    global_stack.lmtp_send(message(42))
+    assert sieve_log(caplog) == [
+        "Info: sieve: msgid=<m42@example.org>: fileinto action: stored mail into mailbox 'Before'",
+        "Info: sieve: msgid=<m42@example.org>: fileinto action: stored mail into mailbox 'Personal'"]
+
+
+def test_explicit_keeps_let_the_after_script_decide(global_stack: SieveStack,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    write_global(global_stack, before="keep;\n", after=FILE.format("", "After"))
+    global_stack.set_script("alice", "keep;\n")
+    global_stack.lmtp_send(message(45))
+    assert sieve_log(caplog) == [
+        "Info: sieve: msgid=<m45@example.org>: fileinto action: stored mail into mailbox 'After'"]
+    assert global_stack.folder("alice", "INBOX") == []
+
+
+def test_default_script_runs_when_the_user_has_none(global_stack: SieveStack,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    write_global(global_stack, before="keep;\n", default=FILE.format("", "Default"))
+    global_stack.lmtp_send(message(44))
+    assert sieve_log(caplog) == [
+        "Info: sieve: msgid=<m44@example.org>: fileinto action: stored mail into mailbox 'Default'"]
+
+
+def test_broken_global_script_keeps_and_logs_errors(global_stack: SieveStack,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    write_global(global_stack, before="if true {\n", after=FILE.format("", "After"))
+    global_stack.lmtp_send(message(30))
+    path = global_stack.global_dir / "before.sieve"  # type: ignore[attr-defined]
+    assert sieve_log(caplog) == [
+        "Error: sieve: before: line 2: expected end of compound block '}', but found end of file",
+        "Error: sieve: before: parse failed",
+        f"Error: sieve: Failed to compile script `{path}'",
+        "Info: sieve: msgid=<m30@example.org>: stored mail into mailbox 'INBOX'"]
