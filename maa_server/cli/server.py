@@ -160,6 +160,8 @@ def _announce(config_path: str, listeners: list[Any], demo: Any, cfg: Any) -> No
         if tls:
             print(f"  try: openssl s_client -quiet -connect {tls[0].address}:{tls[0].port}"
                   "   (self-signed certificate: var/ssl/maa-server.pem)", file=out)
+        print("  Ctrl-C stops it; `.venv/bin/maa-adm who` (or reload, kick USER, stop) talks to it",
+              file=out)
     out.flush()
 
 
