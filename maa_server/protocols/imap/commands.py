@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from maa_server.protocols.imap import auth, idle, listing, mailboxes, messages, query
+from maa_server.protocols.imap import auth, idle, listing, mailboxes, messages, query, sorting
 from maa_server.protocols.imap.tokens import Arg
 
 if TYPE_CHECKING:
@@ -66,6 +66,8 @@ COMMANDS: dict[str, CommandSpec] = {
     "SEARCH": CommandSpec(query.cmd_search, IN_MAILBOX, allow_expunge=False),
     "FETCH": CommandSpec(query.cmd_fetch, IN_MAILBOX, allow_expunge=False),
     "STORE": CommandSpec(messages.cmd_store, IN_MAILBOX, allow_expunge=False),
+    "SORT": CommandSpec(sorting.cmd_sort, IN_MAILBOX, allow_expunge=False),
+    "THREAD": CommandSpec(sorting.cmd_thread, IN_MAILBOX, allow_expunge=False),
     "COPY": CommandSpec(messages.cmd_copy, IN_MAILBOX),
     "MOVE": CommandSpec(messages.cmd_move, IN_MAILBOX),
     # RFC 3501 6.4.8 UID variants; RFC 7162 3.2.10 lets VANISHED follow UID
@@ -73,6 +75,8 @@ COMMANDS: dict[str, CommandSpec] = {
     "UID FETCH": CommandSpec(query.cmd_fetch, IN_MAILBOX, allow_expunge=False),
     "UID SEARCH": CommandSpec(query.cmd_search, IN_MAILBOX, allow_expunge=False),
     "UID STORE": CommandSpec(messages.cmd_store, IN_MAILBOX, allow_expunge=False),
+    "UID SORT": CommandSpec(sorting.cmd_sort, IN_MAILBOX, allow_expunge=False),
+    "UID THREAD": CommandSpec(sorting.cmd_thread, IN_MAILBOX, allow_expunge=False),
     "UID COPY": CommandSpec(messages.cmd_copy, IN_MAILBOX),
     "UID MOVE": CommandSpec(messages.cmd_move, IN_MAILBOX),
     "UID EXPUNGE": CommandSpec(messages.cmd_expunge, IN_MAILBOX),

@@ -129,19 +129,80 @@ def _count_fetch(s: ImapSession, kind: str, data: bytes) -> None:
 ESEARCH_OPTIONS = {"MIN", "MAX", "ALL", "COUNT", "SAVE"}
 
 
+def implicit_condstore(s: ImapSession) -> None:
+    """RFC 7162 3.1: CHANGEDSINCE, UNCHANGEDSINCE, a MODSEQ search key or the
+    MODSEQ fetch item turn CONDSTORE on; as with ENABLE, Dovecot then tells
+    the selected mailbox's HIGHESTMODSEQ at once (imap-client.c
+    client_enable -> imap_sync: `* OK [HIGHESTMODSEQ n] Highest`)."""
+    if s.condstore:
+        return
+    s.enabled.add("CONDSTORE")
+    if s.selected is not None:
+        s.untagged(f"OK [HIGHESTMODSEQ {s.selected.mailbox.highest_modseq}] Highest")
+
+
+def parse_return_options(args: list[Arg], command: str) -> tuple[list[str] | None, list[Arg]]:
+    """`RETURN (opts)` at the head of SEARCH (RFC 4731) or SORT (RFC 5267):
+    the options (None without RETURN) and the remaining arguments."""
+    if len(args) >= 2 and isinstance(args[0], Atom) and args[0].upper() == "RETURN":
+        opts = [A.atom(a).upper() for a in A.plist(args[1])]
+        for opt in opts:
+            if opt not in ESEARCH_OPTIONS:
+                raise ImapParseError(f"Unknown {command} return option {opt}")
+        return opts, list(args[2:])
+    return None, list(args)
+
+
+def esearch_answer(s: ImapSession, tag: str, uid: bool, results: list[int],
+                   return_opts: list[str], modseq: int, *, sorted_order: bool) -> bytes:
+    """The `* ESEARCH` line for RETURN options (RFC 4731, RFC 5267 for
+    SORT), saving `$` first when SAVE is asked for (RFC 5182). `results`
+    are sequence numbers or UIDs as sent; with `sorted_order` they are in
+    SORT order, and MIN/MAX mean the first/last sorted (as Dovecot does)."""
+    sel = s.selected
+    assert sel is not None
+    opts = return_opts or ["ALL"]  # RFC 4731 3.1: RETURN () means ALL
+    if "SAVE" in opts:
+        saved = list(results) if uid else [sel.infos[n - 1].uid for n in results]
+        others = [o for o in opts if o != "SAVE"]
+        if others and set(others) <= {"MIN", "MAX"} and saved:
+            # RFC 5182 2.4: with only MIN/MAX, just those are saved.
+            keep = []
+            if "MIN" in others:
+                keep.append(saved[0] if sorted_order else min(saved))
+            if "MAX" in others:
+                keep.append(saved[-1] if sorted_order else max(saved))
+            saved = keep
+        sel.search_result = sorted(set(saved))
+        sel.has_saved_result = True
+        if not others:
+            return b""
+    parts = [f'* ESEARCH (TAG "{tag}")']
+    if uid:
+        parts.append("UID")
+    if results:
+        if "MIN" in opts:
+            parts.append(f"MIN {results[0] if sorted_order else min(results)}")
+        if "MAX" in opts:
+            parts.append(f"MAX {results[-1] if sorted_order else max(results)}")
+    # Dovecot's order: MIN MAX ALL COUNT (imap-search.c). A sorted ALL
+    # keeps the sort order, merging only ascending runs (`1:2,4,3,5`).
+    if results and "ALL" in opts:
+        parts.append(f"ALL {format_uid_set(results if sorted_order else sorted(results))}")
+    if "COUNT" in opts:
+        parts.append(f"COUNT {len(results)}")
+    if modseq:
+        parts.append(f"MODSEQ {modseq}")
+    return " ".join(parts).encode() + b"\r\n"
+
+
 async def cmd_search(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> str | None:
     from maa_server.protocols.imap.search import evaluate_search, parse_search
 
     sel = s.selected
     assert sel is not None
     rest = list(args)
-    return_opts: list[str] | None = None
-    if len(rest) >= 2 and isinstance(rest[0], Atom) and rest[0].upper() == "RETURN":
-        return_opts = [A.atom(a).upper() for a in A.plist(rest[1])]
-        for opt in return_opts:
-            if opt not in ESEARCH_OPTIONS:
-                raise ImapParseError(f"Unknown SEARCH return option {opt}")
-        rest = rest[2:]
+    return_opts, rest = parse_return_options(rest, "SEARCH")
     charset: str | None = None
     if len(rest) >= 2 and isinstance(rest[0], Atom) and rest[0].upper() == "CHARSET":
         charset = A.astring(rest[1])
@@ -154,44 +215,15 @@ async def cmd_search(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> st
                                  saved_uids=sel.search_result if sel.has_saved_result else None)
     results = [sel.infos[q - 1].uid for q in seqs] if uid else list(seqs)
     modseq = 0
-    if getattr(program, "uses_modseq", False) and seqs:
-        modseq = max(sel.infos[q - 1].modseq for q in seqs)
+    if program.uses_modseq:
+        implicit_condstore(s)  # RFC 7162 3.1: a MODSEQ search key enables it
+        if seqs:
+            modseq = max(sel.infos[q - 1].modseq for q in seqs)
     if return_opts is None:
         line = "* SEARCH" + "".join(f" {n}" for n in results)
         if modseq:
             line += f" (MODSEQ {modseq})"
         s.write(line.encode() + b"\r\n")
         return "Search completed."
-    opts = return_opts or ["ALL"]  # RFC 4731 3.1: RETURN () means ALL
-    if "SAVE" in opts:
-        saved = [sel.infos[q - 1].uid for q in seqs]
-        others = [o for o in opts if o != "SAVE"]
-        if others and set(others) <= {"MIN", "MAX"} and saved:
-            # RFC 5182 2.4: with only MIN/MAX, just those are saved.
-            keep = []
-            if "MIN" in others:
-                keep.append(saved[0])
-            if "MAX" in others:
-                keep.append(saved[-1])
-            saved = sorted(set(keep))
-        sel.search_result = saved
-        sel.has_saved_result = True
-        if not others:
-            return "Search completed."
-    parts = [f'* ESEARCH (TAG "{tag}")']
-    if uid:
-        parts.append("UID")
-    if results:
-        if "MIN" in opts:
-            parts.append(f"MIN {min(results)}")
-        if "MAX" in opts:
-            parts.append(f"MAX {max(results)}")
-    # Dovecot's order: MIN MAX ALL COUNT (imap-search.c).
-    if results and "ALL" in opts:
-        parts.append(f"ALL {format_uid_set(sorted(results))}")
-    if "COUNT" in opts:
-        parts.append(f"COUNT {len(results)}")
-    if modseq:
-        parts.append(f"MODSEQ {modseq}")
-    s.write(" ".join(parts).encode() + b"\r\n")
+    s.write(esearch_answer(s, tag, uid, results, return_opts, modseq, sorted_order=False))
     return "Search completed."
