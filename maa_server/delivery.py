@@ -207,6 +207,6 @@ async def deliver_message(config: Config, user: UserInfo, data: bytes, envelope:
     run = SieveDelivery(store, user, sieve_config, log, msgid, default_mailbox=envelope.mailbox or "INBOX",
                         autocreate=settings.lda_mailbox_autocreate,
                         autosubscribe=settings.lda_mailbox_autosubscribe,
-                        reject_inline=envelope.reject_inline)
+                        reject_inline=envelope.reject_inline, service=envelope.protocol)
     outcome = await run.deliver(data, Envelope(envelope.mail_from, envelope.rcpt_to))
     return DeliveryResult([Delivered(name, uid) for name, uid in outcome.stored], outcome.rejected)

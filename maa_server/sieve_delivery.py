@@ -22,7 +22,7 @@ from pathlib import Path
 
 from maa_server.auth.interface import UserInfo
 from maa_server.delivery import DeliveryFailed
-from maa_server.logs import MailLog
+from maa_server.logs import MailLog, get_log
 from maa_server.sieve import SieveError, compile_script, run
 from maa_server.sieve.duplicates import DUPLICATES_FILE, DuplicateTracker
 from maa_server.sieve.interpreter import Action, RunLimits, Vacation
@@ -159,6 +159,9 @@ class SieveDelivery:
     autocreate: bool = False  # lda_mailbox_autocreate
     autosubscribe: bool = False  # lda_mailbox_autosubscribe
     reject_inline: bool = False  # maa-lda -e: the caller reports the rejection
+    service: str = "lmtp"  # the process log prefix for a sendmail program's stderr
+    # The script whose log gets action failures: the personal one if it ran.
+    _reporting: _Loaded | None = field(default=None, init=False, repr=False)
 
     # --- loading ------------------------------------------------------------
 
@@ -301,30 +304,40 @@ class SieveDelivery:
             stored = [await self._keep(data, ())]
             self._log_failure(failed)
             return SieveOutcome(stored)
-        return await self._execute(data, envelope, message, actions, keep, keep_flags, tracker, scripts)
+        self._reporting = next((s for s in scripts if s.user_log), scripts[-1])
+        return await self._execute(data, envelope, message, actions, keep, keep_flags, tracker)
+
+    def _where(self, failed: _Loaded) -> str:
+        return (f"user logfile {failed.user_log} may reveal additional details"
+                if failed.user_log else "see above for details")
+
+    async def _action_error(self, line: str) -> None:
+        """An action failed: the main log, and the user log of the script."""
+        self.log.error(f"sieve: {line}")
+        if self._reporting is not None and self._reporting.user_log is not None:
+            await asyncio.to_thread(self._user_log, self._reporting.user_log, [f"error: {line}."])
 
     def _log_failure(self, failed: _Loaded) -> None:
-        where = (f"user logfile {failed.user_log} may reveal additional details"
-                 if failed.user_log else "see above for details")
         self.log.info(f"sieve: Execution of script {failed.path} failed, but implicit keep was "
-                      f"successful ({where})")
+                      f"successful ({self._where(failed)})")
 
     async def _execute(self, data: bytes, envelope: Envelope, message: SieveMessage,
                        actions: list[Action], keep: bool, keep_flags: tuple[str, ...],
-                       tracker: DuplicateTracker | None, scripts: list[_Loaded]) -> SieveOutcome:
+                       tracker: DuplicateTracker | None) -> SieveOutcome:
         # Like Pigeonhole's result transaction: every store target is checked
         # before anything is saved or sent, so a failure keeps only a copy.
         for action in actions:
             if action.kind == "store" and not (action.create or self.autocreate):
                 if not await self._exists(action.mailbox):
-                    personal = next((s for s in scripts if s.user_log), scripts[-1])
-                    await asyncio.to_thread(self._user_log, personal.user_log, [
+                    assert self._reporting is not None
+                    await asyncio.to_thread(self._user_log, self._reporting.user_log, [
                         f"error: msgid={self.msgid}: fileinto action: failed to store into mailbox "
                         f"'{action.mailbox}': Mailbox doesn't exist: {action.mailbox}."])
                     stored = [await self._keep(data, ())]
-                    self._log_failure(personal)
+                    self._log_failure(self._reporting)
                     return SieveOutcome(stored)
         outcome = SieveOutcome()
+        failed = False
         for action in actions:
             if action.kind == "store":
                 if any(name == action.mailbox for name, _ in outcome.stored):
@@ -336,7 +349,12 @@ class SieveDelivery:
             elif action.kind == "redirect":
                 await self._redirect(data, envelope, action.address)
             elif action.kind in ("reject", "ereject"):
-                outcome.rejected = await self._reject(data, envelope, action.reason)
+                try:
+                    outcome.rejected = await self._reject(data, envelope, action.reason)
+                except SendError as exc:
+                    # Pigeonhole keeps the message when the rejection cannot go out.
+                    self.log.error(f"msgid={self.msgid}: Temporarily failed to send rejection: {exc}")
+                    keep, failed = True, True
             elif action.kind == "vacation" and action.vacation is not None:
                 await self._vacation(message, envelope, action.vacation, tracker)
         if not keep and not any(a.kind in ("store", "redirect", "reject", "ereject") for a in actions):
@@ -344,6 +362,8 @@ class SieveDelivery:
                           "discarded if not explicitly delivered (discard action)")
         if keep and not any(name == self.default_mailbox for name, _ in outcome.stored):
             outcome.stored.append(await self._keep(data, keep_flags))
+        if failed and self._reporting is not None:
+            self._log_failure(self._reporting)
         return outcome
 
     # --- stores ---------------------------------------------------------------
@@ -392,21 +412,33 @@ class SieveDelivery:
 
     # --- mails out ----------------------------------------------------------------
 
-    async def _send(self, mail: OutgoingMail) -> str:
-        """"" when handed over, else the reason."""
+    async def _send(self, mail: OutgoingMail) -> None:
+        """Hand over; a failure is logged as Dovecot's program client logs
+        it (the program's stderr, then its exit code) and re-raised."""
         try:
             await send_mail(mail, sendmail_path=self.config.sendmail_path,
-                            submission_host=self.config.submission_host)
+                            submission_host=self.config.submission_host, helo_name=self.config.host())
         except SendError as exc:
-            return str(exc)
-        return ""
+            for line in exc.stderr:
+                get_log(self.service).error(line)
+            if exc.exit_code is not None:
+                self.log.info(f"program exec:{self.config.sendmail_path} ({exc.pid}): "
+                              f"Terminated with non-zero exit code {exc.exit_code}")
+            raise
 
     async def _redirect(self, data: bytes, envelope: Envelope, address: str) -> None:
-        error = await self._send(redirect_mail(data, envelope.mail_from, address, envelope.rcpt_to))
-        if error:
-            self.log.error(f"sieve: msgid={self.msgid}: redirect action: failed to redirect message "
-                           f"to <{address}>: {error}")
-            raise DeliveryFailed("Temporary failure in redirect", temporary=True)
+        try:
+            await self._send(redirect_mail(data, envelope.mail_from, address, envelope.rcpt_to))
+        except SendError as exc:
+            # Observed: any sendmail failure aborts the whole delivery with a
+            # temporary failure, so the MTA tries again later.
+            await self._action_error(f"msgid={self.msgid}: redirect action: failed to redirect message "
+                                     f"to <{address}>: {exc} (temporary failure)")
+            assert self._reporting is not None
+            self.log.error(f"sieve: Execution of script {self._reporting.path} was aborted due to "
+                           f"temporary failure ({self._where(self._reporting)})")
+            raise DeliveryFailed("Execution of Sieve filters was aborted due to temporary failure",
+                                 temporary=True) from exc
         self.log.info(f"sieve: msgid={self.msgid}: redirect action: forwarded to <{address}>")
 
     async def _reject(self, data: bytes, envelope: Envelope, reason: str) -> str | None:
@@ -418,13 +450,9 @@ class SieveDelivery:
         if not sender:
             self.log.info(f"sieve: msgid={self.msgid}: reject action: not sending reject message to <>")
             return None
-        error = await self._send(reject_mail(
+        await self._send(reject_mail(
             data, sender=sender, recipient=envelope.rcpt_to, reason=reason,
             postmaster=self.config.postmaster(envelope.rcpt_to), hostname=self.config.host()))
-        if error:
-            self.log.error(f"sieve: msgid={self.msgid}: reject action: failed to send rejection "
-                           f"message to <{sender}>: {error}")
-            raise DeliveryFailed("Temporary failure in reject", temporary=True)
         self.log.info(f"sieve: msgid={self.msgid}: reject action: rejected message from "
                       f"<{sender}> (reject)")
         return None
@@ -448,11 +476,14 @@ class SieveDelivery:
         if skip:
             self.log.info(prefix + skip)
             return
-        error = await self._send(vacation_mail(
-            message, sender=sender, recipient=envelope.rcpt_to, reason=vac.reason,
-            subject=vac.subject, from_=vac.from_, mime=vac.mime, hostname=self.config.host()))
-        if error:
-            self.log.error(f"{prefix}failed to send vacation response to <{sender}>: {error}")
+        try:
+            await self._send(vacation_mail(
+                message, sender=sender, recipient=envelope.rcpt_to, reason=vac.reason,
+                subject=vac.subject, from_=vac.from_, mime=vac.mime, hostname=self.config.host()))
+        except SendError as exc:
+            # Observed wording, without <> around the address but around the error.
+            await self._action_error(f"msgid={self.msgid}: vacation action: failed to send vacation "
+                                     f"response to {sender}: <{exc}> (temporary error)")
             return
         self.log.info(f"{prefix}sent vacation response to <{sender}>")
         if tracker is not None:

@@ -261,3 +261,101 @@ def test_broken_global_script_keeps_and_logs_errors(global_stack: SieveStack,
         "Error: sieve: before: parse failed",
         f"Error: sieve: Failed to compile script `{path}'",
         "Info: sieve: msgid=<m30@example.org>: stored mail into mailbox 'INBOX'"]
+
+
+@pytest.fixture
+def failing_stack(tmp_path, caplog):  # type: ignore[no-untyped-def]
+    import logging
+
+    caplog.set_level(logging.INFO, logger="maa")
+    failing = tmp_path / "fail.sh"
+    failing.write_text('#!/bin/sh\ncat >/dev/null\necho "no way" >&2\nexit 75\n')
+    failing.chmod(0o755)
+    running = SieveStack(tmp_path, extra_config=f"sendmail_path = {failing}\n").start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def _without_pid(lines: list[str]) -> list[str]:
+    import re
+
+    return [re.sub(r"\(\d+\): Terminated", "(PID): Terminated", line) for line in lines]
+
+
+def test_failed_redirect_is_a_temporary_failure(failing_stack: SieveStack, caplog: pytest.LogCaptureFixture) -> None:
+    import smtplib
+
+    failing_stack.set_script("alice", 'redirect "carol@example.net";\n', name="t")
+    with pytest.raises(smtplib.SMTPDataError) as info:
+        failing_stack.lmtp_send(message(50))
+    assert info.value.smtp_code == 451
+    assert info.value.smtp_error == (b"4.2.0 <alice@example.com> Execution of Sieve filters was aborted "
+                                     b"due to temporary failure")
+    assert failing_stack.folder("alice", "INBOX") == []
+    home = failing_stack.home("alice")
+    assert [r.getMessage() for r in caplog.records if getattr(r, "dovecot_prefix", "") == "lmtp"] == ["no way"]
+    assert _without_pid(sieve_log(caplog)) == [
+        f"Info: program exec:{failing_stack.root}/fail.sh (PID): Terminated with non-zero exit code 75",
+        "Error: sieve: msgid=<m50@example.org>: redirect action: failed to redirect message to "
+        "<carol@example.net>: Sendmail program returned error (temporary failure)",
+        f"Error: sieve: Execution of script {home}/.dovecot.sieve was aborted due to temporary failure "
+        f"(user logfile {home}/.dovecot.sieve.log may reveal additional details)"]
+
+
+def test_failed_vacation_still_stores(failing_stack: SieveStack, caplog: pytest.LogCaptureFixture) -> None:
+    failing_stack.set_script("alice", VACATION)
+    failing_stack.lmtp_send(message(51))
+    assert len(failing_stack.folder("alice", "INBOX")) == 1
+    assert _without_pid(sieve_log(caplog))[1:] == [
+        "Error: sieve: msgid=<m51@example.org>: vacation action: failed to send vacation response to "
+        "sender@example.org: <Sendmail program returned error> (temporary error)",
+        "Info: sieve: msgid=<m51@example.org>: stored mail into mailbox 'INBOX'"]
+
+
+def test_failed_rejection_keeps(failing_stack: SieveStack, caplog: pytest.LogCaptureFixture) -> None:
+    failing_stack.set_script("alice", 'require "reject";\nreject "no";\n')
+    failing_stack.lmtp_send(message(52))
+    assert len(failing_stack.folder("alice", "INBOX")) == 1
+    home = failing_stack.home("alice")
+    assert _without_pid(sieve_log(caplog))[1:] == [
+        "Error: msgid=<m52@example.org>: Temporarily failed to send rejection: Sendmail program returned error",
+        "Info: sieve: msgid=<m52@example.org>: stored mail into mailbox 'INBOX'",
+        f"Info: sieve: Execution of script {home}/.dovecot.sieve failed, but implicit keep was successful "
+        f"(user logfile {home}/.dovecot.sieve.log may reveal additional details)"]
+
+
+def test_redirect_through_submission_host(tmp_path, caplog) -> None:  # type: ignore[no-untyped-def]
+    import logging
+
+    from aiosmtpd.controller import Controller
+
+    caplog.set_level(logging.INFO, logger="maa")
+    received: list[tuple[str, list[str], bytes]] = []
+
+    class Recorder:
+        async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+            received.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
+            return "250 OK"
+
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(Recorder(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        stack = SieveStack(tmp_path, extra_config=f"submission_host = 127.0.0.1:{port}\n").start()
+        try:
+            stack.set_script("alice", 'redirect "carol@example.net";\n')
+            stack.lmtp_send(message(60))
+        finally:
+            stack.stop()
+    finally:
+        controller.stop()
+    [(sender, rcpts, data)] = received
+    assert (sender, rcpts) == ("sender@example.org", ["carol@example.net"])
+    assert data.startswith(b"X-Sieve: Pigeonhole Sieve 0.5.19\r\n") and data.endswith(b"body 60\r\n")
+    assert stack.outbox.exists() and stack.sent() == []
