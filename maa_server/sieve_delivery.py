@@ -27,12 +27,22 @@ from maa_server.sieve import SieveError, compile_script, run
 from maa_server.sieve.duplicates import DUPLICATES_FILE, DuplicateTracker
 from maa_server.sieve.interpreter import Action, RunLimits, Vacation
 from maa_server.sieve.message import Envelope, SieveMessage
-from maa_server.sieve.replies import OutgoingMail, redirect_mail, reject_mail, vacation_mail
+from maa_server.sieve.replies import (
+    OutgoingMail,
+    redirect_mail,
+    reject_mail,
+    vacation_mail,
+)
 from maa_server.sieve.scripts import ScriptStore, parse_location
 from maa_server.sieve.sendmail import SendError, send_mail
 from maa_server.sieve.signatures import EXTENSIONS, OPTIONAL_EXTENSIONS
 from maa_server.sieve.validator import Script
-from maa_server.storage.interface import MailboxError, MailStore, NoSuchMailbox, StorageFull
+from maa_server.storage.interface import (
+    MailboxError,
+    MailStore,
+    NoSuchMailbox,
+    StorageFull,
+)
 
 USER_LOG_MAX = 10 * 1024  # Pigeonhole rotates the user log past 10 KiB (sieve-error.c)
 # RFC 5230 4.5 / Pigeonhole ext-vacation-common: never answer these senders.
@@ -278,7 +288,8 @@ class SieveDelivery:
         message = SieveMessage(data, envelope)
         tracker = self._tracker()
         actions: list[Action] = []
-        keep, keep_flags = True, ()
+        keep: bool = True
+        keep_flags: tuple[str, ...] = ()
         failed: _Loaded | None = None
         for loaded in scripts:
             result = await asyncio.to_thread(
@@ -327,15 +338,15 @@ class SieveDelivery:
         # Like Pigeonhole's result transaction: every store target is checked
         # before anything is saved or sent, so a failure keeps only a copy.
         for action in actions:
-            if action.kind == "store" and not (action.create or self.autocreate):
-                if not await self._exists(action.mailbox):
-                    assert self._reporting is not None
-                    await asyncio.to_thread(self._user_log, self._reporting.user_log, [
-                        f"error: msgid={self.msgid}: fileinto action: failed to store into mailbox "
-                        f"'{action.mailbox}': Mailbox doesn't exist: {action.mailbox}."])
-                    stored = [await self._keep(data, ())]
-                    self._log_failure(self._reporting)
-                    return SieveOutcome(stored)
+            if action.kind == "store" and not (action.create or self.autocreate) \
+                    and not await self._exists(action.mailbox):
+                assert self._reporting is not None
+                line = (f"error: msgid={self.msgid}: fileinto action: failed to store into mailbox "
+                        f"'{action.mailbox}': Mailbox doesn't exist: {action.mailbox}.")
+                await asyncio.to_thread(self._user_log, self._reporting.user_log, [line])
+                stored = [await self._keep(data, ())]
+                self._log_failure(self._reporting)
+                return SieveOutcome(stored)
         outcome = SieveOutcome()
         failed = False
         for action in actions:

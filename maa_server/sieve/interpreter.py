@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from maa_server.sieve.errors import SieveRuntimeError
 from maa_server.sieve.matching import Matcher
-from maa_server.sieve.message import Envelope, SieveMessage
+from maa_server.sieve.message import SieveMessage
 from maa_server.sieve.syntax import Command, Test
 from maa_server.sieve.validator import Script
 
@@ -255,7 +255,7 @@ class _Interpreter:
     def date_test(self, t: Test) -> bool:
         tags, pos = t.tags, t.positional
         if t.name == "currentdate":
-            when = datetime.datetime.now(datetime.timezone.utc).astimezone()
+            when = datetime.datetime.now(datetime.UTC).astimezone()
             part, keys = self.expand(str(pos[0])), self.strings(pos[1])
         else:
             header = self.expand(str(pos[0]))
@@ -270,7 +270,7 @@ class _Interpreter:
             if when is None:
                 return False
             if when.tzinfo is None:
-                when = when.replace(tzinfo=datetime.timezone.utc)
+                when = when.replace(tzinfo=datetime.UTC)
             part, keys = self.expand(str(pos[1])), self.strings(pos[2])
             if "originalzone" not in tags and "zone" not in tags:
                 when = when.astimezone()

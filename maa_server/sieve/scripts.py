@@ -36,8 +36,7 @@ class Quota:
 def parse_location(location: str, home: str) -> tuple[Path, Path]:
     """`file:~/sieve;active=~/.dovecot.sieve` -> (script dir, active link)."""
     location = location or DEFAULT_LOCATION
-    if location.startswith("file:"):
-        location = location[5:]
+    location = location.removeprefix("file:")
     path, *options = location.split(";")
     active = ""
     for opt in options:

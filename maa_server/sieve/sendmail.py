@@ -39,7 +39,7 @@ async def send_mail(mail: OutgoingMail, *, sendmail_path: str, submission_host: 
         raise SendError(f"execv({sendmail_path}) failed: {exc.strerror or exc}") from exc
     try:
         _, err = await asyncio.wait_for(proc.communicate(mail.data), SEND_TIMEOUT)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         proc.kill()
         await proc.wait()
         raise SendError(f"{sendmail_path} timed out") from None

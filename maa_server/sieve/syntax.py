@@ -41,7 +41,7 @@ Argument = Union[Tag, int, StringList]
 class Test:
     name: str
     args: list[Argument]
-    tests: list["Test"]
+    tests: list[Test]
     line: int
     # Filled by the validator, as for Command.
     tags: dict[str, object] = field(default_factory=dict)
@@ -53,7 +53,7 @@ class Command:
     name: str
     args: list[Argument]
     tests: list[Test]
-    block: list["Command"] | None
+    block: list[Command] | None
     line: int
     # Filled by the validator: tagged arguments and positional ones.
     tags: dict[str, object] = field(default_factory=dict)
@@ -151,7 +151,7 @@ def _multiline(text: str, pos: int, line: int, start_line: int) -> tuple[str, in
         raw = text[pos:end]
         pos = end + 1
         line += 1
-        content = raw[:-1] if raw.endswith("\r") else raw
+        content = raw.removesuffix("\r")
         if content == ".":
             return "".join(out), pos, line
         if content.startswith(".."):

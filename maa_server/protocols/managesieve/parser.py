@@ -119,7 +119,7 @@ def _scan(data: bytes) -> list[bytes | _Atom]:
                 j += 1
             atom = data[i:j].decode("ascii", "replace")
             if not re.fullmatch(r"[A-Za-z0-9_.-]+", atom):
-                raise ParseError(f"Invalid characters in atom")
+                raise ParseError("Invalid characters in atom")
             out.append(_Atom(atom))
             i = j
     return out

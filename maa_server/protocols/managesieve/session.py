@@ -10,6 +10,7 @@ import base64
 import binascii
 import ipaddress
 import os
+import time
 
 from maa_server.auth.interface import AuthResult, AuthStatus, ClientInfo
 from maa_server.logs import get_log, login_fields, mail_process_prefix
@@ -37,7 +38,11 @@ login_log = get_log("managesieve-login")
 
 
 class _Logout(Exception):
-    pass
+    """Ends the session; `reason` is the Disconnected: line's text."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 def _size(value: str, default: int) -> int:
@@ -59,6 +64,10 @@ class ManageSieveSession:
         self.failed_attempts = 0
         self.bad_commands = 0
         self.log = login_log
+        self.started = time.monotonic()
+        self.auth_attempts = 0
+        self.last_user = ""  # for the login process's Disconnected line
+        self.last_mech = ""
         self.max_redirects = 4
 
     # --- plumbing ---------------------------------------------------------
@@ -157,8 +166,9 @@ class ManageSieveSession:
 
     async def run(self) -> None:
         greeting = str(self.setting("login_greeting", "Dovecot ready."))
-        await self.conn.send(self.capabilities() + response("OK", greeting))
+        reason = "Connection closed"
         try:
+            await self.conn.send(self.capabilities() + response("OK", greeting))
             while True:
                 try:
                     cmd = await self.read_command(IDLE_TIMEOUT if self.user else LOGIN_TIMEOUT)
@@ -181,22 +191,36 @@ class ManageSieveSession:
                     await self.dispatch(cmd)
                 except ScriptError as exc:
                     await self.conn.send(response("NO", str(exc), exc.code))
-        except _Logout:
-            pass
-        except asyncio.TimeoutError:
+        except _Logout as exc:
+            reason = exc.reason
+        except TimeoutError:
             await self._bye('BYE "Disconnected for inactivity."\r\n')
+            reason = "Inactivity"
         except ConnectionClosed:
-            pass
+            reason = "Connection closed"
         finally:
-            if self.user:
-                get_log(mail_process_prefix("managesieve", self.user, self.session_id)).info(
-                    f"Disconnected: Logged out bytes={self.conn.bytes_in}/{self.conn.bytes_out}")
+            self._log_disconnect(reason)
             await self.conn.close()
+
+    def _log_disconnect(self, reason: str) -> None:
+        """The last line of a session, as managesieve(-login) writes it."""
+        if self.user:
+            counts = f"bytes={self.conn.bytes_in}/{self.conn.bytes_out}"
+            text = {"Logged out": f"Disconnected: Logged out {counts}",
+                    "Connection closed": f"Connection closed {counts}"}.get(
+                reason, f"Disconnected for inactivity {counts}")
+            self.log.info(text)
+            return
+        secs = int(time.monotonic() - self.started)
+        detail = (f"auth failed, {self.auth_attempts} attempts in {secs} secs" if self.auth_attempts
+                  else f"no auth attempts in {secs} secs")
+        login_log.info(f"Disconnected: {reason} ({detail}): "
+                       f"{self.login_fields(self.last_user, self.last_mech)}")
 
     async def _bye(self, text: str) -> None:
         try:
             await asyncio.wait_for(self.conn.send(text.encode()), 5)
-        except (ConnectionClosed, asyncio.TimeoutError):
+        except (TimeoutError, ConnectionClosed):
             pass
 
     async def dispatch(self, cmd: Command) -> None:
@@ -227,8 +251,7 @@ class ManageSieveSession:
         self.bad_commands += 1
         if self.bad_commands >= MAX_BAD_COMMANDS:
             await self.conn.send(b'BYE "Too many invalid MANAGESIEVE commands."\r\n')
-            login_log.info(f"Disconnected: Too many invalid commands.: {self.login_fields('', '')}")
-            raise _Logout()
+            raise _Logout("Too many invalid commands.")
         await self.conn.send(reply)
 
     # --- any state --------------------------------------------------------
@@ -245,7 +268,7 @@ class ManageSieveSession:
 
     async def cmd_logout(self, cmd: Command) -> None:
         await self.conn.send(response("OK", "Logout completed."))
-        raise _Logout()
+        raise _Logout("Logged out" if self.user else "Aborted login by logging out")
 
     # --- not authenticated ------------------------------------------------
 
@@ -260,6 +283,8 @@ class ManageSieveSession:
 
     async def cmd_authenticate(self, cmd: Command) -> None:
         mech = _text(cmd.args[0]).upper()
+        self.auth_attempts += 1
+        self.last_mech, self.last_user = mech, ""
         info = self.client_info()
         exchange = self.ctx.auth.start_sasl(mech, info)
         if exchange is None:
@@ -316,6 +341,7 @@ class ManageSieveSession:
     async def finish_login(self, result: AuthResult, mech: str) -> None:
         if result.status is not AuthStatus.OK or result.user is None:
             self.failed_attempts += 1
+            self.last_user = result.username[:80]
             if result.status is AuthStatus.TEMPFAIL:
                 await self.conn.send(response("NO", "Temporary authentication failure.", "TRYLATER"))
             else:
@@ -447,9 +473,7 @@ def _b64(arg: bytes | int) -> bytes | None:
 
 
 # Pigeonhole lists its SIEVE capability in registration order.
-_ORDER = ("fileinto reject envelope encoded-character vacation subaddress comparator-i;ascii-numeric "
-          "relational regex imap4flags copy include variables body enotify environment mailbox date "
-          "index ihave duplicate mime foreverypart extracttext vacation-seconds").split()
+_ORDER = ["fileinto", "reject", "envelope", "encoded-character", "vacation", "subaddress", "comparator-i;ascii-numeric", "relational", "regex", "imap4flags", "copy", "include", "variables", "body", "enotify", "environment", "mailbox", "date", "index", "ihave", "duplicate", "mime", "foreverypart", "extracttext", "vacation-seconds"]
 
 
 def _PIGEONHOLE_ORDER(name: str) -> int:

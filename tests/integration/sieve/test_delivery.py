@@ -32,8 +32,8 @@ def test_fileinto_missing_folder_keeps_and_reports_in_user_log(
     home = stack.home("alice")
     assert sieve_log(caplog) == [
         "Info: sieve: msgid=<m10@example.org>: stored mail into mailbox 'INBOX'",
-        f"Info: sieve: Execution of script {home}/.dovecot.sieve failed, but implicit keep was "
-        f"successful (user logfile {home}/.dovecot.sieve.log may reveal additional details)"]
+        (f"Info: sieve: Execution of script {home}/.dovecot.sieve failed, but implicit keep was "
+        f"successful (user logfile {home}/.dovecot.sieve.log may reveal additional details)")]
     user_log = (home / ".dovecot.sieve.log").read_text().splitlines()
     assert user_log[0].startswith("sieve: info: started log at ")
     assert user_log[1] == ("error: msgid=<m10@example.org>: fileinto action: failed to store into "
@@ -46,12 +46,12 @@ def test_broken_script_keeps_the_message(stack: SieveStack, caplog: pytest.LogCa
     assert len(stack.folder("alice", "INBOX")) == 1
     home = stack.home("alice")
     assert sieve_log(caplog) == [
-        f"Info: sieve: Failed to compile script `{home}/.dovecot.sieve' (view user logfile "
-        f"`{home}/.dovecot.sieve.log' for more information)",
+        (f"Info: sieve: Failed to compile script `{home}/.dovecot.sieve' (view user logfile "
+        f"`{home}/.dovecot.sieve.log' for more information)"),
         "Info: sieve: msgid=<m8@example.org>: stored mail into mailbox 'INBOX'"]
     assert (home / ".dovecot.sieve.log").read_text().splitlines()[1:] == [
-        "t: line 2: error: expected end of command ';' or the beginning of a compound block '{', "
-        "but found end of file.",
+        ("t: line 2: error: expected end of command ';' or the beginning of a compound block '{', "
+        "but found end of file."),
         "t: error: parse failed."]
 
 
@@ -76,8 +76,8 @@ def test_discard(stack: SieveStack, caplog: pytest.LogCaptureFixture) -> None:
     assert stack.lmtp_send(message(2)) == {}
     assert stack.folder("alice", "INBOX") == []
     assert sieve_log(caplog) == [
-        "Info: sieve: msgid=<m2@example.org>: discard action: Marked message to be discarded if not "
-        "explicitly delivered (discard action)"]
+        ("Info: sieve: msgid=<m2@example.org>: discard action: Marked message to be discarded if not "
+        "explicitly delivered (discard action)")]
 
 
 def test_redirect_goes_through_sendmail(stack: SieveStack, caplog: pytest.LogCaptureFixture) -> None:
@@ -144,8 +144,8 @@ def test_vacation_answers_once_per_sender(stack: SieveStack, caplog: pytest.LogC
     assert sieve_log(caplog)[:4] == [
         "Info: sieve: msgid=<m4@example.org>: vacation action: sent vacation response to <sender@example.org>",
         "Info: sieve: msgid=<m4@example.org>: stored mail into mailbox 'INBOX'",
-        "Info: sieve: msgid=<m5@example.org>: vacation action: discarded duplicate vacation response "
-        "to <sender@example.org>",
+        ("Info: sieve: msgid=<m5@example.org>: vacation action: discarded duplicate vacation response "
+        "to <sender@example.org>"),
         "Info: sieve: msgid=<m5@example.org>: stored mail into mailbox 'INBOX'"]
 
 
@@ -161,9 +161,9 @@ def test_vacation_answers_once_per_sender(stack: SieveStack, caplog: pytest.LogC
     ("", "owner-x@example.org", "alice@example.com",
      "not sending vacation response to system address <owner-x@example.org>"),
     ("", "x@example.org", "zed@example.com",
-     "discarding vacation response for implicitly delivered message; no known (envelope) recipient "
+     ("discarding vacation response for implicitly delivered message; no known (envelope) recipient "
      "address found in message headers (recipient=<alice@example.com>, and no additional `:addresses' "
-     "are specified)"),
+     "are specified)")),
     ("", "", "alice@example.com", "discarded vacation reply to <>"),
 ])
 def test_vacation_never_answers(stack: SieveStack, caplog: pytest.LogCaptureFixture,
@@ -298,10 +298,10 @@ def test_failed_redirect_is_a_temporary_failure(failing_stack: SieveStack, caplo
     assert [r.getMessage() for r in caplog.records if getattr(r, "dovecot_prefix", "") == "lmtp"] == ["no way"]
     assert _without_pid(sieve_log(caplog)) == [
         f"Info: program exec:{failing_stack.root}/fail.sh (PID): Terminated with non-zero exit code 75",
-        "Error: sieve: msgid=<m50@example.org>: redirect action: failed to redirect message to "
-        "<carol@example.net>: Sendmail program returned error (temporary failure)",
-        f"Error: sieve: Execution of script {home}/.dovecot.sieve was aborted due to temporary failure "
-        f"(user logfile {home}/.dovecot.sieve.log may reveal additional details)"]
+        ("Error: sieve: msgid=<m50@example.org>: redirect action: failed to redirect message to "
+        "<carol@example.net>: Sendmail program returned error (temporary failure)"),
+        (f"Error: sieve: Execution of script {home}/.dovecot.sieve was aborted due to temporary failure "
+        f"(user logfile {home}/.dovecot.sieve.log may reveal additional details)")]
 
 
 def test_failed_vacation_still_stores(failing_stack: SieveStack, caplog: pytest.LogCaptureFixture) -> None:
@@ -309,8 +309,8 @@ def test_failed_vacation_still_stores(failing_stack: SieveStack, caplog: pytest.
     failing_stack.lmtp_send(message(51))
     assert len(failing_stack.folder("alice", "INBOX")) == 1
     assert _without_pid(sieve_log(caplog))[1:] == [
-        "Error: sieve: msgid=<m51@example.org>: vacation action: failed to send vacation response to "
-        "sender@example.org: <Sendmail program returned error> (temporary error)",
+        ("Error: sieve: msgid=<m51@example.org>: vacation action: failed to send vacation response to "
+        "sender@example.org: <Sendmail program returned error> (temporary error)"),
         "Info: sieve: msgid=<m51@example.org>: stored mail into mailbox 'INBOX'"]
 
 
@@ -322,8 +322,8 @@ def test_failed_rejection_keeps(failing_stack: SieveStack, caplog: pytest.LogCap
     assert _without_pid(sieve_log(caplog))[1:] == [
         "Error: msgid=<m52@example.org>: Temporarily failed to send rejection: Sendmail program returned error",
         "Info: sieve: msgid=<m52@example.org>: stored mail into mailbox 'INBOX'",
-        f"Info: sieve: Execution of script {home}/.dovecot.sieve failed, but implicit keep was successful "
-        f"(user logfile {home}/.dovecot.sieve.log may reveal additional details)"]
+        (f"Info: sieve: Execution of script {home}/.dovecot.sieve failed, but implicit keep was successful "
+        f"(user logfile {home}/.dovecot.sieve.log may reveal additional details)")]
 
 
 def test_redirect_through_submission_host(tmp_path, caplog) -> None:  # type: ignore[no-untyped-def]

@@ -7,6 +7,8 @@ from __future__ import annotations
 import base64
 import logging
 import os
+import re
+import socket
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -184,3 +186,37 @@ def test_quotas(client: RawSieve) -> None:
     assert client.cmd('PUTSCRIPT "d" "keep;"') == (
         b'NO (QUOTA/MAXSCRIPTS) "Script count quota exceeded (max 3 scripts)."\r\n')
     assert client.cmd('HAVESPACE "c" 10') == b'OK "Putscript would succeed."\r\n'  # replacing c
+
+
+def login_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records
+            if getattr(r, "dovecot_prefix", "") == "managesieve-login"]
+
+
+def _closed(client: RawSieve) -> None:
+    assert client.file.read() == b""  # the server closed: its last line is logged
+
+
+def test_disconnect_lines_before_login(quota_stack: SieveStack, caplog: pytest.LogCaptureFixture) -> None:
+    first = RawSieve(quota_stack.sieve_port)
+    first.cmd("LOGOUT")
+    _closed(first)
+    second = RawSieve(quota_stack.sieve_port)
+    assert second.login(password="bad") == b'NO "Authentication failed."\r\n'
+    second.sock.shutdown(socket.SHUT_WR)
+    _closed(second)
+    lines = [re.sub(r"session=<[^>]+>", "session=<S>", line) for line in login_lines(caplog)]
+    assert lines == [
+        "Disconnected: Aborted login by logging out (no auth attempts in 0 secs): user=<>, rip=127.0.0.1, "
+        "lip=127.0.0.1, secured, session=<S>",
+        "Disconnected: Connection closed (auth failed, 1 attempts in 0 secs): user=<alice>, method=PLAIN, "
+        "rip=127.0.0.1, lip=127.0.0.1, secured, session=<S>"]
+
+
+def test_connection_closed_after_login(client: RawSieve, caplog: pytest.LogCaptureFixture) -> None:
+    logged_in(client)
+    client.sock.shutdown(socket.SHUT_WR)
+    _closed(client)
+    last = [r.getMessage() for r in caplog.records
+            if getattr(r, "dovecot_prefix", "").startswith("managesieve(alice)")][-1]
+    assert re.fullmatch(r"Connection closed bytes=\d+/\d+", last)

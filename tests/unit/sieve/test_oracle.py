@@ -3,16 +3,20 @@ and messages: the same actions, the same implicit keep, the same flags."""
 
 from __future__ import annotations
 
-import datetime
-import email.utils
-
 import pytest
 
 from maa_server.sieve import SieveError, compile_script, run
 from maa_server.sieve.message import Envelope, SieveMessage
 
-from .oracle import (ENVELOPE_FROM, FIXTURES, RECIPIENT, SIEVE_TEST, normal_form_ours,
-                     normal_form_pigeonhole, run_sieve_test)
+from .oracle import (
+    ENVELOPE_FROM,
+    FIXTURES,
+    RECIPIENT,
+    SIEVE_TEST,
+    normal_form_ours,
+    normal_form_pigeonhole,
+    run_sieve_test,
+)
 
 pytestmark = pytest.mark.skipif(SIEVE_TEST is None, reason="Pigeonhole's sieve-test is not installed")
 

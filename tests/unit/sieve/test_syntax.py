@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import pytest
 
 from maa_server.sieve import SieveError, compile_script
 from maa_server.sieve.syntax import StringList, parse, tokenize
