@@ -25,6 +25,7 @@ from maa_server.delivery import DeliveryFailed
 from maa_server.logs import MailLog, get_log
 from maa_server.sieve import SieveError, compile_script, run
 from maa_server.sieve.duplicates import DUPLICATES_FILE, DuplicateTracker
+from maa_server.sieve.enotify import Notify, notify_mail
 from maa_server.sieve.interpreter import Action, RunLimits, Vacation
 from maa_server.sieve.message import Envelope, SieveMessage
 from maa_server.sieve.replies import (
@@ -368,6 +369,8 @@ class SieveDelivery:
                     keep, failed = True, True
             elif action.kind == "vacation" and action.vacation is not None:
                 await self._vacation(message, envelope, action.vacation, tracker)
+            elif action.kind == "notify" and action.notify is not None:
+                await self._notify(message, envelope, action.notify)
         if not keep and not any(a.kind in ("store", "redirect", "reject", "ereject") for a in actions):
             self.log.info(f"sieve: msgid={self.msgid}: discard action: Marked message to be "
                           "discarded if not explicitly delivered (discard action)")
@@ -467,6 +470,18 @@ class SieveDelivery:
         self.log.info(f"sieve: msgid={self.msgid}: reject action: rejected message from "
                       f"<{sender}> (reject)")
         return None
+
+    async def _notify(self, message: SieveMessage, envelope: Envelope, notify: Notify) -> None:
+        mail = notify_mail(notify, message, owner=envelope.rcpt_to,
+                           postmaster=self.config.postmaster(envelope.rcpt_to), hostname=self.config.host())
+        to = ", ".join(f"<{a}>" for a in mail.recipients)
+        try:
+            await self._send(mail)
+        except SendError as exc:
+            await self._action_error(f"msgid={self.msgid}: notify action: failed to send mail "
+                                     f"notification to {to}: {exc} (temporary failure)")
+            return
+        self.log.info(f"sieve: msgid={self.msgid}: notify action: sent mail notification to {to}")
 
     def _period(self, vac: Vacation) -> int:
         period = vac.seconds if vac.seconds is not None else vac.days * 86400

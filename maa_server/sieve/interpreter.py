@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from maa_server.sieve.enotify import Notify, method_error
 from maa_server.sieve.errors import SieveRuntimeError
 from maa_server.sieve.matching import Matcher
 from maa_server.sieve.message import SieveMessage
@@ -45,6 +46,7 @@ class Action:
     reason: str = ""
     vacation: Vacation | None = None
     keep: bool = False  # a `keep` (the default mailbox), not `fileinto`
+    notify: Notify | None = None
 
 
 @dataclass
@@ -237,6 +239,14 @@ class _Interpreter:
             return value is not None and self.matched(self.matcher(t), [value], self.strings(pos[1]))
         if name == "ihave":
             return all(c in self.available for c in self.strings(pos[0]))
+        if name == "valid_notify_method":
+            return all(not method_error(uri) for uri in self.strings(pos[0]))
+        if name == "notify_method_capability":
+            # RFC 5436 2.3: mailto only knows "online", and cannot tell: "maybe".
+            uri, capability = self.expand(str(pos[0])), self.expand(str(pos[1])).lower()
+            if method_error(uri) or capability != "online":
+                return False
+            return self.matched(self.matcher(t), ["maybe"], self.strings(pos[2]))
         if name in ("date", "currentdate"):
             return self.date_test(t)
         if name == "duplicate":
@@ -339,6 +349,16 @@ class _Interpreter:
                 from_=self.expand(str(tags.get("from", ""))),
                 addresses=tuple(self.strings(tags.get("addresses", []))),
                 mime="mime" in tags, handle=self.expand(str(tags.get("handle", ""))))))
+        elif name == "notify":
+            method = self.expand(str(pos[0]))
+            problem = method_error(method)
+            if problem:
+                raise SieveRuntimeError(f"line {cmd.line}: error: {problem}")
+            self.add(Action("notify", notify=Notify(
+                method, from_=self.expand(str(tags.get("from", ""))),
+                importance=self.expand(str(tags.get("importance", "2"))),
+                options=tuple(self.strings(tags.get("options", []))),
+                message=self.expand(str(tags.get("message", ""))))))
         elif name in ("setflag", "addflag", "removeflag"):
             self.flag_command(name, pos)
         elif name == "set":

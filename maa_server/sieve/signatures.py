@@ -15,6 +15,7 @@ EXTENSIONS = frozenset({
     "fileinto", "reject", "envelope", "encoded-character", "vacation", "subaddress", "comparator-i;ascii-numeric", "comparator-i;octet",
     "comparator-i;ascii-casemap", "relational", "regex", "imap4flags", "copy", "include",
     "body", "variables", "environment", "mailbox", "date", "index", "ihave", "duplicate",
+    "enotify",
 })
 # Implemented but off unless the configuration enables them (sieve_extensions =
 # +ereject +vacation-seconds), as in Pigeonhole 0.5's defaults.
@@ -89,6 +90,9 @@ COMMANDS: dict[str, Signature] = {
         "once": TagSpec(None), "optional": TagSpec(None)}, names=("script-name",)),
     "return": Signature("include"),
     "global": Signature("include", ("stringlist",), names=("variables",)),
+    "notify": Signature("enotify", ("string",), tags={
+        "from": TagSpec("string"), "importance": TagSpec("string"),
+        "options": TagSpec("stringlist"), "message": TagSpec("string")}, names=("method",)),
 }
 
 TESTS: dict[str, Signature] = {
@@ -125,6 +129,11 @@ TESTS: dict[str, Signature] = {
     "environment": Signature("environment", ("string", "stringlist"), tags=_match_tags(),
                              names=("name", "key list")),
     "ihave": Signature("ihave", ("stringlist",), names=("capabilities",)),
+    "valid_notify_method": Signature("enotify", ("stringlist",), names=("notification-uris",)),
+    "notify_method_capability": Signature("enotify", ("string", "string", "stringlist"),
+                                          tags=_match_tags(),
+                                          names=("notification-uri", "notification-capability",
+                                                 "key-list")),
     "duplicate": Signature("duplicate", (), tags={
         "handle": TagSpec("string"), "header": TagSpec("string", None, "ID"),
         "uniqueid": TagSpec("string", None, "ID"), "seconds": TagSpec("number"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from maa_server.sieve.enotify import method_error
 from maa_server.sieve.errors import SieveError, at
 from maa_server.sieve.signatures import COMMANDS, EXTENSIONS, TESTS, Signature
 from maa_server.sieve.syntax import Command, StringList, Tag, Test, parse
@@ -82,6 +83,14 @@ class _Validator:
                     self.error(cmd.line, f"require command: unknown Sieve capability `{cap}'.")
                 else:
                     self.required.add(cap)
+        if cmd.name == "notify" and cmd.positional:
+            method = str(cmd.positional[0])
+            problem = "" if "${" in method else method_error(method)  # variables: checked at run time
+            if problem:
+                self.error(cmd.line, problem)
+            importance = str(cmd.tags.get("importance", "2"))
+            if importance not in ("1", "2", "3") and "${" not in importance:
+                self.error(cmd.line, f"notify command: invalid :importance value '{importance}'.")
         if sig.tests == "one" and len(cmd.tests) != 1:
             self.error(cmd.line, f"the {cmd.name} command requires one test argument.")
         elif sig.tests == "none" and cmd.tests:

@@ -359,3 +359,29 @@ def test_redirect_through_submission_host(tmp_path, caplog) -> None:  # type: ig
     assert (sender, rcpts) == ("sender@example.org", ["carol@example.net"])
     assert data.startswith(b"X-Sieve: Pigeonhole Sieve 0.5.19\r\n") and data.endswith(b"body 60\r\n")
     assert stack.outbox.exists() and stack.sent() == []
+
+
+def test_notify_mailto(stack: SieveStack, caplog: pytest.LogCaptureFixture) -> None:
+    stack.set_script("alice", 'require "enotify";\n'
+                              'notify :from "alice@example.com" :message "hello" '
+                              '"mailto:bob@example.net?body=Line%20one&cc=eve@example.net";\n'
+                              'notify :importance "3" "mailto:carol@example.net";\n')
+    stack.lmtp_send(message(63, subject="test 63"))
+    assert len(stack.folder("alice", "INBOX")) == 1
+    (args1, first), (args2, second) = stack.sent()
+    assert args1 == "-i -f alice@example.com -- bob@example.net eve@example.net"
+    assert args2 == "-i -f postmaster@example.com -- carol@example.net"
+    for line in (b"Subject: hello", b"From: alice@example.com", b"To: bob@example.net", b"Cc: eve@example.net",
+                 b'Auto-Submitted: auto-notified; owner-email="alice@example.com"', b"X-Priority: 3 (Normal)",
+                 b"Importance: Normal"):
+        assert b"\n" + line + b"\n" in first
+    assert first.endswith(b"\n\nLine one\n")
+    for line in (b"Subject: Notification: test 63", b"From: Postmaster <postmaster@example.com>",
+                 b"X-Priority: 5 (Lowest)", b"Importance: Low"):
+        assert b"\n" + line + b"\n" in second
+    assert second.endswith(b"\n\nNotification of new message.\n")
+    assert sieve_log(caplog) == [
+        ("Info: sieve: msgid=<m63@example.org>: notify action: sent mail notification to <bob@example.net>, "
+        "<eve@example.net>"),
+        "Info: sieve: msgid=<m63@example.org>: notify action: sent mail notification to <carol@example.net>",
+        "Info: sieve: msgid=<m63@example.org>: stored mail into mailbox 'INBOX'"]

@@ -24,7 +24,7 @@ QUOTAS = """  sieve_quota_max_scripts = 3
 """
 SIEVE_LINE = (b'"SIEVE" "fileinto reject envelope encoded-character vacation subaddress '
               b'comparator-i;ascii-numeric relational regex imap4flags copy include variables body '
-              b'environment mailbox date index ihave duplicate"\r\n')
+              b'enotify environment mailbox date index ihave duplicate"\r\n')
 
 
 @pytest.fixture
@@ -53,7 +53,7 @@ def logged_in(client: RawSieve) -> RawSieve:
 
 def test_greeting_and_capability_shape(client: RawSieve) -> None:
     expected = (b'"IMPLEMENTATION" "Dovecot (Debian) Pigeonhole"\r\n' + SIEVE_LINE
-                + b'"SASL" "PLAIN LOGIN"\r\n"STARTTLS"\r\n"VERSION" "1.0"\r\n')
+                + b'"NOTIFY" "mailto"\r\n"SASL" "PLAIN LOGIN"\r\n"STARTTLS"\r\n"VERSION" "1.0"\r\n')
     assert client.greeting == expected + b'OK "Dovecot (Debian) ready."\r\n'
     assert client.cmd("CAPABILITY") == expected + b'OK "Capability completed."\r\n'
 
@@ -62,7 +62,7 @@ def test_capability_after_login_has_maxredirects_and_no_sasl(client: RawSieve) -
     logged_in(client)
     assert client.cmd("CAPABILITY") == (
         b'"IMPLEMENTATION" "Dovecot (Debian) Pigeonhole"\r\n' + SIEVE_LINE
-        + b'"MAXREDIRECTS" "4"\r\n"VERSION" "1.0"\r\nOK "Capability completed."\r\n')
+        + b'"MAXREDIRECTS" "4"\r\n"NOTIFY" "mailto"\r\n"VERSION" "1.0"\r\nOK "Capability completed."\r\n')
 
 
 def test_starttls_then_capabilities_again(client: RawSieve) -> None:
@@ -207,10 +207,10 @@ def test_disconnect_lines_before_login(quota_stack: SieveStack, caplog: pytest.L
     _closed(second)
     lines = [re.sub(r"session=<[^>]+>", "session=<S>", line) for line in login_lines(caplog)]
     assert lines == [
-        "Disconnected: Aborted login by logging out (no auth attempts in 0 secs): user=<>, rip=127.0.0.1, "
-        "lip=127.0.0.1, secured, session=<S>",
-        "Disconnected: Connection closed (auth failed, 1 attempts in 0 secs): user=<alice>, method=PLAIN, "
-        "rip=127.0.0.1, lip=127.0.0.1, secured, session=<S>"]
+        ("Disconnected: Aborted login by logging out (no auth attempts in 0 secs): user=<>, rip=127.0.0.1, "
+        "lip=127.0.0.1, secured, session=<S>"),
+        ("Disconnected: Connection closed (auth failed, 1 attempts in 0 secs): user=<alice>, method=PLAIN, "
+        "rip=127.0.0.1, lip=127.0.0.1, secured, session=<S>")]
 
 
 def test_connection_closed_after_login(client: RawSieve, caplog: pytest.LogCaptureFixture) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from maa_server.sieve import compile_script, run
 from maa_server.sieve.interpreter import RunLimits
 from maa_server.sieve.message import Envelope, SieveMessage
@@ -45,3 +47,28 @@ def test_duplicate_uses_message_id_and_the_tracker():
 def test_variables_off_without_require():
     script = compile_script('require "fileinto"; fileinto "x${1}";')
     assert run(script, MESSAGE).actions[0].mailbox == "x${1}"
+
+
+def test_enotify_methods_are_checked_at_compile_time():
+    from maa_server.sieve import SieveError, compile_script
+
+    with pytest.raises(SieveError) as info:
+        compile_script('require "enotify";\nnotify "xmpp:a@b";\nnotify "mailto:a@b,c@d";\n')
+    # Pigeonhole 0.5.19's words (observed in the user log)
+    assert info.value.messages == [
+        "line 2: error: notify command: invalid method 'xmpp'.",
+        "line 3: error: notify command: mailto URI: invalid character ',' in 'to' part."]
+
+
+def test_notify_tests():
+    from maa_server.sieve import compile_script, run
+    from maa_server.sieve.message import Envelope, SieveMessage
+
+    script = compile_script('require ["enotify", "fileinto"];\n'
+                            'if valid_notify_method ["mailto:a@example.com", "mailto:b@example.com"] '
+                            '{ fileinto "A"; }\n'
+                            'if valid_notify_method "xmpp:a@example.com" { fileinto "B"; }\n'
+                            'if notify_method_capability "mailto:a@example.com" "Online" "maybe" '
+                            '{ fileinto "C"; }\n')
+    result = run(script, SieveMessage(b"Subject: x\n\nbody\n", Envelope("a@b", "c@d")))
+    assert [a.mailbox for a in result.actions] == ["A", "C"]
