@@ -13,6 +13,16 @@ def count(args: list[Arg], lo: int, hi: int | None = None) -> None:
         raise ImapParseError("Invalid arguments")
 
 
+def string_args(args: list[Arg], n: int) -> list[str]:
+    """The first n arguments as astrings, as Dovecot's
+    client_read_string_args: fewer is "Missing arguments", a non-string
+    "Invalid arguments", and anything after them is ignored (observed:
+    `CREATE foo bar` creates foo)."""
+    if len(args) < n:
+        raise ImapParseError("Missing arguments")
+    return [astring(a) for a in args[:n]]
+
+
 def astring(arg: Arg) -> str:
     """RFC 3501 astring: an atom or a string (quoted or literal)."""
     if isinstance(arg, Atom):

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from maa_server.auth.interface import AuthResult, AuthStatus
 from maa_server.protocols.connection import LineTooLong
 from maa_server.protocols.imap import args as A
-from maa_server.protocols.imap.errors import ImapBye, ImapParseError
+from maa_server.protocols.imap.errors import ImapBye
 from maa_server.protocols.imap.responses import nstring
 from maa_server.protocols.imap.tokens import Arg, Atom, String
 
@@ -43,7 +43,7 @@ _BUILTIN_ID = {
 
 
 async def cmd_capability(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> str | None:
-    A.count(args, 0)
+    # Arguments are ignored, as Dovecot does (observed: `CAPABILITY x`).
     s.untagged("CAPABILITY " + s.capability_string())
     if s.user is None:
         # A client that asks explicitly (not just after STARTTLS) is taken to
@@ -61,7 +61,7 @@ async def cmd_noop(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> str 
 
 
 async def cmd_check(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> str | None:
-    A.count(args, 0)
+    # Arguments are ignored (cmd-check.c).
     await s.report_changes(allow_expunge=True, full_sync=True)
     return "Check completed."
 
@@ -278,14 +278,13 @@ async def cmd_enable(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> st
         # imap-login accepts ENABLE and ignores it (observed from Dovecot 2.3).
         s.write(f"* ENABLED\r\n{tag} OK ENABLE ignored in non-authenticated state.\r\n".encode())
         return None
-    if not args:
-        raise ImapParseError("Invalid arguments")
     newly: list[str] = []
     had_condstore = "CONDSTORE" in s.enabled
     for arg in args:
         name = A.atom(arg).upper()
-        # Dovecot lists every known extension asked for, even if already on.
-        if name in ("CONDSTORE", "QRESYNC") and name not in newly:
+        # Dovecot lists every known extension asked for, even if already on
+        # or asked twice (observed: `* ENABLED CONDSTORE CONDSTORE`).
+        if name in ("CONDSTORE", "QRESYNC"):
             s.enabled.add(name)
             newly.append(name)
     if "QRESYNC" in s.enabled:
@@ -293,7 +292,8 @@ async def cmd_enable(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> st
     if s.selected is not None and not had_condstore and "CONDSTORE" in s.enabled:
         # RFC 7162 3.1.8 / Dovecot: the selected mailbox's HIGHESTMODSEQ now.
         s.untagged(f"OK [HIGHESTMODSEQ {s.selected.mailbox.highest_modseq}] Highest")
-    s.untagged("ENABLED" + "".join(" " + n for n in newly))
+    if newly:  # nothing known asked for (or no argument): just the OK
+        s.untagged("ENABLED" + "".join(" " + n for n in newly))
     return "Enabled."
 
 

@@ -8,7 +8,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from maa_server.protocols.imap import auth, idle, listing, mailboxes, messages, query, sorting
+from maa_server.protocols.imap import (
+    auth,
+    idle,
+    listing,
+    mailboxes,
+    messages,
+    query,
+    sorting,
+)
 from maa_server.protocols.imap.tokens import Arg
 
 if TYPE_CHECKING:
@@ -81,3 +89,17 @@ COMMANDS: dict[str, CommandSpec] = {
     "UID MOVE": CommandSpec(messages.cmd_move, IN_MAILBOX),
     "UID EXPUNGE": CommandSpec(messages.cmd_expunge, IN_MAILBOX),
 }
+
+
+def syntax_error_text(name: str, text: str) -> str:
+    """The tagged BAD for a command line the parser refused, after login:
+    Dovecot looks the command up before it parses the arguments, so an
+    unknown one is "Unknown command" whatever follows, and a known one
+    names itself (imap-client.c client_command_input; e.g. `Error in IMAP
+    command FETCH: Unexpected ')'.`)."""
+    generic = "Error in IMAP command received by server."
+    if not name or text == generic:
+        return generic if text == generic else f"Error in IMAP command received by server: {text}"
+    if name not in COMMANDS and name != "UID":
+        return f"Error in IMAP command {name}: Unknown command."
+    return f"Error in IMAP command {name}: {text.removesuffix('.')}."

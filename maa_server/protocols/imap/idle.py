@@ -56,6 +56,8 @@ async def cmd_idle(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> str 
             if waiter is not None and waiter in done:
                 waiter = None
                 await s.report_changes(allow_expunge=True, full_sync=True)
+                if s.selected is not None:  # RFC 7162 3.2.10, untagged in IDLE
+                    s.write(s.selected.qresync_tagline(None, s.qresync)[0])
                 await s.conn.drain()
         try:
             line = reader.result()

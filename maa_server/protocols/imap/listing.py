@@ -56,7 +56,11 @@ def _inbox_pattern(pattern: str) -> str:
 
 
 async def cmd_lsub(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> str | None:
-    A.count(args, 2)
+    # Dovecot's texts for what is missing (cmd-list.c).
+    if not args:
+        raise ImapParseError("Invalid reference")
+    if len(args) < 2:
+        raise ImapParseError("Invalid pattern")
     reference, pattern = A.astring(args[0]), A.astring(args[1])
     sep = s.names.separator
     assert s.store is not None

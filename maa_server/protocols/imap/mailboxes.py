@@ -13,6 +13,7 @@ from maa_server.protocols.imap.errors import ImapCommandFailed, ImapParseError
 from maa_server.protocols.imap.responses import (
     flag_list,
     mailbox_name,
+    ordered_flags,
     quoted_or_literal,
 )
 from maa_server.protocols.imap.selected import SelectedMailbox
@@ -40,11 +41,20 @@ async def cmd_examine(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> s
 async def _select(s: ImapSession, args: list[Arg], *, read_only: bool) -> str | None:
     from maa_server.protocols.imap.session import AUTHENTICATED, SELECTED
 
-    A.count(args, 1, 2)
+    had_selected = s.selected is not None
+    s.selected = None
+    s.state = AUTHENTICATED
+    if had_selected:
+        # RFC 7162 3.2.11: the old mailbox's notifications end here. Dovecot
+        # closes it before it looks at the arguments (cmd-select.c), and
+        # says so whether or not CONDSTORE/QRESYNC is on.
+        s.untagged("OK [CLOSED] Previous mailbox closed.")
+    if not args:
+        raise ImapParseError("Invalid arguments")
     wire = A.astring(args[0])
     qresync: tuple[int, int, list[Arg]] | None = None
-    if len(args) == 2:
-        for i, param in enumerate(A.plist(args[1])):
+    if len(args) >= 2 and isinstance(args[1], list):  # other extra arguments are ignored
+        for i, param in enumerate(args[1]):
             if isinstance(param, list):
                 continue
             name = A.atom(param).upper()
@@ -53,7 +63,7 @@ async def _select(s: ImapSession, args: list[Arg], *, read_only: bool) -> str | 
             elif name == "QRESYNC":
                 if "QRESYNC" not in s.enabled:
                     raise ImapParseError("QRESYNC not enabled")
-                rest = A.plist(args[1])
+                rest = args[1]
                 if i + 1 >= len(rest):
                     raise ImapParseError("Missing QRESYNC parameters")
                 q = A.plist(rest[i + 1])
@@ -61,14 +71,8 @@ async def _select(s: ImapSession, args: list[Arg], *, read_only: bool) -> str | 
                     raise ImapParseError("Invalid QRESYNC parameters")
                 qresync = (A.number(q[0], nonzero=True), A.number(q[1], bits=63), q[2:])
             else:
-                raise ImapParseError(f"Unknown select parameter {name}")
-    had_selected = s.selected is not None
-    s.selected = None
-    s.state = AUTHENTICATED
-    if had_selected:
-        # RFC 7162 3.2.11: the old mailbox's notifications end here (Dovecot
-        # says so whether or not CONDSTORE/QRESYNC is on).
-        s.untagged("OK [CLOSED] Previous mailbox closed.")
+                # Dovecot's text, copied from FETCH in its cmd-select.c.
+                raise ImapParseError("Unknown FETCH modifier")
     name = s.names.from_wire(wire)
     assert s.store is not None
     try:
@@ -119,12 +123,15 @@ def _qresync_report(s: ImapSession, sel: SelectedMailbox, modseq: int, rest: lis
         s.write(b"* VANISHED (EARLIER) " + format_uid_set(vanished).encode() + b"\r\n")
     for seq, info in enumerate(sel.infos, 1):
         if info.modseq > modseq:
-            s.write(sel.flags_fetch(seq, info, uid=True, condstore=True))
+            # Dovecot answers with an internal `FETCH (UID FLAGS MODSEQ)`,
+            # in that order (imap-fetch.c), unlike its sync FETCHes.
+            flags = flag_list(ordered_flags(info.flags, info.uid in sel.recent))
+            s.write(b"* %d FETCH (UID %d FLAGS %s MODSEQ (%d))\r\n"
+                    % (seq, info.uid, flags, info.modseq))
 
 
 async def cmd_create(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> str | None:
-    A.count(args, 1, 2)
-    wire = A.astring(args[0])
+    (wire,) = A.string_args(args, 1)
     name = s.names.from_wire(wire)
     sep = s.names.separator
     if name.endswith(sep):  # RFC 3501 6.3.3: a trailing separator is a hint
@@ -134,7 +141,7 @@ async def cmd_create(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> st
     if name.upper() == "INBOX":
         raise ImapCommandFailed("Mailbox already exists", "ALREADYEXISTS")
     special: list[str] = []
-    if len(args) == 2:  # RFC 6154 CREATE-SPECIAL-USE: (USE (\Sent))
+    if len(args) >= 2 and isinstance(args[1], list):  # RFC 6154 CREATE-SPECIAL-USE: (USE (\Sent))
         opts = A.plist(args[1])
         if len(opts) != 2 or A.atom(opts[0]).upper() != "USE":
             raise ImapParseError("Unknown CREATE parameters")
@@ -147,8 +154,7 @@ async def cmd_create(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> st
 async def cmd_delete(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> str | None:
     from maa_server.protocols.imap.session import AUTHENTICATED
 
-    A.count(args, 1)
-    wire = A.astring(args[0])
+    (wire,) = A.string_args(args, 1)
     name = s.names.from_wire(wire)
     if name.upper() == "INBOX":
         raise ImapCommandFailed("INBOX can't be deleted.")
@@ -165,8 +171,7 @@ async def cmd_delete(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> st
 
 
 async def cmd_rename(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> str | None:
-    A.count(args, 2)
-    old_wire, new_wire = A.astring(args[0]), A.astring(args[1])
+    old_wire, new_wire = A.string_args(args, 2)
     old, new = s.names.from_wire(old_wire), s.names.from_wire(new_wire)
     new = new.rstrip(s.names.separator)
     if not new:
@@ -182,9 +187,8 @@ async def cmd_rename(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> st
 
 
 async def cmd_subscribe(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> str | None:
-    A.count(args, 1)
+    (wire,) = A.string_args(args, 1)
     assert s.store is not None
-    wire = A.astring(args[0])
     name = s.names.from_wire(wire).rstrip(s.names.separator)
     if name.upper() != "INBOX" and name not in {e.name for e in await s.store.list_mailboxes()}:
         # Dovecot refuses to subscribe to a mailbox that does not exist.
@@ -194,9 +198,9 @@ async def cmd_subscribe(s: ImapSession, tag: str, args: list[Arg], uid: bool) ->
 
 
 async def cmd_unsubscribe(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> str | None:
-    A.count(args, 1)
+    (wire,) = A.string_args(args, 1)
     assert s.store is not None
-    await s.store.unsubscribe(s.names.from_wire(A.astring(args[0])).rstrip(s.names.separator))
+    await s.store.unsubscribe(s.names.from_wire(wire).rstrip(s.names.separator))
     return "Unsubscribe completed."
 
 
@@ -236,7 +240,8 @@ async def mailbox_status(s: ImapSession, name: str) -> MailboxStatus:
 
 
 async def cmd_status(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> str | None:
-    A.count(args, 2)
+    if len(args) < 2:
+        raise ImapParseError("Missing arguments")
     wire = A.astring(args[0])
     items = parse_status_items(args[1])
     name = s.names.from_wire(wire)

@@ -76,7 +76,7 @@ async def cmd_append(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> st
 async def cmd_close(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> str | None:
     from maa_server.protocols.imap.session import AUTHENTICATED
 
-    A.count(args, 0)
+    # Arguments are ignored, as Dovecot's cmd-close.c does.
     sel = s.selected
     assert sel is not None
     if not sel.read_only:
@@ -91,7 +91,7 @@ async def cmd_close(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> str
 async def cmd_unselect(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> str | None:
     from maa_server.protocols.imap.session import AUTHENTICATED
 
-    A.count(args, 0)
+    # Arguments are ignored (cmd-unselect.c).
     s.selected = None
     s.state = AUTHENTICATED
     return "Unselect completed."
@@ -105,18 +105,15 @@ async def cmd_expunge(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> s
         A.count(args, 1)
         seqset = parse_sequence_set(A.atom(args[0]))
         uids = [m.uid for _, m in sel.select(seqset, uid=True)]
-    else:
-        A.count(args, 0)
+    # EXPUNGE ignores arguments (cmd-expunge.c).
     if sel.read_only:
         raise ImapCommandFailed("Mailbox is read-only.")
     if uids is not None and not uids:
         return "Expunge completed."
     removed = await sel.mailbox.expunge(uids)
     s.stats.expunged += len(removed)
-    if s.qresync:
-        # RFC 7162 3.2.7 / Dovecot: the new HIGHESTMODSEQ in the tagged OK.
-        await s.report_changes(allow_expunge=True)
-        return f"[HIGHESTMODSEQ {sel.mailbox.highest_modseq}] Expunge completed."
+    # With QRESYNC the tagged OK gets the new HIGHESTMODSEQ from the
+    # session's sync step (SelectedMailbox.qresync_tagline), as in Dovecot.
     return "Expunge completed."
 
 
@@ -129,11 +126,10 @@ async def cmd_move(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> str 
 
 
 async def _copy_or_move(s: ImapSession, args: list[Arg], uid: bool, *, move: bool) -> str | None:
-    A.count(args, 2)
+    set_text, wire = A.string_args(args, 2)
     sel = s.selected
     assert sel is not None
-    seqset = parse_sequence_set(A.atom(args[0]))
-    wire = A.astring(args[1])
+    seqset = parse_sequence_set(set_text)
     chosen = sel.select(seqset, uid)
     dest = await _open_target(s, wire)
     if move and sel.read_only:
@@ -190,7 +186,7 @@ async def cmd_store(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> str
     silent = item.endswith(".SILENT")
     mode = STORE_MODES.get(item[:-7] if silent else item)
     if mode is None:
-        raise ImapParseError(f"Invalid STORE item {item}")
+        raise ImapParseError("Invalid arguments")  # Dovecot's text (cmd-store.c)
     # STORE with no flags at all is accepted by Dovecot (observed): an empty list.
     flags = A.flags(rest[1] if len(rest) == 2 else rest[1:]) if len(rest) > 1 else []
     chosen = sel.select(seqset, uid)
@@ -201,6 +197,8 @@ async def cmd_store(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> str
     before = {m.uid: m for _, m in chosen}
     changed, failed = await sel.mailbox.store_flags(list(before), flags, mode, unchanged_since)
     sel.replace_infos(changed)
+    for line in sel.announce_keywords(changed):  # a new keyword: FLAGS first, as Dovecot
+        s.write(line)
     s.stats.deleted += sum(1 for m in changed
                            if DELETED in m.flags and DELETED not in before[m.uid].flags)
     changed_uids = {m.uid for m in changed}
@@ -219,6 +217,7 @@ async def cmd_store(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> str
             items.append(f"UID {info.uid}")
         if s.condstore:
             items.append(f"MODSEQ ({info.modseq})")
+            sel.note_modseq(info.modseq)
         if not silent:
             items.append("FLAGS " + flag_list(ordered_flags(
                 info.flags, info.uid in sel.recent)).decode())

@@ -53,11 +53,14 @@ class CommandSyntaxError(ImapParseError):
     discard (non-synchronising literals already on their way)."""
 
     def __init__(self, text: str, tag: str = "", skip_literal: int = 0,
-                 code: str = "", kind: str = "BAD") -> None:
+                 code: str = "", kind: str = "BAD", name: str = "") -> None:
         super().__init__(text, code)
         self.tag = tag
         self.skip_literal = skip_literal
         self.kind = kind  # "NO" for APPEND [TOOBIG]
+        # The command as Dovecot names it in "Error in IMAP command NAME: ..."
+        # ("UID FETCH" for UID commands); "" when not read yet.
+        self.name = name
 
 
 def _is_tag_char(c: int) -> bool:
@@ -111,7 +114,11 @@ class CommandParser:
     # -- internals ------------------------------------------------------
 
     def _error(self, text: str, skip: int = 0) -> CommandSyntaxError:
-        return CommandSyntaxError(text, self.tag, skip)
+        name = self.name
+        top = self._stack[0]
+        if name == "UID" and top and isinstance(top[0], Atom):
+            name = f"UID {top[0].value.upper()}"
+        return CommandSyntaxError(text, self.tag, skip, name=name)
 
     def _parse_head(self, line: bytes) -> int:
         n = len(line)
@@ -142,12 +149,12 @@ class CommandParser:
             if pos >= n:
                 break
             if line[pos] == 0x20:
-                pos += 1
+                # Dovecot's imap-parser skips any run of spaces between
+                # arguments, and trailing ones (observed: `FETCH 1  FLAGS`).
+                while pos < n and line[pos] == 0x20:
+                    pos += 1
                 if pos >= n:
-                    # Dovecot tolerates one trailing space; so do we.
                     break
-                if line[pos] == 0x20:
-                    raise self._error("Double spaces in command")
             elif first and self._stack[-1]:
                 raise self._error("Missing space between arguments")
             first = False
@@ -166,9 +173,8 @@ class CommandParser:
                     raise self._error("Unexpected ')'")
                 self._stack.pop()
                 pos += 1
+                # `(FLAGS)(UID)`: Dovecot's parser needs no space after ')'.
                 first = False
-                if pos < n and line[pos] not in b" )":
-                    raise self._error("Missing space after ')'")
                 continue
             if c == 0x22:  # "
                 pos = self._parse_quoted(line, pos)
@@ -196,10 +202,11 @@ class CommandParser:
             if c == 0x22:
                 self._stack[-1].append(String(bytes(out)))
                 return pos + 1
-            if c == 0x5C:  # backslash: only \" and \\ are valid (RFC 3501 9)
+            if c == 0x5C:  # backslash: RFC 3501 9 has only \" and \\, but
+                # Dovecot's imap-parser takes any escaped byte as itself.
                 pos += 1
-                if pos >= n or line[pos] not in b'"\\':
-                    raise self._error("Invalid escape in quoted string")
+                if pos >= n:
+                    break
                 c = line[pos]
             elif c == 0:
                 raise self._error("NUL in quoted string")
@@ -249,11 +256,15 @@ class CommandParser:
                             break
                     pos += 1
                 if pos >= n:
-                    raise self._error("Missing ']'")
+                    # The command's own grammar says what is wrong (FETCH:
+                    # "Invalid BODY[..] parameter: Missing ']'", as Dovecot).
+                    break
                 pos += 1
                 continue
             if c in _ATOM_STOP or c < 0x20 or c == 0x7F:
                 break
+            if c >= 0x80:
+                raise self._error("8bit data in atom")  # imap-parser.c
             pos += 1
         if pos == start:
             raise self._error("Unexpected character")

@@ -30,15 +30,15 @@ async def cmd_fetch(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> str
     sel = s.selected
     assert sel is not None
     seqset = parse_sequence_set(A.atom(args[0]))
-    mods = parse_fetch_modifiers(args[2], qresync=s.qresync) if len(args) == 3 else {}
+    mods = parse_fetch_modifiers(args[2], qresync=s.qresync, uid=uid) if len(args) == 3 else {}
     if mods.get("VANISHED") and (not uid or "CHANGEDSINCE" not in mods):
         # RFC 7162 3.2.6: only UID FETCH, and only together with CHANGEDSINCE.
         raise ImapParseError("VANISHED used without CHANGEDSINCE")
     req = parse_fetch_items(args[1], mods or None)
     changedsince = mods.get("CHANGEDSINCE")
     assert changedsince is None or isinstance(changedsince, int)
-    if changedsince is not None:
-        s.enabled.add("CONDSTORE")  # RFC 7162 3.1: CHANGEDSINCE enables it
+    if req.wants_modseq:
+        implicit_condstore(s)  # RFC 7162 3.1: MODSEQ / CHANGEDSINCE enable it
     chosen = sel.select(seqset, uid)
     if mods.get("VANISHED"):
         upper = sel.mailbox.uidnext - 1
@@ -68,6 +68,8 @@ async def cmd_fetch(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> str
             missing = True
             continue
         if data:
+            if req.wants_modseq:
+                sel.note_modseq(info.modseq)
             s.write(data)
             _count_fetch(s, kind, data)
             unflushed += len(data)
@@ -144,11 +146,13 @@ def implicit_condstore(s: ImapSession) -> None:
 def parse_return_options(args: list[Arg], command: str) -> tuple[list[str] | None, list[Arg]]:
     """`RETURN (opts)` at the head of SEARCH (RFC 4731) or SORT (RFC 5267):
     the options (None without RETURN) and the remaining arguments."""
-    if len(args) >= 2 and isinstance(args[0], Atom) and args[0].upper() == "RETURN":
+    if len(args) >= 2 and isinstance(args[0], Atom) and args[0].upper() == "RETURN" \
+            and isinstance(args[1], list):
         opts = [A.atom(a).upper() for a in A.plist(args[1])]
         for opt in opts:
             if opt not in ESEARCH_OPTIONS:
-                raise ImapParseError(f"Unknown {command} return option {opt}")
+                # Dovecot's text, for SORT too (imap-search-args.c).
+                raise ImapParseError("Unknown SEARCH return option")
         return opts, list(args[2:])
     return None, list(args)
 

@@ -31,7 +31,12 @@ class SelectedMailbox:
         self.uids: list[int] = list(map(_UID, self.infos))
         self.recent: set[int] = set()
         self.seen_version = mailbox.version
-        self.keywords: tuple[str, ...] = tuple(mailbox.keywords)
+        self.keywords: tuple[str, ...] = ()
+        self.keywords = self._visible_keywords(self.infos)
+        # RFC 7162 3.2.10 bookkeeping, as Dovecot's client->
+        # sync_last_full_modseq and highest_fetch_modseq (imap-sync.c).
+        self.last_full_modseq = mailbox.highest_modseq
+        self.fetched_modseq = 0
         self.search_result: list[int] = []  # RFC 5182 `$` (UIDs)
         self.has_saved_result = False
         self._deferred_expunge = False  # an expunge we could not report yet
@@ -94,43 +99,21 @@ class SelectedMailbox:
     def refresh(self, *, allow_expunge: bool, condstore: bool, qresync: bool) -> list[bytes]:
         """Untagged responses that bring the client up to date.
 
-        Messages gone from the mailbox are reported (EXPUNGE, or VANISHED
-        with QRESYNC) only when `allow_expunge`; until then they keep their
-        sequence numbers and last known state."""
+        Dovecot's order (imap-sync.c): FLAGS/PERMANENTFLAGS for new
+        keywords, FETCH for flag changes (numbered as the client still
+        numbers), then EXPUNGE/VANISHED, then EXISTS and RECENT. Messages
+        gone from the mailbox are reported only when `allow_expunge`;
+        until then they keep their sequence numbers and last known state."""
         box = self.mailbox
-        out: list[bytes] = []
         if box.version == self.seen_version and not (allow_expunge and self._deferred_expunge):
-            return out
+            return []
         # The loops over every message run in C (map, compress): a big
         # mailbox where one message changed must not cost a Python loop
         # per session per command.
         current = box.messages()
         by_uid = dict(zip(map(_UID, current), current))
-        expunged: list[int] = []
-        if allow_expunge:
-            expunged = list(compress(self.uids, map(operator.not_, map(by_uid.__contains__, self.uids))))
-            if expunged:
-                gone = set(expunged)
-                if qresync:
-                    out.append(b"* VANISHED " + format_uid_set(expunged).encode() + b"\r\n")
-                else:
-                    # Each EXPUNGE renumbers the rest, so report from the
-                    # highest sequence number down (the numbers stay right).
-                    for seq in range(len(self.uids), 0, -1):
-                        if self.uids[seq - 1] in gone:
-                            out.append(b"* %d EXPUNGE\r\n" % seq)
-                keep = [(u, m) for u, m in zip(self.uids, self.infos) if u not in gone]
-                self.uids = [u for u, _ in keep]
-                self.infos = [m for _, m in keep]
-                if self.recent & gone:
-                    # Dovecot follows the expunges with the new RECENT count.
-                    self.recent -= gone
-                    self.reported_recent = len(self.recent)
-                    out.append(b"* %d RECENT\r\n" % len(self.recent))
-        else:
-            self._deferred_expunge = not all(map(by_uid.__contains__, self.uids))
-        if allow_expunge:
-            self._deferred_expunge = False
+        fetches: list[bytes] = []
+        shown: list[MessageInfo] = []
         # Flag changes made by others. The mailbox makes a new MessageInfo
         # only for a message that changed, so identity finds the candidates.
         news = list(map(by_uid.get, self.uids))
@@ -141,13 +124,21 @@ class SelectedMailbox:
             self.infos[i] = new
             if new.flags == old.flags:
                 continue  # e.g. only the modseq moved: nothing to tell
-            out.append(self.flags_fetch(i + 1, new, uid=qresync, condstore=condstore))
+            shown.append(new)
+            fetches.append(self.flags_fetch(i + 1, new, uid=qresync, condstore=condstore))
+        out = fetches
+        if allow_expunge:
+            out.extend(self._expunges(by_uid, qresync))
+            self._deferred_expunge = False
+        else:
+            self._deferred_expunge = not all(map(by_uid.__contains__, self.uids))
         # New messages (UIDs only grow, RFC 3501 2.3.1.1).
         last = self.last_uid
         added = list(compress(current, map(last.__lt__, by_uid)))
         if added:
             self.infos.extend(added)
             self.uids.extend(m.uid for m in added)
+            shown.extend(added)
             if not self.read_only:
                 self.recent |= set(box.claim_recent())
             else:
@@ -156,15 +147,92 @@ class SelectedMailbox:
             if len(self.recent) != self.reported_recent:  # only when it moved, as Dovecot
                 self.reported_recent = len(self.recent)
                 out.append(b"* %d RECENT\r\n" % len(self.recent))
-        if tuple(box.keywords) != self.keywords:
-            # A new keyword: FLAGS and (read-write) PERMANENTFLAGS again, first.
-            self.keywords = tuple(box.keywords)
-            head = [self.flags_line()]
-            if not self.read_only:
-                head.append(self.permanent_flags_line())
-            out[:0] = head
+        out[:0] = self.announce_keywords(shown)
         self.seen_version = box.version
         return out
+
+    def _expunges(self, by_uid: dict[int, MessageInfo], qresync: bool) -> list[bytes]:
+        """EXPUNGE (or VANISHED) for what left the mailbox; drops them."""
+        out: list[bytes] = []
+        expunged = list(compress(self.uids, map(operator.not_, map(by_uid.__contains__, self.uids))))
+        if not expunged:
+            return out
+        gone = set(expunged)
+        if qresync:
+            out.append(b"* VANISHED " + format_uid_set(expunged).encode() + b"\r\n")
+        else:
+            # Each EXPUNGE renumbers the rest, so report from the highest
+            # sequence number down (the numbers stay right).
+            for seq in range(len(self.uids), 0, -1):
+                if self.uids[seq - 1] in gone:
+                    out.append(b"* %d EXPUNGE\r\n" % seq)
+        keep = [(u, m) for u, m in zip(self.uids, self.infos) if u not in gone]
+        self.uids = [u for u, _ in keep]
+        self.infos = [m for _, m in keep]
+        if self.recent & gone:
+            # Dovecot follows the expunges with the new RECENT count.
+            self.recent -= gone
+            self.reported_recent = len(self.recent)
+            out.append(b"* %d RECENT\r\n" % len(self.recent))
+        return out
+
+    def note_modseq(self, modseq: int) -> None:
+        """A FETCH response carrying this MODSEQ went out."""
+        self.fetched_modseq = max(self.fetched_modseq, modseq)
+
+    def qresync_tagline(self, text: str | None, qresync: bool) -> tuple[bytes, str | None]:
+        """After a command (text: its tagged OK text, None in IDLE): with
+        QRESYNC, tell the HIGHESTMODSEQ the client can resync from, as
+        Dovecot's imap_sync_send_highestmodseq (imap-sync.c, RFC 7162
+        3.2.10). Returns an untagged line to send first (or b"") and the
+        text, which gets the code when it has none of its own."""
+        fetched, self.fetched_modseq = self.fetched_modseq, 0
+        if not qresync:
+            return b"", text
+        now = self.mailbox.highest_modseq
+        send = 0
+        if self._deferred_expunge:
+            # Flag changes of not yet reported expunges went out: the
+            # client may only trust the last state we fully reported.
+            if fetched > self.last_full_modseq:
+                send = self.last_full_modseq
+        else:
+            if now > self.last_full_modseq and now > fetched:
+                send = now  # VANISHED/EXISTS moved it past what FETCHes showed
+            self.last_full_modseq = now
+        if not send:
+            return b"", text
+        if text is not None and not text.startswith("["):
+            return b"", f"[HIGHESTMODSEQ {send}] {text}"
+        return b"* OK [HIGHESTMODSEQ %d] Highest\r\n" % send, text
+
+    # -- keywords in FLAGS / PERMANENTFLAGS -----------------------------------
+
+    def _visible_keywords(self, infos: Sequence[MessageInfo]) -> tuple[str, ...]:
+        """The keywords Dovecot's FLAGS lists: those of its index, which
+        learns a keyword when a message carries it (a fresh index over a
+        Maildir lists only keywords in use, though dovecot-keywords may name
+        more) and keeps it after. Kept in the mailbox's keyword order."""
+        known = self.mailbox.keywords
+        if not known:
+            return ()
+        used: set[str] = set(self.keywords)
+        used.update(*(m.flags for m in infos))
+        return tuple(k for k in known if k in used)
+
+    def announce_keywords(self, infos: Sequence[MessageInfo]) -> list[bytes]:
+        """FLAGS (and, read-write, PERMANENTFLAGS) again when these messages
+        carry keywords the client has not been told of (RFC 3501 7.2.6)."""
+        if not infos:
+            return []
+        wanted = self._visible_keywords(infos)
+        if wanted == self.keywords:
+            return []
+        self.keywords = wanted
+        head = [self.flags_line()]
+        if not self.read_only:
+            head.append(self.permanent_flags_line())
+        return head
 
     def flags_fetch(self, seq: int, info: MessageInfo, *, uid: bool, condstore: bool) -> bytes:
         items = []  # Dovecot's order: UID, MODSEQ, FLAGS
@@ -172,6 +240,7 @@ class SelectedMailbox:
             items.append(b"UID %d" % info.uid)
         if condstore:
             items.append(b"MODSEQ (%d)" % info.modseq)
+            self.note_modseq(info.modseq)
         items.append(b"FLAGS " + flag_list(ordered_flags(info.flags, info.uid in self.recent)))
         return b"* %d FETCH (" % seq + b" ".join(items) + b")\r\n"
 

@@ -102,6 +102,10 @@ def parse_sequence_set(text: str, allow_saved: bool = True) -> SequenceSet:
     as Dovecot words it (imap-util / imap_seq_set_parse)."""
     if text == "$" and allow_saved:
         return SequenceSet((), saved=True)
+    if text.endswith(",") and len(text) > 1:
+        # Dovecot's imap_seq_set_parse stops at the end after a comma
+        # (observed: `FETCH 1, FLAGS` fetches 1); `1,,2` stays invalid.
+        text = text[:-1]
     if not text:
         raise ImapParseError("Invalid messageset")
     ranges: list[tuple[int, int]] = []

@@ -318,9 +318,8 @@ class ImapSession:
             elif self.state == NOT_AUTHENTICATED:
                 self.pre_login_bad(exc.tag or "*")
             elif exc.tag:
-                text = BAD_COMMAND if exc.text == BAD_COMMAND else \
-                    f"Error in IMAP command received by server: {exc.text}"
-                self.tagged(exc.tag, "BAD", text)
+                from maa_server.protocols.imap.commands import syntax_error_text
+                self.tagged(exc.tag, "BAD", syntax_error_text(exc.name, exc.text))
             else:
                 self.write(f"* BAD {BAD_COMMAND}\r\n".encode())
             await self.conn.drain()
@@ -356,6 +355,9 @@ class ImapSession:
             text = await spec.handler(self, cmd.tag, args, uid)
             if text is not None:
                 await self.report_changes(allow_expunge=spec.allow_expunge)
+                if self.selected is not None:  # RFC 7162 3.2.10
+                    extra, text = self.selected.qresync_tagline(text, self.qresync)
+                    self.write(extra)
                 self.tagged(cmd.tag, "OK", text)
         except ImapBadCharset as exc:
             self.tagged(cmd.tag, "NO", f"[{exc.code}] {exc.text}")

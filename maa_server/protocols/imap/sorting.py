@@ -10,7 +10,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from maa_server.protocols.imap.query import esearch_answer, implicit_condstore, parse_return_options
+from maa_server.protocols.imap.query import (
+    esearch_answer,
+    implicit_condstore,
+    parse_return_options,
+)
 from maa_server.protocols.imap.tokens import Arg
 
 if TYPE_CHECKING:

@@ -78,6 +78,9 @@ def store(folder: Folder, uids: Iterable[int], flags: frozenset[str], mode: str,
     index = keyword_index(folder.keywords)
     changed: list[MessageInfo] = []
     failed: list[int] = []
+    # One STORE is one Dovecot transaction: every message it changes gets
+    # the same new modseq (mail-index-modseq.c).
+    modseq = folder.highest_modseq + 1
     for uid in uids:
         rec = folder.recs.get(uid)
         if rec is None:
@@ -95,11 +98,11 @@ def store(folder: Folder, uids: Iterable[int], flags: frozenset[str], mode: str,
             rec.extra = extra
             known = {n.lower() for n in folder.extra_names}
             folder.extra_names.extend(sorted(n for n in extra if n.lower() not in known))
-        folder.highest_modseq += 1
-        rec.modseq = folder.highest_modseq
+        rec.modseq = modseq
         folder.touched.add(uid)
         changed.append(rec.info())
     if changed:
+        folder.highest_modseq = modseq
         folder.dirty = True
     return changed, failed
 

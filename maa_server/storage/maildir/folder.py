@@ -104,6 +104,7 @@ class Folder:
         self.by_base: dict[str, int] = {}
         self.uidvalidity = 0
         self.highest_modseq = 1
+        self._pass_modseq = 0  # the modseq of the current sync pass (sync_modseq)
         self.next_uid = 1
         self.new_recent: set[int] = set()  # uids found or saved since the last claim
         self._dir_stamps: tuple[FileStamp | None, FileStamp | None] = (None, None)
@@ -223,6 +224,16 @@ class Folder:
             self._letters_memo[letters] = found
         return found
 
+    def sync_modseq(self) -> int:
+        """The modseq of a change found by this sync pass. Dovecot gives all
+        changes of one index transaction the same modseq (a first sync of N
+        messages: all 2, HIGHESTMODSEQ 2; mail-index-modseq.c), and clients
+        compare modseqs with Dovecot's, so one pass = one modseq."""
+        if not self._pass_modseq or self._pass_modseq != self.highest_modseq:
+            self.highest_modseq += 1
+            self._pass_modseq = self.highest_modseq
+        return self._pass_modseq
+
     def _make_rec(self, uid: int, base: str, subdir: str, name: str, urec: UidRecord | None) -> Rec | None:
         letters, tail = split_info(name)
         flags, unknown = self._flags_of(letters)
@@ -233,8 +244,7 @@ class Folder:
                       extra=frozenset(self._cached_extra.get(uid, ())))
             if cached[1] != name:
                 # Renamed by someone else while we were away: a flag change.
-                self.highest_modseq += 1
-                rec.modseq = self.highest_modseq
+                rec.modseq = self.sync_modseq()
         else:
             path = self.path(subdir, name)
             parsed = parse_name(name)
@@ -252,9 +262,8 @@ class Folder:
                         vsize = virtual_size(fh.read())
                 except FileNotFoundError:
                     return None
-            self.highest_modseq += 1
             rec = Rec(uid, base, subdir, name, flags, unknown, tail, st.st_mtime, size, vsize,
-                      self.highest_modseq)
+                      self.sync_modseq())
         if urec is not None:
             rec.pop3_uidl = _uidl_of(urec)
         return rec
@@ -300,6 +309,7 @@ class Folder:
 
     def sync(self, force: bool = False) -> bool:
         """Bring recs in line with the disk. Returns True when anything changed."""
+        self._pass_modseq = 0
         if not os.path.isdir(self.paths.mail_dir):
             # Deleted (or renamed) under us: it has no messages any more.
             if not self.recs:
@@ -398,7 +408,7 @@ class Folder:
             if rec is None:
                 continue
             self.by_base.pop(rec.base, None)
-            self.highest_modseq += 1
+            self.sync_modseq()
             self.gone.add(uid)
             changed = True
         additions: list[Rec] = []
@@ -423,8 +433,7 @@ class Folder:
                 letters, tail = split_info(name)
                 flags, unknown = self._flags_of(letters)
                 if flags != rec.flags:
-                    self.highest_modseq += 1
-                    rec.modseq = self.highest_modseq
+                    rec.modseq = self.sync_modseq()
                     self.touched.add(uid)
                     changed = True
                 rec.subdir, rec.name, rec.flags, rec.unknown, rec.tail = subdir, name, flags, unknown, tail
@@ -454,6 +463,7 @@ class Folder:
     def _assign_uids(self, files: dict[str, tuple[str, str]]) -> bool:
         """Files no uidlist line names yet (an LDA, a crashed saver) get UIDs in
         Dovecot's order: time stamp, microseconds, name (spec 5.5)."""
+        self._pass_modseq = 0
         with self.locked():
             self.uidlist.refresh()
             data = self.uidlist.data

@@ -106,7 +106,7 @@ class Raw:
                 out += self.exact(int(line[line.rindex(b"{") + 1:-3].rstrip(b"+")))
                 line = self.line()
                 out += line
-            if line.startswith(tag + b" ") or line.startswith(b"* BYE"):
+            if line.startswith((tag + b" ", b"* BYE")):
                 return out
 
     def close(self) -> None:

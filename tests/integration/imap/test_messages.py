@@ -117,8 +117,10 @@ def test_store_variants_and_keywords(server: ImapServer, wire: Wire):
     fill(server, 2)
     wire.login()
     wire.cmd("SELECT INBOX")
-    assert answers(wire, "STORE 1 FLAGS (\\Flagged $Label1)")[0] == \
-        "* 1 FETCH (FLAGS (\\Flagged \\Recent $Label1))"
+    # A new keyword: FLAGS and PERMANENTFLAGS first, then the FETCH (as Dovecot).
+    lines = answers(wire, "STORE 1 FLAGS (\\Flagged $Label1)")
+    assert lines[0] == "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Label1)"
+    assert lines[2] == "* 1 FETCH (FLAGS (\\Flagged \\Recent $Label1))"
     assert answers(wire, "UID STORE 1 -FLAGS (\\Flagged)")[0] == \
         "* 1 FETCH (UID 1 FLAGS (\\Recent $Label1))"
     assert answers(wire, "STORE 2 +FLAGS.SILENT (\\Seen)") == ["t5 OK Store completed"]

@@ -87,13 +87,36 @@ def test_literal_inside_list():
     b"a LIST (a b",
     b"a LIST a b)",
     b"a  NOOP",
-    b'a LOGIN "bad\\escape" x',
     b"a X {abc}",
+    b"a FETCH 1 FLAGS\xc3\xa9",  # 8-bit in an atom (Dovecot: "8bit data in atom")
     b"a X {5} trailing",
 ])
 def test_syntax_errors(line):
     with pytest.raises(CommandSyntaxError):
         CommandParser().feed_line(line)
+
+
+def test_dovecot_leniency():
+    """What Dovecot's imap-parser lets through, so must we (observed):
+    any escaped byte in a quoted string, runs of spaces between arguments,
+    no space after ')'."""
+    p = CommandParser()
+    cmd = p.feed_line(b'a LOGIN "bad\\escape" x')
+    assert cmd.args[0].value == b"badescape"
+    cmd = p.feed_line(b"a FETCH 1  FLAGS  ")
+    assert [a.value for a in cmd.args] == ["1", "FLAGS"]
+    cmd = p.feed_line(b"a FETCH 1 (FLAGS)(UID)")
+    assert len(cmd.args) == 3
+
+
+def test_errors_name_the_command():
+    p = CommandParser()
+    with pytest.raises(CommandSyntaxError) as info:
+        p.feed_line(b"a FETCH 1 FLAGS)")
+    assert (info.value.tag, info.value.name, info.value.text) == ("a", "FETCH", "Unexpected ')'")
+    with pytest.raises(CommandSyntaxError) as info:
+        p.feed_line(b"a UID fetch 1 (FLAGS")
+    assert info.value.name == "UID FETCH"
 
 
 def test_error_keeps_tag_and_parser_recovers():

@@ -163,11 +163,14 @@ def test_changedsince_implies_modseq() -> None:
 
 def test_vanished_needs_changedsince() -> None:
     with pytest.raises(ImapParseError, match="^Unknown FETCH modifier$"):
-        parse_fetch_modifiers(parse_args(b"(VANISHED)")[0])  # QRESYNC not enabled
-    mods = parse_fetch_modifiers(parse_args(b"(VANISHED)")[0], qresync=True)
+        parse_fetch_modifiers(parse_args(b"(VANISHED)")[0])  # not UID FETCH
+    with pytest.raises(ImapParseError, match="^QRESYNC not enabled$"):
+        parse_fetch_modifiers(parse_args(b"(VANISHED)")[0], uid=True)
+    mods = parse_fetch_modifiers(parse_args(b"(VANISHED)")[0], qresync=True, uid=True)
     with pytest.raises(ImapParseError, match="^VANISHED used without CHANGEDSINCE$"):
         parse_fetch_items(Atom("FLAGS"), mods)
-    mods = parse_fetch_modifiers(parse_args(b"(CHANGEDSINCE 1 VANISHED)")[0], qresync=True)
+    mods = parse_fetch_modifiers(parse_args(b"(CHANGEDSINCE 1 VANISHED)")[0], qresync=True,
+                                 uid=True)
     assert parse_fetch_items(Atom("FLAGS"), mods).vanished
 
 

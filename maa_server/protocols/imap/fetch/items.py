@@ -197,10 +197,11 @@ def parse_fetch_items(arg: Arg, modifiers: Mapping[str, object] | None = None) -
     return FetchRequest(tuple(unique), changedsince, vanished, frozenset(seen_simple))
 
 
-def parse_fetch_modifiers(arg: Arg, *, qresync: bool = False) -> dict[str, object]:
+def parse_fetch_modifiers(arg: Arg, *, qresync: bool = False, uid: bool = False) -> dict[str, object]:
     """The optional `(CHANGEDSINCE 5 VANISHED)` list after the items
     (RFC 4466 fetch-modifier, RFC 7162 3.1.4 and 3.2.6). VANISHED exists
-    only once QRESYNC is enabled; before that Dovecot calls it unknown."""
+    only for UID FETCH ("Unknown FETCH modifier" otherwise) and needs
+    QRESYNC enabled ("QRESYNC not enabled"), as Dovecot's imap-fetch.c."""
     if not isinstance(arg, list):
         raise ImapParseError("Invalid arguments")
     out: dict[str, object] = {}
@@ -218,7 +219,9 @@ def parse_fetch_modifiers(arg: Arg, *, qresync: bool = False) -> dict[str, objec
                 raise ImapParseError("Invalid CHANGEDSINCE modseq")
             out["CHANGEDSINCE"] = value
             i += 2
-        elif name == "VANISHED" and qresync:
+        elif name == "VANISHED" and uid:
+            if not qresync:
+                raise ImapParseError("QRESYNC not enabled")
             out["VANISHED"] = True
             i += 1
         else:
