@@ -202,7 +202,8 @@ def test_greeting_shape_matches(both: Both) -> None:
     assert mine["VERSION"] == real["VERSION"] == '"1.0"'
     assert mine["SASL"] == real["SASL"]
     assert mine["NOTIFY"] == real["NOTIFY"] == '"mailto"'
-    assert list(mine) == list(real)  # the same lines in the same order
+    # the same lines in the same order (ours has TLS configured, that Dovecot not)
+    assert [k for k in mine if k != "STARTTLS"] == list(real)
     # Every extension we offer, Pigeonhole offers too, in the same order.
     offered = real["SIEVE"].strip('"').split()
     assert mine["SIEVE"].strip('"').split() == [e for e in offered if e in mine["SIEVE"].strip('"').split()]
