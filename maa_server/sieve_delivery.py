@@ -484,7 +484,10 @@ class SieveDelivery:
         self.log.info(f"sieve: msgid={self.msgid}: notify action: sent mail notification to {to}")
 
     def _period(self, vac: Vacation) -> int:
-        period = vac.seconds if vac.seconds is not None else vac.days * 86400
+        if vac.seconds is None and vac.days is None:
+            period = self.config.vacation_default_period
+        else:
+            period = vac.period
         period = max(period, self.config.vacation_min_period)
         if self.config.vacation_max_period:
             period = min(period, self.config.vacation_max_period)

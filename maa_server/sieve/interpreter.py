@@ -23,7 +23,7 @@ _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_.]*|[0-9]+)\}")
 @dataclass(frozen=True)
 class Vacation:
     reason: str
-    days: int = 7
+    days: int | None = None  # None: sieve_vacation_default_period (7 days)
     seconds: int | None = None
     subject: str = ""
     from_: str = ""
@@ -33,7 +33,9 @@ class Vacation:
 
     @property
     def period(self) -> int:
-        return self.seconds if self.seconds is not None else self.days * 86400
+        if self.seconds is not None:
+            return self.seconds
+        return (self.days if self.days is not None else 7) * 86400
 
 
 @dataclass(frozen=True)
@@ -343,7 +345,7 @@ class _Interpreter:
             self.implicit_keep = False
         elif name == "vacation":
             self.add(Action("vacation", vacation=Vacation(
-                reason=self.expand(str(pos[0])), days=int(tags.get("days", 7)),  # type: ignore[arg-type]
+                reason=self.expand(str(pos[0])), days=int(tags["days"]) if "days" in tags else None,  # type: ignore[call-overload]
                 seconds=int(tags["seconds"]) if "seconds" in tags else None,  # type: ignore[arg-type]
                 subject=self.expand(str(tags.get("subject", ""))),
                 from_=self.expand(str(tags.get("from", ""))),
