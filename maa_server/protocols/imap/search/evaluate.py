@@ -18,25 +18,7 @@ import re
 import time
 from collections.abc import Collection, Sequence
 
-from maa_server.protocols.imap.search.program import (
-    Age,
-    All,
-    And,
-    Body,
-    DateKey,
-    HasFlag,
-    Header,
-    InSequence,
-    InUids,
-    Key,
-    ModSeq,
-    Not,
-    Or,
-    Recent,
-    SearchProgram,
-    Size,
-    Text,
-)
+from maa_server.protocols.imap.search import program as P
 from maa_server.protocols.imap.search.sort import Sexp, parse_envelope
 from maa_server.protocols.imap.search.text import (
     all_headers_text,
@@ -45,7 +27,12 @@ from maa_server.protocols.imap.search.text import (
     header_haystacks,
     write_addresses,
 )
-from maa_server.storage.interface import Mailbox, MessageInfo, MessageStructure, NoSuchMessage
+from maa_server.storage.interface import (
+    Mailbox,
+    MessageInfo,
+    MessageStructure,
+    NoSuchMessage,
+)
 from maa_server.storage.message import SEARCH_HEADER_FIELDS, body_text
 from maa_server.storage.message.address import Address
 from maa_server.storage.message.headers import HeaderField, field_text, find_fields
@@ -187,7 +174,7 @@ def _sent_day(value: str | None) -> datetime.date:
 ENVELOPE_ADDRESSES = {"from": 2, "to": 5, "cc": 6, "bcc": 7}
 
 
-def _cached(key: Header) -> bool:
+def _cached(key: P.Header) -> bool:
     """Can the index cache answer this key? Plain fields from
     MessageStructure.headers; address fields from the ENVELOPE, whose
     addresses are parsed as Dovecot parses them (only a non-empty key: an
@@ -197,32 +184,32 @@ def _cached(key: Header) -> bool:
     return key.name in SEARCH_HEADER_FIELDS
 
 
-def _decide(key: Key, msg: _Message, ctx: _Context, level: int) -> bool | None:
+def _decide(key: P.Key, msg: _Message, ctx: _Context, level: int) -> bool | None:
     """True/False, or None when a higher level of knowledge is needed."""
     info = msg.info
-    if isinstance(key, All):
+    if isinstance(key, P.All):
         return True
-    if isinstance(key, HasFlag):
+    if isinstance(key, P.HasFlag):
         if key.keyword:
             wanted = key.flag.lower()
             return any(f.lower() == wanted for f in info.flags if not f.startswith("\\"))
         return key.flag in info.flags
-    if isinstance(key, Recent):
+    if isinstance(key, P.Recent):
         return msg.recent
-    if isinstance(key, InSequence):
+    if isinstance(key, P.InSequence):
         return key.numbers.contains(msg.seq, ctx.last_seq)
-    if isinstance(key, InUids):
+    if isinstance(key, P.InUids):
         if key.uids.saved:
             return ctx.saved is not None and info.uid in ctx.saved
         return key.uids.contains(info.uid, ctx.last_uid)
-    if isinstance(key, Size):
+    if isinstance(key, P.Size):
         return info.size > key.size if key.larger else info.size < key.size
-    if isinstance(key, Age):
+    if isinstance(key, P.Age):
         limit = ctx.now - key.seconds
         return info.internal_date <= limit if key.older else info.internal_date >= limit
-    if isinstance(key, ModSeq):
+    if isinstance(key, P.ModSeq):
         return info.modseq >= key.modseq
-    if isinstance(key, DateKey):
+    if isinstance(key, P.DateKey):
         if not key.sent:
             return _compare_day(key.op, _local_day(info.internal_date), key.day)
         if level == STRUCTURE and msg.structure is not None:
@@ -233,7 +220,7 @@ def _decide(key: Key, msg: _Message, ctx: _Context, level: int) -> bool | None:
         else:
             return None
         return _compare_day(key.op, day, key.day)
-    if isinstance(key, Header):
+    if isinstance(key, P.Header):
         if level == STRUCTURE and msg.structure is not None and key.address and _cached(key):
             written = msg.envelope_addresses(key.name)
             return written is not None and key.needle in written
@@ -250,18 +237,18 @@ def _decide(key: Key, msg: _Message, ctx: _Context, level: int) -> bool | None:
         if haystacks is None:
             return False  # no such field: even an empty key does not match
         return not key.needle or any(key.needle in h for h in haystacks)
-    if isinstance(key, Body):
+    if isinstance(key, P.Body):
         if level < CONTENT:
             return None
         return not msg.surely_lacks(key.needle) and key.needle in msg.body()
-    if isinstance(key, Text):
+    if isinstance(key, P.Text):
         if level < CONTENT:
             return None
         return not msg.surely_lacks(key.needle) and msg.has_text(key.needle)
-    if isinstance(key, Not):
+    if isinstance(key, P.Not):
         inner = _decide(key.key, msg, ctx, level)
         return None if inner is None else not inner
-    if isinstance(key, Or):
+    if isinstance(key, P.Or):
         left = _decide(key.left, msg, ctx, level)
         if left is True:
             return True
@@ -271,7 +258,7 @@ def _decide(key: Key, msg: _Message, ctx: _Context, level: int) -> bool | None:
         if left is False and right is False:
             return False
         return None
-    if isinstance(key, And):
+    if isinstance(key, P.And):
         # Cheap keys first: a False from flags saves the content work of
         # the others (Dovecot's search_match_next does the same by levels).
         result: bool | None = True
@@ -285,12 +272,12 @@ def _decide(key: Key, msg: _Message, ctx: _Context, level: int) -> bool | None:
     raise TypeError(f"unknown search key {key!r}")
 
 
-def _full(key: Key, msg: _Message, ctx: _Context) -> bool:
+def _full(key: P.Key, msg: _Message, ctx: _Context) -> bool:
     return bool(_decide(key, msg, ctx, CONTENT))
 
 
 async def evaluate_search(
-    program: SearchProgram,
+    program: P.SearchProgram,
     view: Sequence[tuple[int, MessageInfo]],
     mailbox: Mailbox,
     *,
@@ -310,8 +297,8 @@ async def evaluate_search(
     ctx = _Context(last_seq, last_uid, saved_uids, time.time() if now is None else now)
     root = program.root
     # Worth asking the index cache first? Only if some key can be answered there.
-    use_structure = any((isinstance(n, Header) and _cached(n))
-                        or (isinstance(n, DateKey) and n.sent) for n in program.nodes)
+    use_structure = any((isinstance(n, P.Header) and _cached(n))
+                        or (isinstance(n, P.DateKey) and n.sent) for n in program.nodes)
     matches: list[int] = []
     for count, (seq, info) in enumerate(view, 1):
         if count % YIELD_EVERY == 0:

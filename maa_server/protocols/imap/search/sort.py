@@ -180,8 +180,9 @@ def _display_key(envelope: list[Sexp], index: int) -> str:
     return _collate(f"{mailbox}@{host}" if host else mailbox)
 
 
-def _sent_time(envelope: list[Sexp], info: MessageInfo) -> float:
-    value = _text(envelope[0]) if envelope else ""
+def sent_time(value: str | None, info: MessageInfo) -> float:
+    """SORT's DATE (RFC 5256 2.2), also THREAD's: the Date: field as an
+    instant, else the internal date."""
     parsed = email.utils.parsedate_tz(value) if value else None
     if parsed is None:
         return info.internal_date
@@ -189,6 +190,10 @@ def _sent_time(envelope: list[Sexp], info: MessageInfo) -> float:
         return float(email.utils.mktime_tz(parsed))
     except (OverflowError, ValueError):
         return info.internal_date
+
+
+def _sent_time(envelope: list[Sexp], info: MessageInfo) -> float:
+    return sent_time(_text(envelope[0]) if envelope else "", info)
 
 
 # Envelope fields: date, subject, from, sender, reply-to, to, cc, bcc, ...

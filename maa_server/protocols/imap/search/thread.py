@@ -14,13 +14,16 @@ duplicate Message-ID, subject merges of replies, forwards and equals).
 
 from __future__ import annotations
 
-import email.utils
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from maa_server.protocols.imap.errors import ImapParseError
-from maa_server.protocols.imap.search.sort import _collate, extract_base_subject
+from maa_server.protocols.imap.search.sort import (
+    _collate,
+    extract_base_subject,
+    sent_time,
+)
 from maa_server.protocols.imap.tokens import Arg, Atom
 from maa_server.storage.interface import Mailbox, MessageInfo, NoSuchMessage
 
@@ -93,16 +96,6 @@ def _would_loop(parent: ThreadNode, child: ThreadNode) -> bool:
     return False
 
 
-def _sent_date(value: str | None, info: MessageInfo) -> float:
-    parsed = email.utils.parsedate_tz(value) if value else None
-    if parsed is None:
-        return info.internal_date
-    try:
-        return float(email.utils.mktime_tz(parsed))
-    except (OverflowError, ValueError):
-        return info.internal_date
-
-
 async def _load(seqs: Sequence[int], view: Sequence[tuple[int, MessageInfo]],
                 mailbox: Mailbox) -> list[_Message]:
     infos = dict(view)
@@ -118,7 +111,7 @@ async def _load(seqs: Sequence[int], view: Sequence[tuple[int, MessageInfo]],
         references = _MSGID.findall(headers.get("references", ""))
         if not references:  # RFC 5256: else the first In-Reply-To id
             references = _MSGID.findall(headers.get("in-reply-to", ""))[:1]
-        out.append(_Message(seq, _sent_date(headers.get("date"), info), _collate(base),
+        out.append(_Message(seq, sent_time(headers.get("date"), info), _collate(base),
                             is_reply, ids[0] if ids else None, references))
     return out
 
