@@ -10,7 +10,9 @@ the terminal that started it.
 from __future__ import annotations
 
 import errno
+import grp
 import os
+import pwd
 import socket
 import stat
 from dataclasses import dataclass
@@ -40,6 +42,8 @@ class ListenerSpec:
     ssl: bool = False  # implicit TLS
     path: str = ""  # unix listener: absolute path
     mode: int = 0o666
+    uid: int = -1  # unix listener owner (`user =`), -1: unchanged
+    gid: int = -1  # unix listener group (`group =`), -1: unchanged
     haproxy: bool = False
 
     @property
@@ -104,8 +108,29 @@ def listener_specs(cfg: Any) -> list[ListenerSpec]:
                     mode = int(mode_text, 8)
                 except ValueError as exc:
                     raise ListenError(f"service lmtp unix_listener {child.name}: invalid mode '{mode_text}'") from exc
-                specs.append(ListenerSpec(protocol, service_name, child.name, path=path, mode=mode))
+                uid, gid = _socket_owner(service_name, path, child.get("user", ""), child.get("group", ""))
+                specs.append(ListenerSpec(protocol, service_name, child.name, path=path, mode=mode,
+                                          uid=uid, gid=gid))
     return specs
+
+
+def _socket_owner(service: str, path: str, user: str, group: str) -> tuple[int, int]:
+    """unix_listener `user` / `group` -> (uid, gid), -1 when unset. Unknown
+    names are fatal, with Dovecot's text (src/master/master-settings.c)."""
+    uid = gid = -1
+    if user:
+        try:
+            uid = int(user) if user.isdigit() else pwd.getpwnam(user).pw_uid
+        except KeyError:
+            raise ListenError(f"service({service}) User doesn't exist: {user} "
+                              f"(See service {service} {{ unix_listener {path} {{ user }} }} setting)") from None
+    if group:
+        try:
+            gid = int(group) if group.isdigit() else grp.getgrnam(group).gr_gid
+        except KeyError:
+            raise ListenError(f"service({service}) Group doesn't exist: {group} "
+                              f"(See service {service} {{ unix_listener {path} {{ group }} }} setting)") from None
+    return uid, gid
 
 
 def bind(spec: ListenerSpec, backlog: int = 256) -> socket.socket | None:

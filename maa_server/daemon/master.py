@@ -313,7 +313,8 @@ class Master:
             self.lmtp_ctx = self._copy_ctx(self.gen.ctx)
         try:
             if spec.path:
-                state.server = await start_lmtp(self.lmtp_ctx, path=spec.path, mode=spec.mode)
+                state.server = await start_lmtp(self.lmtp_ctx, path=spec.path, mode=spec.mode,
+                                                  uid=spec.uid, gid=spec.gid)
             else:
                 state.server = await start_lmtp(self.lmtp_ctx, host=spec.address, port=spec.port)
         except Exception as exc:

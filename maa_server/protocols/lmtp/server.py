@@ -90,8 +90,11 @@ class LmtpDeliveryHandler:
                                     orig_rcpt=rcpt.orcpt or "", mailbox=mailbox, protocol="lmtp")
         self.active[rcpt.username] = self.active.get(rcpt.username, 0) + 1
         try:
-            store = await self.ctx.open_store(rcpt.user)
-            await deliver_message(self.ctx.config, rcpt.user, data, envelope, log, store)
+            if self.ctx.deliver is not None:  # privilege separation: the user's worker saves it
+                await self.ctx.deliver(rcpt.user, data, envelope, log)
+            else:
+                store = await self.ctx.open_store(rcpt.user)
+                await deliver_message(self.ctx.config, rcpt.user, data, envelope, log, store)
         except DeliveryFailed as exc:
             temporary = exc.temporary or (exc.quota and settings.quota_full_tempfail)
             return failed_reply(rcpt, str(exc), temporary, exc.quota)
@@ -110,9 +113,11 @@ class LmtpDeliveryHandler:
 
 
 async def start_lmtp(ctx: ServerContext, host: str | None = None, port: int | None = None,
-                     path: str | None = None, mode: int = 0o666) -> asyncio.AbstractServer:
-    """Listen on TCP (`host`, `port`) or a UNIX socket (`path`, chmod `mode`
-    as Dovecot's `unix_listener lmtp { mode = 0666 }`)."""
+                     path: str | None = None, mode: int = 0o666,
+                     uid: int = -1, gid: int = -1) -> asyncio.AbstractServer:
+    """Listen on TCP (`host`, `port`) or a UNIX socket (`path`, owned by
+    `uid`/`gid` and chmod `mode` as Dovecot's `unix_listener lmtp { mode =
+    0600 user = postfix group = postfix }`; -1 leaves the owner as is)."""
     loop = asyncio.get_running_loop()
     handler = LmtpDeliveryHandler(ctx)
     unix = path is not None
@@ -132,6 +137,8 @@ async def start_lmtp(ctx: ServerContext, host: str | None = None, port: int | No
         except FileNotFoundError:
             pass
         server = await loop.create_unix_server(factory, path)
+        if uid != -1 or gid != -1:
+            os.chown(path, uid, gid)
         os.chmod(path, mode)
         return server
     return await loop.create_server(factory, host or "127.0.0.1", 24 if port is None else port)

@@ -60,7 +60,7 @@ def imap_messages(stack: MaaStack, user: str, expected: int) -> list[bytes]:
         imap.login(user, PASSWORD)
         typ, data = imap.select("INBOX")
         assert typ == "OK"
-        count = int(data[0])
+        count = int(data[0] or 0)
         for _ in range(200):
             if count >= expected:
                 break
