@@ -57,6 +57,8 @@ class SieveConfig:
     """The `plugin {}` settings Pigeonhole reads (sieve_*) plus the sending ones."""
 
     location: str = "file:~/sieve;active=~/.dovecot.sieve"
+    legacy_dir: str = ""  # sieve_dir, for the old `sieve = ~/.dovecot.sieve` form
+    user_log: str = ""  # sieve_user_log; "" = next to the active script
     default: str = ""
     before: list[str] = field(default_factory=list)
     after: list[str] = field(default_factory=list)
@@ -109,6 +111,8 @@ class SieveConfig:
                 exts.add(name)
         return cls(
             location=plugin.get("sieve", cls.location),
+            legacy_dir=plugin.get("sieve_dir", ""),
+            user_log=plugin.get("sieve_user_log", ""),
             default=plugin.get("sieve_default", ""),
             before=numbered("sieve_before"),
             after=numbered("sieve_after"),
@@ -214,14 +218,15 @@ class SieveDelivery:
             return False
 
     def _compile_personal(self) -> _Loaded | None | bool:
-        script_dir, active = parse_location(self.config.location, self.user.home)
+        script_dir, active = parse_location(self.config.location, self.user.home, self.config.legacy_dir)
         found = ScriptStore(script_dir, active).active_script_text()
         if found is None:
             if not self.config.default:
                 return None
             return self._compile_global(self._expand(self.config.default))
         name, text = found
-        user_log = active.with_name(active.name + ".log")
+        user_log = (self._expand(self.config.user_log) if self.config.user_log
+                    else active.with_name(active.name + ".log"))
         try:
             return _Loaded(compile_script(text, name, self.config.extensions), str(active), user_log)
         except SieveError as exc:
@@ -248,7 +253,7 @@ class SieveDelivery:
         if location == "global":
             base = self._expand(self.config.global_dir) if self.config.global_dir else None
         else:
-            base = parse_location(self.config.location, self.user.home)[0]
+            base = parse_location(self.config.location, self.user.home, self.config.legacy_dir)[0]
         if base is None or "/" in name or name in ("", ".", ".."):
             return None
         try:

@@ -33,9 +33,18 @@ class Quota:
     max_script_size: int = 1 << 20  # sieve_max_script_size (Pigeonhole: 1M)
 
 
-def parse_location(location: str, home: str) -> tuple[Path, Path]:
-    """`file:~/sieve;active=~/.dovecot.sieve` -> (script dir, active link)."""
+def parse_location(location: str, home: str, sieve_dir: str = "") -> tuple[Path, Path]:
+    """`file:~/sieve;active=~/.dovecot.sieve` -> (script dir, active link).
+
+    The pre-2.2 form `sieve = ~/.dovecot.sieve` names the active script
+    itself; its scripts then live in `sieve_dir` (default ~/sieve), as
+    Pigeonhole still reads it (doc/locations.txt, "compatibility")."""
     location = location or DEFAULT_LOCATION
+    expand = (lambda p: os.path.join(home, p[2:]) if p.startswith("~/") else p)
+    if not location.startswith("file:") and ";" not in location:
+        legacy = Path(expand(location.strip()))
+        if legacy.suffix == ".sieve" or (legacy.exists() and not legacy.is_dir()):
+            return Path(expand(sieve_dir or "~/sieve")), legacy
     location = location.removeprefix("file:")
     path, *options = location.split(";")
     active = ""
@@ -43,7 +52,6 @@ def parse_location(location: str, home: str) -> tuple[Path, Path]:
         key, _, value = opt.partition("=")
         if key.strip() == "active":
             active = value.strip()
-    expand = (lambda p: os.path.join(home, p[2:]) if p.startswith("~/") else p)
     script_dir = Path(expand(path.strip() or "~/sieve"))
     return script_dir, Path(expand(active or "~/.dovecot.sieve"))
 
@@ -179,4 +187,4 @@ class ScriptStore:
             text = self.active_link.read_text("utf-8")
         except (FileNotFoundError, NotADirectoryError, UnicodeDecodeError, IsADirectoryError):
             return None
-        return (self.active() or self.active_link.stem.lstrip(".")), text
+        return (self.active() or self.active_link.name.removesuffix(".sieve")), text

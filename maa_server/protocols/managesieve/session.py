@@ -350,7 +350,7 @@ class ManageSieveSession:
         user = result.user
         self.user = result.username or user.username
         self.log = get_log(mail_process_prefix("managesieve", self.user, self.session_id))
-        script_dir, active = parse_location(self._plugin("sieve"), user.home)
+        script_dir, active = parse_location(self._plugin("sieve"), user.home, self._plugin("sieve_dir"))
         self.scripts = ScriptStore(script_dir, active, Quota(
             max_scripts=int(self._plugin("sieve_quota_max_scripts") or 0),
             max_storage=_size(self._plugin("sieve_quota_max_storage"), 0),

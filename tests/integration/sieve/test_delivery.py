@@ -385,3 +385,25 @@ def test_notify_mailto(stack: SieveStack, caplog: pytest.LogCaptureFixture) -> N
         "<eve@example.net>"),
         "Info: sieve: msgid=<m63@example.org>: notify action: sent mail notification to <carol@example.net>",
         "Info: sieve: msgid=<m63@example.org>: stored mail into mailbox 'INBOX'"]
+
+
+def test_legacy_location_names_the_script_itself(tmp_path, caplog) -> None:  # type: ignore[no-untyped-def]
+    import logging
+
+    caplog.set_level(logging.INFO, logger="maa")
+    # The pre-2.2 form: a plain file (no symlink, no script directory).
+    stack = SieveStack(tmp_path, plugin="  sieve = ~/.dovecot.sieve\n  sieve_user_log = ~/sieve.log\n")
+    stack.config_text = stack.config_text.replace("  sieve = file:~/sieve;active=~/.dovecot.sieve\n", "")
+    stack.config_path.write_text(stack.config_text)
+    stack.start()
+    try:
+        (stack.home("alice") / ".dovecot.sieve").write_text(
+            'require ["fileinto", "mailbox"];\nfileinto :create "Legacy";\n')
+        stack.lmtp_send(message(70))
+        assert len(stack.folder("alice", "Legacy")) == 1
+        (stack.home("alice") / ".dovecot.sieve").write_text("if true {\n")
+        stack.lmtp_send(message(71))
+        assert len(stack.folder("alice", "INBOX")) == 1
+        assert (stack.home("alice") / "sieve.log").read_text().splitlines()[-1] == ".dovecot: error: parse failed."
+    finally:
+        stack.stop()
