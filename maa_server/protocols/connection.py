@@ -39,6 +39,9 @@ class Connection:
         self._inflate: zlib._Decompress | None = None
         self._deflate: zlib._Compress | None = None
         self.server_ssl = server_ssl  # for STARTTLS; None when TLS is not set up
+        # Set by the daemon when it drops the connection itself (a login
+        # service's `Connection queue full`): the session logs it as reason.
+        self.disconnect_reason = ""
         self.bytes_in = 0
         self.bytes_out = 0
         peer = writer.get_extra_info("peername") or ("", 0)

@@ -1,6 +1,7 @@
-"""The command table: which handler serves a command, in which states, and
-whether untagged EXPUNGEs may follow it (RFC 3501 7.4.1: not after FETCH,
-STORE or SEARCH, which would shift the numbers the client just used)."""
+"""The command table: which handler serves a command, in which states,
+whether others' changes are reported after it, and whether untagged
+EXPUNGEs may be among them (RFC 3501 7.4.1: not after FETCH, STORE or
+SEARCH, which would shift the numbers the client just used)."""
 
 from __future__ import annotations
 
@@ -37,13 +38,25 @@ PRE_LOGIN = frozenset({NOT_AUTH})
 class CommandSpec:
     handler: Handler
     states: frozenset[str]
+    # Dovecot reports others' changes only after the commands that end in
+    # cmd_sync (imap-sync.c): NOOP, CHECK, FETCH, STORE, SEARCH, SORT,
+    # THREAD, COPY, MOVE, EXPUNGE, APPEND; not after LIST, STATUS, CREATE
+    # and the like (observed).
+    sync: bool = False
     allow_expunge: bool = True
+
+
+SYNC = {"sync": True}
+# RFC 3501 7.4.1: no EXPUNGE while answering FETCH, STORE or SEARCH (it
+# would shift the numbers just used); their UID forms may, and Dovecot
+# does (cmd-fetch.c: MAILBOX_SYNC_FLAG_NO_EXPUNGES only without UID).
+NO_EXPUNGE = {"sync": True, "allow_expunge": False}
 
 
 COMMANDS: dict[str, CommandSpec] = {
     # Any state
     "CAPABILITY": CommandSpec(auth.cmd_capability, ANY),
-    "NOOP": CommandSpec(auth.cmd_noop, ANY),
+    "NOOP": CommandSpec(auth.cmd_noop, ANY, **SYNC),
     "LOGOUT": CommandSpec(auth.cmd_logout, ANY),
     "ID": CommandSpec(auth.cmd_id, ANY),
     # Not authenticated
@@ -64,30 +77,29 @@ COMMANDS: dict[str, CommandSpec] = {
     "LSUB": CommandSpec(listing.cmd_lsub, LOGGED_IN),
     "STATUS": CommandSpec(mailboxes.cmd_status, LOGGED_IN),
     "NAMESPACE": CommandSpec(mailboxes.cmd_namespace, LOGGED_IN),
-    "APPEND": CommandSpec(messages.cmd_append, LOGGED_IN),
-    "IDLE": CommandSpec(idle.cmd_idle, LOGGED_IN),
+    "APPEND": CommandSpec(messages.cmd_append, LOGGED_IN, **SYNC),
+    "IDLE": CommandSpec(idle.cmd_idle, LOGGED_IN, **SYNC),
     # Selected
-    "CHECK": CommandSpec(auth.cmd_check, IN_MAILBOX),
+    "CHECK": CommandSpec(auth.cmd_check, IN_MAILBOX, **SYNC),
     "CLOSE": CommandSpec(messages.cmd_close, IN_MAILBOX),
     "UNSELECT": CommandSpec(messages.cmd_unselect, IN_MAILBOX),
-    "EXPUNGE": CommandSpec(messages.cmd_expunge, IN_MAILBOX),
-    "SEARCH": CommandSpec(query.cmd_search, IN_MAILBOX, allow_expunge=False),
-    "FETCH": CommandSpec(query.cmd_fetch, IN_MAILBOX, allow_expunge=False),
-    "STORE": CommandSpec(messages.cmd_store, IN_MAILBOX, allow_expunge=False),
-    "SORT": CommandSpec(sorting.cmd_sort, IN_MAILBOX, allow_expunge=False),
-    "THREAD": CommandSpec(sorting.cmd_thread, IN_MAILBOX, allow_expunge=False),
-    "COPY": CommandSpec(messages.cmd_copy, IN_MAILBOX),
-    "MOVE": CommandSpec(messages.cmd_move, IN_MAILBOX),
-    # RFC 3501 6.4.8 UID variants; RFC 7162 3.2.10 lets VANISHED follow UID
-    # FETCH/STORE/SEARCH, but EXPUNGE may not, so hold them back throughout.
-    "UID FETCH": CommandSpec(query.cmd_fetch, IN_MAILBOX, allow_expunge=False),
-    "UID SEARCH": CommandSpec(query.cmd_search, IN_MAILBOX, allow_expunge=False),
-    "UID STORE": CommandSpec(messages.cmd_store, IN_MAILBOX, allow_expunge=False),
-    "UID SORT": CommandSpec(sorting.cmd_sort, IN_MAILBOX, allow_expunge=False),
-    "UID THREAD": CommandSpec(sorting.cmd_thread, IN_MAILBOX, allow_expunge=False),
-    "UID COPY": CommandSpec(messages.cmd_copy, IN_MAILBOX),
-    "UID MOVE": CommandSpec(messages.cmd_move, IN_MAILBOX),
-    "UID EXPUNGE": CommandSpec(messages.cmd_expunge, IN_MAILBOX),
+    "EXPUNGE": CommandSpec(messages.cmd_expunge, IN_MAILBOX, **SYNC),
+    "SEARCH": CommandSpec(query.cmd_search, IN_MAILBOX, **NO_EXPUNGE),
+    "FETCH": CommandSpec(query.cmd_fetch, IN_MAILBOX, **NO_EXPUNGE),
+    "STORE": CommandSpec(messages.cmd_store, IN_MAILBOX, **NO_EXPUNGE),
+    "SORT": CommandSpec(sorting.cmd_sort, IN_MAILBOX, **NO_EXPUNGE),
+    "THREAD": CommandSpec(sorting.cmd_thread, IN_MAILBOX, **NO_EXPUNGE),
+    "COPY": CommandSpec(messages.cmd_copy, IN_MAILBOX, **SYNC),
+    "MOVE": CommandSpec(messages.cmd_move, IN_MAILBOX, **SYNC),
+    # RFC 3501 6.4.8 UID variants (RFC 7162 3.2.10: VANISHED with QRESYNC).
+    "UID FETCH": CommandSpec(query.cmd_fetch, IN_MAILBOX, **SYNC),
+    "UID SEARCH": CommandSpec(query.cmd_search, IN_MAILBOX, **SYNC),
+    "UID STORE": CommandSpec(messages.cmd_store, IN_MAILBOX, **SYNC),
+    "UID SORT": CommandSpec(sorting.cmd_sort, IN_MAILBOX, **SYNC),
+    "UID THREAD": CommandSpec(sorting.cmd_thread, IN_MAILBOX, **SYNC),
+    "UID COPY": CommandSpec(messages.cmd_copy, IN_MAILBOX, **SYNC),
+    "UID MOVE": CommandSpec(messages.cmd_move, IN_MAILBOX, **SYNC),
+    "UID EXPUNGE": CommandSpec(messages.cmd_expunge, IN_MAILBOX, **SYNC),
 }
 
 

@@ -17,9 +17,9 @@ from maa_server.protocols.imap.responses import (
     quoted_or_literal,
 )
 from maa_server.protocols.imap.selected import SelectedMailbox
-from maa_server.protocols.imap.sequence import format_uid_set, parse_sequence_set
+from maa_server.protocols.imap.sequence import STAR, SequenceSet, format_uid_set, parse_sequence_set
 from maa_server.protocols.imap.tokens import Arg
-from maa_server.storage.interface import MailboxStatus, NoSuchMailbox
+from maa_server.storage.interface import MailboxError, MailboxStatus, NoSuchMailbox
 
 if TYPE_CHECKING:
     from maa_server.protocols.imap.session import ImapSession
@@ -70,6 +70,7 @@ async def _select(s: ImapSession, args: list[Arg], *, read_only: bool) -> str | 
                 if len(q) < 2:
                     raise ImapParseError("Invalid QRESYNC parameters")
                 qresync = (A.number(q[0], nonzero=True), A.number(q[1], bits=63), q[2:])
+                _check_qresync_sets(q[2:])
             else:
                 # Dovecot's text, copied from FETCH in its cmd-select.c.
                 raise ImapParseError("Unknown FETCH modifier")
@@ -104,6 +105,26 @@ async def _select(s: ImapSession, args: list[Arg], *, read_only: bool) -> str | 
     s.state = SELECTED
     mode = "[READ-ONLY]" if sel.read_only else "[READ-WRITE]"
     return f"{mode} {'Examine' if read_only else 'Select'} completed."
+
+
+def _check_qresync_sets(rest: list[Arg]) -> None:
+    """`[known-uids] [(known-sequence-set known-uid-set)]` (RFC 7162 3.2.5):
+    the two match sets must name as many messages (Dovecot's "Invalid
+    QRESYNC sets", cmd-select.c)."""
+    for item in rest:
+        if not isinstance(item, list):
+            parse_sequence_set(A.atom(item), allow_saved=False)
+            continue
+        if len(item) != 2:
+            raise ImapParseError("Invalid QRESYNC known-sequence-set")
+        seqs, uids = (parse_sequence_set(A.atom(x), allow_saved=False) for x in item)
+        if any(STAR in r for r in seqs.ranges + uids.ranges) or \
+                _count(seqs) != _count(uids):
+            raise ImapParseError("Invalid QRESYNC sets")
+
+
+def _count(seqset: SequenceSet) -> int:
+    return sum(abs(hi - lo) + 1 for lo, hi in seqset.ranges)
 
 
 def _qresync_report(s: ImapSession, sel: SelectedMailbox, modseq: int, rest: list[Arg]) -> None:
@@ -167,6 +188,11 @@ async def cmd_delete(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> st
         await s.store.delete_mailbox(name)
     except NoSuchMailbox:
         raise _not_found(wire) from None
+    except MailboxError as exc:
+        if exc.code != "INUSE":
+            raise
+        # Dovecot 2.3 says this one without a response code (observed).
+        raise ImapCommandFailed(str(exc)) from None
     return "Delete completed."
 
 
@@ -204,8 +230,10 @@ async def cmd_unsubscribe(s: ImapSession, tag: str, args: list[Arg], uid: bool) 
     return "Unsubscribe completed."
 
 
+# Dovecot 2.3's items (imap-status.c); DELETED is IMAP4rev2's, which 2.3
+# answers "Invalid status item DELETED" (observed).
 STATUS_ITEMS = ("MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "HIGHESTMODSEQ",
-                "SIZE", "DELETED")
+                "SIZE")
 
 
 def parse_status_items(arg: Arg) -> list[str]:
@@ -233,8 +261,10 @@ async def mailbox_status(s: ImapSession, name: str) -> MailboxStatus:
     st = await s.store.status(name)
     sel = s.selected
     if sel is not None and sel.name == name:
-        # Our own view holds the \Recent messages we claimed.
-        st = MailboxStatus(st.messages, max(st.recent, len(sel.recent)), st.uidnext,
+        # Our own view holds the \Recent messages we claimed, and the
+        # messages it has not yet been told are expunged (Dovecot answers
+        # from the session's view too: observed).
+        st = MailboxStatus(sel.count, max(st.recent, len(sel.recent)), st.uidnext,
                            st.uidvalidity, st.unseen, st.highestmodseq, st.size, st.deleted)
     return st
 
@@ -250,6 +280,9 @@ async def cmd_status(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> st
     except NoSuchMailbox:
         raise ImapCommandFailed(f"Mailbox doesn't exist: {wire}") from None
     s.write(status_line(mailbox_name(s.names.to_wire(name)), st, items))
+    if s.selected is not None and s.selected.name == name:
+        # RFC 3501 6.3.10 advises against it; Dovecot says so (observed).
+        return "[CLIENTBUG] Status on selected mailbox completed."
     return "Status completed."
 
 

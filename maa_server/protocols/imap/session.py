@@ -353,18 +353,20 @@ class ImapSession:
             self.bad_commands = 0
         try:
             text = await spec.handler(self, cmd.tag, args, uid)
-            if text is not None:
+            if text is not None and spec.sync:
                 await self.report_changes(allow_expunge=spec.allow_expunge)
                 if self.selected is not None:  # RFC 7162 3.2.10
                     extra, text = self.selected.qresync_tagline(text, self.qresync)
                     self.write(extra)
+            if text is not None:
                 self.tagged(cmd.tag, "OK", text)
         except ImapBadCharset as exc:
             self.tagged(cmd.tag, "NO", f"[{exc.code}] {exc.text}")
         except ImapParseError as exc:
             self.tagged(cmd.tag, "BAD", f"Error in IMAP command {name}: {exc.text}")
         except ImapCommandFailed as exc:
-            await self.report_changes(allow_expunge=spec.allow_expunge)
+            if spec.sync:
+                await self.report_changes(allow_expunge=spec.allow_expunge)
             self.tagged(cmd.tag, "NO", (f"[{exc.code}] " if exc.code else "") + exc.text)
         except MailboxError as exc:
             code = f"[{exc.code}] " if exc.code else ""

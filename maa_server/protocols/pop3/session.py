@@ -76,7 +76,8 @@ async def handle_connection(conn: Connection, ctx: ServerContext) -> None:
         await conn.close()
         return
     except ConnectionClosed:
-        login_log.info(f"Disconnected: Connection closed ({state.detail()}): {login.log_fields()}")
+        reason = conn.disconnect_reason or "Connection closed"
+        login_log.info(f"Disconnected: {reason} ({state.detail()}): {login.log_fields()}")
         await conn.close()
         return
     try:

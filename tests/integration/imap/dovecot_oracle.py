@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.imap.harness import PASSWORD, ImapServer
+from tests.integration.imap.harness import NAMESPACE, PASSWORD, ImapServer
 
 DOVECOT = "/usr/sbin/dovecot"
 TIMING = re.compile(rb" \(\d+\.\d+ \+ \d+\.\d+(?: \+ \d+\.\d+)? secs\)")
@@ -138,7 +138,8 @@ class Pair:
         build(home / "Maildir")
         chown_tree(home)
         try:
-            self.dovecot = RealDovecot(dovecot_root, extra=extra_config)
+            # The same namespace (special-use folders) as the harness gives maa.
+            self.dovecot = RealDovecot(dovecot_root, extra=NAMESPACE + extra_config)
         except Exception:
             self.maa.stop()
             raise
