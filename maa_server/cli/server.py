@@ -119,10 +119,12 @@ def _run(args: Any) -> int:
         return _fatal(f"can't open log file {exc.filename}: {exc.strerror}")
 
     _announce(config_path, listeners, demo, cfg)
-    if os.geteuid() == 0:
+    from maa_server.daemon import privsep
+
+    separate = privsep.wanted()
+    if os.geteuid() == 0 and not separate:
         logs.get_log("master").warning(
-            "started as root: privilege separation is not implemented yet, "
-            "every session runs as root")
+            f"started as root with {privsep.SINGLE_PROCESS_ENV} set: every session runs as root")
     if not args.foreground:
         dz.daemonize()
     pid_file = dz.write_pid_file(base_dir)
@@ -130,7 +132,12 @@ def _run(args: Any) -> int:
         logs.get_log("master").warning(warning)
 
     async def serve() -> int:
-        master = Master(config_path, generation, listeners, handlers)
+        if separate:
+            from maa_server.daemon.privsep.master import PrivsepMaster
+
+            master: Master = PrivsepMaster(config_path, generation, listeners, handlers)
+        else:
+            master = Master(config_path, generation, listeners, handlers)
         return await master.run()
 
     factory = _event_loop_factory()

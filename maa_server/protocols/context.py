@@ -64,3 +64,15 @@ class ServerContext:
     open_store: Callable[[UserInfo], Awaitable[MailStore]]
     ssl_context: ssl.SSLContext | None = None
     sessions: SessionRegistry = field(default_factory=SessionRegistry)
+    # Privilege separation (daemon/privsep): after a successful login the
+    # protocol calls hand_over(conn, protocol, state) instead of opening the
+    # store itself; the daemon moves the connection to a process running as
+    # the user, where `resume_connection(conn, ctx, state)` of the protocol's
+    # session module carries on. It returns None once the session has left
+    # this process, or Dovecot's error line when the user may not log in
+    # (then the protocol answers its internal-error reply). None: one process.
+    hand_over: Callable[[Any, str, dict[str, Any]], Awaitable[str | None]] | None = None
+    # Privilege separation for LMTP: deliver(user, data, envelope, log) saves
+    # one recipient's copy from a process running as the user; it raises
+    # what delivery.deliver_message raises. None: deliver here.
+    deliver: Callable[..., Awaitable[None]] | None = None

@@ -9,11 +9,12 @@ lines are Dovecot's (spec 6.2, 6.3) so fail2ban's stock jail works.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import re
 import zlib
 
-from maa_server.auth.interface import AuthResult, UserInfo
+from maa_server.auth.interface import AuthResult, AuthStatus, UserInfo
 from maa_server.logs import get_log, mail_process_prefix
 from maa_server.protocols.connection import Connection, ConnectionClosed, LineTooLong
 from maa_server.protocols.context import LiveSession, ServerContext, new_session_id
@@ -81,9 +82,41 @@ async def handle_connection(conn: Connection, ctx: ServerContext) -> None:
         await conn.close()
         return
     try:
-        await _mail_session(conn, ctx, login, result)
+        if ctx.hand_over is not None:
+            await _hand_over(conn, ctx, login, result)
+        else:
+            await _mail_session(conn, ctx, login, result)
     finally:
         await conn.close()
+
+
+async def _hand_over(conn: Connection, ctx: ServerContext, login: Authorization,
+                     result: AuthResult) -> None:
+    """Privilege separation: the user's worker runs the mail session
+    (ServerContext.hand_over, resume_connection). A refused user gets
+    Dovecot's answer (observed from 2.3.19 for a uid under first_valid_uid)."""
+    assert ctx.hand_over is not None
+    user: UserInfo = result.user or UserInfo(username=result.username)
+    username = result.username or user.username
+    state = {"user": dataclasses.asdict(user), "username": username,
+             "result_username": result.username, "login": dataclasses.asdict(login.state),
+             "trusted": login.trusted}
+    error = await ctx.hand_over(conn, "pop3", state)
+    if error is None:
+        return
+    login.state.user = username
+    login_log.info("Login: " + login.log_fields())
+    get_log(f"pop3({username})").error(error)
+    await _send_quietly(conn, err(INTERNAL_ERROR))
+
+
+async def resume_connection(conn: Connection, ctx: ServerContext, state: dict[str, object]) -> None:
+    """Privilege separation: the mail session of a login another process did."""
+    login = Authorization(conn, ctx, LoginState(**state["login"]),  # type: ignore[arg-type]
+                          bool(state.get("trusted")))
+    result = AuthResult(AuthStatus.OK, username=str(state.get("result_username") or ""),
+                        user=UserInfo(**state["user"]))  # type: ignore[arg-type]
+    await _mail_session(conn, ctx, login, result)
 
 
 async def _login_loop(conn: Connection, login: Authorization, state: LoginState) -> AuthResult:
