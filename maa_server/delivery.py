@@ -48,6 +48,17 @@ class DeliveryFailed(Exception):
         self.quota = quota
 
 
+def disk_full_failure() -> DeliveryFailed:
+    """A write that failed with ENOSPC/EDQUOT. Dovecot 2.3.19 (observed,
+    Maildir on a full tmpfs) treats it as a critical storage error, not as a
+    quota refusal: LMTP `451 4.2.0 <rcpt> Internal error occurred. Refer to
+    server log for more information. [YYYY-MM-DD HH:MM:SS]` whatever
+    quota_full_tempfail says, dovecot-lda exit 75; the MTA retries later."""
+    stamp = datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+    return DeliveryFailed("Internal error occurred. Refer to server log for more information. "
+                          f"[{stamp}]", temporary=True)
+
+
 @dataclass(frozen=True, slots=True)
 class TraceInfo:
     """What the Received: header says about the LMTP transaction."""
@@ -144,8 +155,7 @@ async def deliver_to_store(store: MailStore, data: bytes, mailbox: str, log: Mai
             await store.subscribe(target)
     except StorageFull as exc:
         log.info(f"msgid={msgid}: save failed to {target}: {exc or 'Quota exceeded'}")
-        raise DeliveryFailed(str(exc) or "Quota exceeded (mailbox for user is full)",
-                             temporary=False, quota=True) from exc
+        raise disk_full_failure() from exc
     except (MailboxError, OSError) as exc:
         log.error(f"msgid={msgid}: save failed to {target}: {exc}")
         raise DeliveryFailed("Internal error occurred. Refer to server log for more information.",

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from maa_server.auth.interface import UserInfo
-from maa_server.delivery import DeliveryFailed
+from maa_server.delivery import DeliveryFailed, disk_full_failure
 from maa_server.logs import MailLog, get_log
 from maa_server.sieve import SieveError, compile_script, run
 from maa_server.sieve.duplicates import DUPLICATES_FILE, DuplicateTracker
@@ -421,8 +421,7 @@ class SieveDelivery:
         except StorageFull as exc:
             self.log.info(f"sieve: msgid={self.msgid}: failed to store into mailbox '{target}': "
                           f"{exc or 'Quota exceeded'}")
-            raise DeliveryFailed(str(exc) or "Quota exceeded (mailbox for user is full)",
-                              temporary=False, quota=True) from exc
+            raise disk_full_failure() from exc
         except (MailboxError, OSError) as exc:
             self.log.error(f"sieve: msgid={self.msgid}: failed to store into mailbox '{target}': {exc}")
             raise DeliveryFailed("Internal error occurred. Refer to server log for more information.",

@@ -41,6 +41,12 @@ MAX_BAD_COMMANDS = 10
 # refused recipient (550) does not count (observed: Dovecot takes 10 such
 # errors and answers the 11th with 421, unknown users aside).
 _BAD_COMMAND_CODES = frozenset({"500", "501", "502", "503", "504", "555"})
+# src/lib-smtp/smtp-command-parser.c: a command's parameters may take 4 KiB
+# (SMTP_COMMAND_PARSER_MAX_PARAMETERS_SIZE); a longer line gets
+# "500 5.5.2 Line too long" and the session goes on (observed, 2.3.19:
+# `NOOP` + 4096 octets is accepted, + 4097 is not). aiosmtpd's own limit is
+# RFC 5321's 512-octet line.
+MAX_PARAMETERS_SIZE = 4096
 DATA_TOO_BIG = "552 5.2.3 Message size exceeds administrative limit"
 DATA_LINE_TOO_LONG = "500 5.5.2 Line too long"
 
@@ -59,6 +65,14 @@ DOVECOT_TEXTS = {
 
 
 _DATA_FAILURES = frozenset({"500 Line too long (see RFC5321 4.5.3.1.6)", "552 Error: Too much mail data"})
+
+
+class _ParameterLimits(dict[str, int]):
+    """aiosmtpd's per-command `len(line)` limits, as Dovecot counts them:
+    the command name, a space and MAX_PARAMETERS_SIZE octets."""
+
+    def __missing__(self, command: str) -> int:
+        return len(command) + 1 + MAX_PARAMETERS_SIZE
 
 
 @dataclass
@@ -114,6 +128,9 @@ class DovecotLMTP(LMTP):
         self.connected_logged = False
         self.log = get_log(f"lmtp({os.getpid()})")
         self._smtp_methods = _CommandTable(self._smtp_methods, self._unknown_command)
+        # Before LHLO aiosmtpd uses the single limit; every verb has 4 letters.
+        self.command_size_limits = _ParameterLimits()
+        self.command_size_limit = 4 + 1 + MAX_PARAMETERS_SIZE
 
     # --- connection -------------------------------------------------------
 
