@@ -28,6 +28,7 @@ from maa_server.storage.interface import (
 )
 from maa_server.storage.maildir import changes, dotlock, saving
 from maa_server.storage.maildir.folder import Folder
+from maa_server.storage.maildir.readahead import ReadAhead, read_files
 
 if TYPE_CHECKING:
     from maa_server.storage.maildir.store import MaildirStore
@@ -59,6 +60,8 @@ class MaildirMailbox(Mailbox):
         self._event = asyncio.Event()
         self._infos: dict[int, MessageInfo] = {}
         self._snapshot: tuple[MessageInfo, ...] | None = ()
+        self._uid_order: list[int] | None = []  # the UIDs ascending (None: to be built)
+        self._read_ahead = ReadAhead()
         self._structures: dict[int, MessageStructure] = {}
         self._save_handle: asyncio.TimerHandle | None = None
         self._saving: asyncio.Task[None] | None = None
@@ -162,7 +165,7 @@ class MaildirMailbox(Mailbox):
         self._folder.take_journal()
         self.uidvalidity = self._folder.uidvalidity
         self._infos = {uid: rec.info() for uid, rec in self._folder.recs.items()}
-        self._snapshot = None
+        self._snapshot = self._uid_order = None
         for uid in [u for u in self._structures if u not in self._infos]:
             del self._structures[uid]
 
@@ -187,7 +190,7 @@ class MaildirMailbox(Mailbox):
                 self._rebuild()  # an older UID turned up: keep UID order
                 return True
             self._infos[uid] = rec.info()
-        self._snapshot = None
+        self._snapshot = self._uid_order = None
         return True
 
     def _changed(self) -> None:
@@ -258,14 +261,25 @@ class MaildirMailbox(Mailbox):
         rec = self._folder.recs.get(uid)
         if rec is None or uid not in self._infos:
             raise NoSuchMessage(f"Message UID {uid} was expunged")
-        path = self._folder.path(rec.subdir, rec.name)
+        ahead = self._read_ahead.take(uid)
+        if ahead is not None:
+            return ahead
+        if self._uid_order is None:
+            self._uid_order = list(self._infos)
+        order = self._uid_order
+        uids = self._read_ahead.plan(uid, order)
+        recs = self._folder.recs
+        paths = [self._folder.path(r.subdir, r.name) for r in (recs.get(u) for u in uids) if r is not None]
+        if len(paths) != len(uids):
+            uids, paths = [uid], paths[:1]
         try:
-            return await asyncio.to_thread(_read_file, path)
-        except FileNotFoundError:
-            pass
+            contents = await asyncio.to_thread(read_files, paths)
         except OSError as exc:
-            log.error(f"{path}: {exc}")
+            log.error(f"{paths[0]}: {exc}")
             raise StorageIOError("Internal error occurred. Refer to server log for more information.") from exc
+        self._read_ahead.keep(uids, contents, order)
+        if contents[0] is not None:
+            return contents[0]
         # Renamed or removed by someone else: resync and look again.
         return await self._locked(self._folder.read, uid)
 
@@ -351,6 +365,7 @@ class MaildirMailbox(Mailbox):
     def detach(self) -> None:
         """The folder was deleted or renamed: stop caching, wake the sessions."""
         self._folder.paths.cache_path = ""
+        self._read_ahead.clear()
         if self._save_handle is not None:
             self._save_handle.cancel()
             self._save_handle = None
@@ -391,11 +406,6 @@ class MaildirMailbox(Mailbox):
                 await asyncio.to_thread(save_cache, folder.paths.cache_path, content, folder.file_mode)
             except OSError as exc:
                 log.warning(f"Cannot write index cache {folder.paths.cache_path}: {exc}")
-
-
-def _read_file(path: str) -> bytes:
-    with open(path, "rb") as fh:
-        return fh.read()
 
 
 def mailbox_exists(mail_dir: str) -> bool:
