@@ -17,7 +17,12 @@ from maa_server.protocols.imap.responses import (
     quoted_or_literal,
 )
 from maa_server.protocols.imap.selected import SelectedMailbox
-from maa_server.protocols.imap.sequence import STAR, SequenceSet, format_uid_set, parse_sequence_set
+from maa_server.protocols.imap.sequence import (
+    STAR,
+    SequenceSet,
+    format_uid_set,
+    parse_sequence_set,
+)
 from maa_server.protocols.imap.tokens import Arg
 from maa_server.storage.interface import MailboxError, MailboxStatus, NoSuchMailbox
 

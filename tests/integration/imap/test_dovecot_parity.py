@@ -11,17 +11,21 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.integration.imap.dovecot_oracle import Pair, message, require_dovecot, write_maildir
+from tests.integration.imap.dovecot_oracle import (
+    Pair,
+    message,
+    require_dovecot,
+    write_maildir,
+)
 
 # What Dovecot 2.3 advertises that we do not implement (yet): answered
 # BAD "Unknown command" / refused as an unknown parameter instead.
-NOT_IMPLEMENTED = {"URL-PARTIAL", "CATENATE", "CONTEXT=SEARCH", "NOTIFY", "SNIPPET=FUZZY",
-                   "PREVIEW=FUZZY", "PREVIEW", "SAVEDATE"}
+NOT_IMPLEMENTED = {"URL-PARTIAL", "CATENATE", "CONTEXT=SEARCH", "NOTIFY", "SAVEDATE"}
 
 
 def build(maildir: Path) -> None:
@@ -36,14 +40,40 @@ def build(maildir: Path) -> None:
     ], ["$Forwarded", "Project_X"])
 
 
-@pytest.fixture
-def pair(tmp_path: Path) -> Iterator[Pair]:
+_HEAD = "From: a@example.org\nSubject: s\nDate: Mon, 03 Jun 2024 10:00:00 +0000\n"
+_MIME = _HEAD + "MIME-Version: 1.0\n"
+# Bodies for PREVIEW / SNIPPET: white space, quotes, length, MIME, HTML.
+PREVIEW_MESSAGES = [
+    _HEAD + "\na b  c\n\n\td e\n",
+    _HEAD + "\n> quoted line\n> more\nreal text after\n",
+    _HEAD + "\n> only quoted\n>   text here\n",
+    _HEAD + "\n" + "word " * 80 + "\n",
+    _MIME + "Content-Type: multipart/alternative; boundary=XX\n\n--XX\n"
+    "Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: quoted-printable\n\n"
+    "Hall=C3=B6 Welt =\nsoft\n--XX\nContent-Type: text/html\n\n<p>html</p>\n--XX--\n",
+    _MIME + "Content-Type: text/html; charset=utf-8\n\n<html><head><style>p {x}</style>"
+    "<title>T</title></head><body><p>Hello&nbsp;<b>bold</b> &amp; more</p><br>next"
+    "<script>var x;</script> line &lt;tag&gt; &#233;</body></html>\n",
+    _MIME + "Content-Type: multipart/mixed; boundary=YY\n\n--YY\nContent-Type: application/pdf\n"
+    "\nxxx\n--YY\nContent-Type: text/plain\n\nsecond part text\n--YY--\n",
+    _MIME + "Content-Type: image/png\nContent-Transfer-Encoding: base64\n\naGVsbG8=\n",
+    _HEAD + "\n",
+    _HEAD + "\n" + "\u00e9" * 250 + "\n",
+    _HEAD + '\n  "quoted" \\ back\n',
+]
+
+
+def build_previews(maildir: Path) -> None:
+    write_maildir(maildir, [(m.encode(), "") for m in PREVIEW_MESSAGES])
+
+
+def _pair(tmp_path: Path, builder: Callable[[Path], None]) -> Iterator[Pair]:
     require_dovecot()
     # Dovecot ran in UTC for the captured answers; INTERNALDATE is local time.
     old_tz = os.environ.get("TZ")
     os.environ["TZ"] = "UTC"
     time.tzset()
-    running = Pair(tmp_path, build)
+    running = Pair(tmp_path, builder)
     try:
         yield running
     finally:
@@ -53,6 +83,16 @@ def pair(tmp_path: Path) -> Iterator[Pair]:
         else:
             os.environ["TZ"] = old_tz
         time.tzset()
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> Iterator[Pair]:
+    yield from _pair(tmp_path, build)
+
+
+@pytest.fixture
+def preview_pair(tmp_path: Path) -> Iterator[Pair]:
+    yield from _pair(tmp_path, build_previews)
 
 
 def run(pair: Pair, script: list[str]) -> None:
@@ -262,3 +302,15 @@ def test_which_commands_report_expunges(pair: Pair) -> None:
         script += [f"2> STORE {n} +FLAGS (\\Deleted)", "NOOP", "2> EXPUNGE", command]
     script += ['LIST "" INBOX', "STATUS INBOX (MESSAGES)", "CREATE foo", "NAMESPACE", "NOOP"]
     run(pair, script)
+
+
+def test_preview_and_snippet(preview_pair: Pair) -> None:
+    run(preview_pair, [
+        "EXAMINE INBOX",
+        "FETCH 1:* (PREVIEW)",
+        "FETCH 1:3 (SNIPPET (FUZZY))",
+        "FETCH 2 (SNIPPET PREVIEW (LAZY))",
+        "FETCH 1 (UID PREVIEW FLAGS)",
+        "FETCH 1 PREVIEW",
+        "FETCH 1 (SNIPPET (FOO))",
+    ])

@@ -22,12 +22,19 @@ from maa_server.protocols.imap.tokens import Arg, Atom
 
 # Items whose output Dovecot buffers and sends before any body data (the
 # IMAP_FETCH_HANDLER_FLAG_BUFFERED handlers of imap-fetch.c), in request order.
-BUFFERED = frozenset({"UID", "FLAGS", "INTERNALDATE", "RFC822.SIZE", "MODSEQ"})
+BUFFERED = frozenset({"UID", "FLAGS", "INTERNALDATE", "RFC822.SIZE", "MODSEQ",
+                      "PREVIEW", "SNIPPET"})
 
 SIMPLE_ITEMS = frozenset({
     "UID", "FLAGS", "INTERNALDATE", "RFC822.SIZE", "MODSEQ",
     "ENVELOPE", "BODY", "BODYSTRUCTURE", "RFC822", "RFC822.HEADER", "RFC822.TEXT",
+    "PREVIEW", "SNIPPET",
 })
+# Items made from the message file (the others come from the index).
+CONTENT_ITEMS = frozenset({"RFC822", "RFC822.HEADER", "RFC822.TEXT", "PREVIEW", "SNIPPET"})
+# RFC 8970 PREVIEW (LAZY) and Dovecot's SNIPPET (FUZZY): the modifiers
+# imap-fetch.c takes for either.
+PREVIEW_MODIFIERS = frozenset({"LAZY", "FUZZY"})
 
 # RFC 3501 6.4.5 macros; Dovecot refuses them inside a list ("Unknown parameter").
 MACROS: dict[str, tuple[str, ...]] = {
@@ -135,11 +142,7 @@ class FetchRequest:
     @property
     def needs_content(self) -> bool:
         """The message file must be read."""
-        return any(
-            isinstance(i, SectionItem)
-            or i.name in ("RFC822", "RFC822.HEADER", "RFC822.TEXT")
-            for i in self.items
-        )
+        return any(isinstance(i, SectionItem) or i.name in CONTENT_ITEMS for i in self.items)
 
     @property
     def needs_structure(self) -> bool:
@@ -163,7 +166,11 @@ def parse_fetch_items(arg: Arg, modifiers: Mapping[str, object] | None = None) -
     elif isinstance(arg, list):
         if not arg:
             raise ImapParseError("FETCH list is empty")
-        for element in arg:
+        for i, element in enumerate(arg):
+            if isinstance(element, list) and i and isinstance(arg[i - 1], Atom) \
+                    and arg[i - 1].value.upper() in ("PREVIEW", "SNIPPET"):
+                _check_preview_modifiers(element)
+                continue
             if not isinstance(element, Atom):
                 raise ImapParseError("FETCH list contains non-atoms.")
             items.append(_parse_item(element.value))
@@ -195,6 +202,16 @@ def parse_fetch_items(arg: Arg, modifiers: Mapping[str, object] | None = None) -
         # RFC 7162 3.2.6: VANISHED without CHANGEDSINCE is a protocol error.
         raise ImapParseError("VANISHED used without CHANGEDSINCE")
     return FetchRequest(tuple(unique), changedsince, vanished, frozenset(seen_simple))
+
+
+def _check_preview_modifiers(modifiers: list[Arg]) -> None:
+    """`PREVIEW (LAZY)`: we always compute the preview, so LAZY changes
+    nothing; anything else gets Dovecot's answer (it says PREVIEW for
+    SNIPPET too, observed)."""
+    for modifier in modifiers:
+        name = modifier.value if isinstance(modifier, Atom) else "?"
+        if name.upper() not in PREVIEW_MODIFIERS:
+            raise ImapParseError(f"'{name}' is not a supported PREVIEW modifier")
 
 
 def parse_fetch_modifiers(arg: Arg, *, qresync: bool = False, uid: bool = False) -> dict[str, object]:

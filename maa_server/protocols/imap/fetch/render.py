@@ -17,7 +17,14 @@ import time
 from collections.abc import Iterable, Sequence
 
 from maa_server.protocols.imap.fetch.binary import binary_content
-from maa_server.protocols.imap.fetch.items import FetchItem, FetchRequest, SectionItem, SimpleItem
+from maa_server.protocols.imap.fetch.items import (
+    CONTENT_ITEMS,
+    FetchItem,
+    FetchRequest,
+    SectionItem,
+    SimpleItem,
+)
+from maa_server.protocols.imap.fetch.preview import preview_text
 from maa_server.storage.interface import (
     ANSWERED,
     DELETED,
@@ -30,6 +37,7 @@ from maa_server.storage.interface import (
     MessageInfo,
 )
 from maa_server.storage.message import get_section, parse_mime, section_of
+from maa_server.storage.message.imap_quote import nstring
 from maa_server.storage.message.parser import MimePart
 from maa_server.storage.message.sections import to_imap
 
@@ -168,6 +176,10 @@ def _render_sections(raw: bytes, items: list[SectionItem]) -> list[bytes]:
 
 
 def _simple_content(sections: _Sections, name: str) -> bytes:
+    if name in ("PREVIEW", "SNIPPET"):
+        text = nstring(preview_text(sections.raw).encode("utf-8"))
+        # Dovecot's draft-era SNIPPET names its algorithm in the answer.
+        return b"PREVIEW " + text if name == "PREVIEW" else b"SNIPPET (FUZZY " + text + b")"
     spec = {"RFC822": "", "RFC822.HEADER": "HEADER", "RFC822.TEXT": "TEXT"}[name]
     return name.encode("ascii") + b" " + _literal(sections.get((), spec, []))
 
@@ -203,8 +215,7 @@ async def render_fetch(
     del condstore  # see docstring
     items = ordered_items(req, uid_command=uid_command, flags_changed=flags_changed)
     structure = await mailbox.structure(info.uid) if req.needs_structure else None
-    content_items = [i for i in items if isinstance(i, SectionItem)
-                     or i.name in ("RFC822", "RFC822.HEADER", "RFC822.TEXT")]
+    content_items = [i for i in items if isinstance(i, SectionItem) or i.name in CONTENT_ITEMS]
     content: list[bytes] = []
     if content_items:
         raw = await mailbox.read_message(info.uid)
@@ -241,6 +252,6 @@ async def render_fetch(
         elif name == "BODYSTRUCTURE":
             assert structure is not None
             parts.append(b"BODYSTRUCTURE " + structure.bodystructure)
-        else:  # RFC822, RFC822.HEADER, RFC822.TEXT
+        else:  # RFC822, RFC822.HEADER, RFC822.TEXT, PREVIEW, SNIPPET
             parts.append(next(pending))
     return b"* %d FETCH (" % seq + b" ".join(parts) + b")\r\n"
