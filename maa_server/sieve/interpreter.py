@@ -14,6 +14,7 @@ from maa_server.sieve.enotify import Notify, method_error
 from maa_server.sieve.errors import SieveRuntimeError
 from maa_server.sieve.matching import Matcher
 from maa_server.sieve.message import SieveMessage
+from maa_server.sieve.mime import Part, all_parts, descendants, option_values
 from maa_server.sieve.syntax import Command, Test
 from maa_server.sieve.validator import Script
 
@@ -73,6 +74,14 @@ class _Return(Exception):
     pass
 
 
+class _Break(Exception):
+    """RFC 5703 3.2: leaves the named (or innermost) foreverypart loop."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
 def run(script: Script, message: SieveMessage, *,
         mailbox_exists: Callable[[str], bool] = lambda name: True,
         include: Callable[[str, str], Script | None] | None = None,
@@ -113,6 +122,8 @@ class _Interpreter:
         self.included: set[str] = set()
         self.available: frozenset[str] = frozenset()
         self.depth = 0
+        self.parts: list[Part] | None = None  # parsed on first use
+        self.part: Part | None = None  # foreverypart's current part; None: the message
 
     # --- driver ---------------------------------------------------------
 
@@ -198,11 +209,19 @@ class _Interpreter:
         if name == "allof":
             return all(self.test(sub) for sub in t.tests)
         if name == "header":
-            values = [v for h in self.strings(pos[0]) for v in self._indexed(self.message.headers(h), tags)]
+            if "mime" in tags:
+                values = [v for p in self.mime_scope(tags) for h in self.strings(pos[0])
+                          for v in option_values(p, h, tags)]
+            else:
+                values = [v for h in self.strings(pos[0])
+                          for v in self._indexed(self.message.headers(h), tags)]
             return self.matched(self.matcher(t), values, self.strings(pos[1]))
         if name == "address":
-            values = [_address_part(a, tags) for h in self.strings(pos[0])
-                      for a in self._indexed(self.message.addresses(h), tags)]
+            if "mime" in tags:
+                found = [a for p in self.mime_scope(tags) for h in self.strings(pos[0]) for a in p.addresses(h)]
+            else:
+                found = [a for h in self.strings(pos[0]) for a in self._indexed(self.message.addresses(h), tags)]
+            values = [_address_part(a, tags) for a in found]
             return self.matched(self.matcher(t), [v for v in values if v is not None], self.strings(pos[1]))
         if name == "envelope":
             values = []
@@ -215,6 +234,9 @@ class _Interpreter:
                         values.append(v)
             return self.matched(self.matcher(t), values, self.strings(pos[1]))
         if name == "exists":
+            if "mime" in tags:
+                scope = self.mime_scope(tags)
+                return all(any(p.headers(h) for p in scope) for h in self.strings(pos[0]))
             return all(self.message.headers(h) for h in self.strings(pos[0]))
         if name == "size":
             size = len(self.message.raw)
@@ -254,6 +276,42 @@ class _Interpreter:
         if name == "duplicate":
             return self.duplicate_test(t)
         raise SieveRuntimeError(f"line {t.line}: test '{name}' is not supported at run time")
+
+    # --- MIME (RFC 5703) ------------------------------------------------------
+
+    def all_parts(self) -> list[Part]:
+        if self.parts is None:
+            self.parts = all_parts(self.message.raw)
+        return self.parts
+
+    def mime_scope(self, tags: dict[str, object]) -> list[Part]:
+        """The part a :mime test looks at, or with :anychild it and all below."""
+        current = self.part or self.all_parts()[0]
+        return descendants(self.all_parts(), current) if "anychild" in tags else [current]
+
+    def foreverypart(self, cmd: Command) -> None:
+        name = self.expand(str(cmd.tags.get("name", "")))
+        outer = self.part
+        scope = descendants(self.all_parts(), outer) if outer else self.all_parts()
+        try:
+            for part in scope:
+                self.part = part
+                self.block(cmd.block or [])
+        except _Break as brk:
+            if brk.name and brk.name != name:
+                raise
+        finally:
+            self.part = outer
+
+    def extracttext(self, cmd: Command) -> None:
+        text = self.part.text if self.part is not None else ""
+        if "first" in cmd.tags:
+            # Pigeonhole counts octets, not characters (observed with sieve-test);
+            # a character cut in two is dropped rather than left broken.
+            limit = int(cmd.tags["first"])  # type: ignore[call-overload]
+            text = text.encode("utf-8")[:limit].decode("utf-8", "ignore")
+        tags = {k: v for k, v in cmd.tags.items() if k != "first"}
+        self.set_command(tags, [cmd.positional[0], text], expand=False)
 
     def _indexed(self, values: list[str], tags: dict[str, object]) -> list[str]:
         """RFC 5260 :index / :last."""
@@ -351,6 +409,12 @@ class _Interpreter:
                 from_=self.expand(str(tags.get("from", ""))),
                 addresses=tuple(self.strings(tags.get("addresses", []))),
                 mime="mime" in tags, handle=self.expand(str(tags.get("handle", ""))))))
+        elif name == "foreverypart":
+            self.foreverypart(cmd)
+        elif name == "break":
+            raise _Break(self.expand(str(tags.get("name", ""))))
+        elif name == "extracttext":
+            self.extracttext(cmd)
         elif name == "notify":
             method = self.expand(str(pos[0]))
             problem = method_error(method)
@@ -404,9 +468,9 @@ class _Interpreter:
             result = [f for f in current if f.lower() not in drop]
         self.variables[var] = " ".join(result)
 
-    def set_command(self, tags: dict[str, object], pos: list[object]) -> None:
+    def set_command(self, tags: dict[str, object], pos: list[object], expand: bool = True) -> None:
         name = self.expand(str(pos[0])).lower()
-        value = self.expand(str(pos[1]))
+        value = self.expand(str(pos[1])) if expand else str(pos[1])
         # RFC 5229 4.1: higher precedence first.
         if "lower" in tags:
             value = value.lower()

@@ -15,7 +15,7 @@ EXTENSIONS = frozenset({
     "fileinto", "reject", "envelope", "encoded-character", "vacation", "subaddress", "comparator-i;ascii-numeric", "comparator-i;octet",
     "comparator-i;ascii-casemap", "relational", "regex", "imap4flags", "copy", "include",
     "body", "variables", "environment", "mailbox", "date", "index", "ihave", "duplicate",
-    "enotify",
+    "enotify", "mime", "foreverypart", "extracttext",
 })
 # Implemented but off unless the configuration enables them (sieve_extensions =
 # +ereject +vacation-seconds), as in Pigeonhole 0.5's defaults.
@@ -60,6 +60,12 @@ def _address_tags() -> dict[str, TagSpec]:
 
 
 _INDEX = {"index": TagSpec("number", "index"), "last": TagSpec(None, "index")}
+# RFC 5703 4: :mime and :anychild on header / address / exists, and the
+# options that pick a part of a Content-Type / Content-Disposition value.
+_MIME = {"mime": TagSpec(None, "mime"), "anychild": TagSpec(None, "mime")}
+_MIME_OPTIONS = {"type": TagSpec(None, "mime", "MIMEOPT"), "subtype": TagSpec(None, "mime", "MIMEOPT"),
+                 "contenttype": TagSpec(None, "mime", "MIMEOPT"),
+                 "param": TagSpec("stringlist", "mime", "MIMEOPT")}
 
 COMMANDS: dict[str, Signature] = {
     "require": Signature(positional=("stringlist",), names=("capabilities",)),
@@ -90,6 +96,11 @@ COMMANDS: dict[str, Signature] = {
         "once": TagSpec(None), "optional": TagSpec(None)}, names=("script-name",)),
     "return": Signature("include"),
     "global": Signature("include", ("stringlist",), names=("variables",)),
+    "foreverypart": Signature("foreverypart", tags={"name": TagSpec("string")}, block=True),
+    "break": Signature("foreverypart", tags={"name": TagSpec("string")}),
+    "extracttext": Signature("extracttext", ("string",), tags={
+        **{m: TagSpec(None, None, "modifier") for m in SET_MODIFIERS}, "first": TagSpec("number")},
+        names=("varname",)),
     "notify": Signature("enotify", ("string",), tags={
         "from": TagSpec("string"), "importance": TagSpec("string"),
         "options": TagSpec("stringlist"), "message": TagSpec("string")}, names=("method",)),
@@ -97,14 +108,15 @@ COMMANDS: dict[str, Signature] = {
 
 TESTS: dict[str, Signature] = {
     "address": Signature(None, ("stringlist", "stringlist"),
-                         tags={**_match_tags(), **_address_tags(), **_INDEX},
+                         tags={**_match_tags(), **_address_tags(), **_INDEX, **_MIME},
                          names=("header list", "key list")),
     "envelope": Signature("envelope", ("stringlist", "stringlist"),
                           tags={**_match_tags(), **_address_tags()},
                           names=("envelope part", "key list")),
-    "header": Signature(None, ("stringlist", "stringlist"), tags={**_match_tags(), **_INDEX},
+    "header": Signature(None, ("stringlist", "stringlist"),
+                        tags={**_match_tags(), **_INDEX, **_MIME, **_MIME_OPTIONS},
                         names=("header names", "key list")),
-    "exists": Signature(None, ("stringlist",), names=("header names",)),
+    "exists": Signature(None, ("stringlist",), tags=dict(_MIME), names=("header names",)),
     "size": Signature(None, ("number",), tags={
         "over": TagSpec(None, None, "SIZE"), "under": TagSpec(None, None, "SIZE")}, names=("limit",)),
     "not": Signature(tests="one"),

@@ -43,6 +43,7 @@ class _Validator:
         self.errors: list[str] = []
         self.required: set[str] = set()
         self.reported: set[str] = set()
+        self.loops: list[str] = []  # names of the enclosing foreverypart loops
 
     def error(self, line: int, message: str) -> None:
         self.errors.append(at(line, message))
@@ -83,6 +84,8 @@ class _Validator:
                     self.error(cmd.line, f"require command: unknown Sieve capability `{cap}'.")
                 else:
                     self.required.add(cap)
+        if cmd.name in ("break", "extracttext"):
+            self.check_in_loop(cmd)
         if cmd.name == "notify" and cmd.positional:
             method = str(cmd.positional[0])
             problem = "" if "${" in method else method_error(method)  # variables: checked at run time
@@ -102,7 +105,21 @@ class _Validator:
         elif not sig.block and cmd.block is not None:
             self.error(cmd.line, f"the {cmd.name} command does not accept a command block.")
         if cmd.block is not None:
+            looping = cmd.name == "foreverypart"
+            if looping:
+                self.loops.append(str(cmd.tags.get("name", "")))
             self.block(cmd.block)
+            if looping:
+                self.loops.pop()
+
+    def check_in_loop(self, cmd: Command) -> None:
+        """RFC 5703 3: break and extracttext only inside foreverypart."""
+        name = str(cmd.tags.get("name", "")) if cmd.name == "break" else ""
+        if not self.loops:
+            self.error(cmd.line, f"the {cmd.name} command is not placed inside a foreverypart loop.")
+        elif name and name not in self.loops:
+            self.error(cmd.line, f"the {cmd.name} command is not placed inside a foreverypart loop "
+                                 f"named `{name}'.")
 
     def test(self, test: Test) -> None:
         sig = self._known(TESTS, test.name, test.line, "test")

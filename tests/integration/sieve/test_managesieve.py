@@ -24,7 +24,7 @@ QUOTAS = """  sieve_quota_max_scripts = 3
 """
 SIEVE_LINE = (b'"SIEVE" "fileinto reject envelope encoded-character vacation subaddress '
               b'comparator-i;ascii-numeric relational regex imap4flags copy include variables body '
-              b'enotify environment mailbox date index ihave duplicate"\r\n')
+              b'enotify environment mailbox date index ihave duplicate mime foreverypart extracttext"\r\n')
 
 
 @pytest.fixture
