@@ -17,7 +17,8 @@ import socket
 import time
 from typing import TYPE_CHECKING
 
-from maa_server.auth.interface import AuthResult, AuthStatus
+from maa_server.auth.interface import AuthResult, AuthStatus, UserInfo
+from maa_server.logs import get_log
 from maa_server.protocols.connection import LineTooLong
 from maa_server.protocols.imap import args as A
 from maa_server.protocols.imap.errors import ImapBye
@@ -203,19 +204,9 @@ async def _finish_auth(s: ImapSession, tag: str, result: AuthResult) -> None:
                     f"(mail_max_userip_connections={limit})")
             s.tagged(tag, "NO", f"[LIMIT] {text}")
             raise ImapBye(text)
-        try:
-            await s.begin_mail_session(result.user, username)
-        except Exception as exc:  # storage cannot be opened: Dovecot's BYE
-            s.login_log.info(f"Login: {s.login_fields()}")
-            s.log.error(str(exc))
-            s.write(f"* BYE {INTERNAL_ERROR}\r\n".encode())
-            raise ImapBye(str(exc)) from exc
-        s.login_log.info(f"Login: {s.login_fields()}")
-        caps = s.capability_string()
-        if s.client_sent_capability:
-            s.write(f"* CAPABILITY {caps}\r\n{tag} OK Logged in\r\n".encode())
-        else:
-            s.write(f"{tag} OK [CAPABILITY {caps}] Logged in\r\n".encode())
+        if s.ctx.hand_over is not None:
+            await _hand_over(s, tag, result.user, username)
+        await complete_login(s, tag, result.user, username)
         return
     if result.status is AuthStatus.TEMPFAIL:
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
@@ -227,6 +218,40 @@ async def _finish_auth(s: ImapSession, tag: str, result: AuthResult) -> None:
         s.tagged(tag, "NO", "[AUTHORIZATIONFAILED] Authorization failed")
     else:
         s.tagged(tag, "NO", "[AUTHENTICATIONFAILED] Authentication failed.")
+
+
+async def complete_login(s: ImapSession, tag: str, user: UserInfo, username: str) -> None:
+    """Open the mail session and answer the LOGIN/AUTHENTICATE: here, or in
+    the user's worker after a hand-over (session.resume_connection)."""
+    try:
+        await s.begin_mail_session(user, username)
+    except Exception as exc:  # storage cannot be opened: Dovecot's BYE
+        s.login_log.info(f"Login: {s.login_fields()}")
+        s.log.error(str(exc))
+        s.write(f"* BYE {INTERNAL_ERROR}\r\n".encode())
+        raise ImapBye(str(exc)) from exc
+    s.login_log.info(f"Login: {s.login_fields()}")
+    caps = s.capability_string()
+    if s.client_sent_capability:
+        s.write(f"* CAPABILITY {caps}\r\n{tag} OK Logged in\r\n".encode())
+    else:
+        s.write(f"{tag} OK [CAPABILITY {caps}] Logged in\r\n".encode())
+
+
+async def _hand_over(s: ImapSession, tag: str, user: UserInfo, username: str) -> None:
+    """Privilege separation: the user's worker answers the login and runs
+    the session (ServerContext.hand_over). Ends this process's part with
+    SessionHandedOver; a refused user gets Dovecot's answer (observed from
+    2.3.19 for a uid under first_valid_uid)."""
+    assert s.ctx.hand_over is not None
+    error = await s.ctx.hand_over(s.conn, "imap", s.handover_state(tag, user, username))
+    s.handed_over = True
+    if error is None:
+        raise ImapBye("handed over")
+    s.login_log.info(f"Login: {s.login_fields()}")
+    get_log(f"imap({username})").error(error)
+    s.write(f"{tag} OK Logged in, but initialization failed.\r\n* BYE {INTERNAL_ERROR}\r\n".encode())
+    raise ImapBye(error)
 
 
 # -- ID, ENABLE, COMPRESS -------------------------------------------------------

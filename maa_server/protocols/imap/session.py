@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import time
 import traceback
@@ -145,6 +146,8 @@ class ImapSession:
         self.live: LiveSession | None = None
         self.kicked = False
         self._command_started = 0.0
+        # Privilege separation: the session went on in the user's worker.
+        self.handed_over = False
 
     # -- configuration ------------------------------------------------------
 
@@ -249,11 +252,18 @@ class ImapSession:
 
     # -- main loop ------------------------------------------------------------
 
-    async def run(self) -> None:
-        greeting = str(self.setting("login_greeting", "Dovecot ready."))
-        self.write(f"* OK [CAPABILITY {self.capability_string()}] {greeting}\r\n".encode())
+    async def run(self, resume: tuple[str, UserInfo, str] | None = None) -> None:
+        """Greeting to BYE; or, with `resume` (tag, user, username), from the
+        login answer on, in a worker that got the connection handed over."""
         reason = "Connection closed"
         try:
+            if resume is None:
+                greeting = str(self.setting("login_greeting", "Dovecot ready."))
+                self.write(f"* OK [CAPABILITY {self.capability_string()}] {greeting}\r\n".encode())
+            else:
+                from maa_server.protocols.imap.auth import complete_login
+
+                await complete_login(self, *resume)
             await self.conn.drain()
             while self.state != LOGOUT:
                 cmd = await self._read_command()
@@ -270,9 +280,10 @@ class ImapSession:
                 self.write(b"* BYE Disconnected for inactivity.\r\n")
                 await asyncio.wait_for(self.conn.drain(), 5)
         except ConnectionClosed:
-            reason = "Connection closed"
+            reason = self.conn.disconnect_reason or "Connection closed"
         finally:
-            self._log_disconnect(reason)
+            if not self.handed_over:
+                self._log_disconnect(reason)
             if self.live is not None:
                 self.ctx.sessions.remove(self.live)
             await self.conn.close()
@@ -425,6 +436,14 @@ class ImapSession:
                                 session_id=self.session_id, kick=self.kick)
         self.ctx.sessions.add(self.live)
 
+    def handover_state(self, tag: str, user: UserInfo, username: str) -> dict[str, Any]:
+        """What resume_connection needs to go on in another process."""
+        return {"tag": tag, "user": dataclasses.asdict(user), "username": username,
+                "session_id": self.session_id, "last_user": self.last_user,
+                "last_method": self.last_method, "auth_attempts": self.auth_attempts,
+                "auth_successes": self.auth_successes,
+                "client_sent_capability": self.client_sent_capability}
+
     def _namespace_prefix(self) -> str:
         namespaces = self.ctx.config.namespaces
         for ns in namespaces:
@@ -492,6 +511,20 @@ class ImapSession:
         return (f"in={bin_} out={bout} deleted={s.deleted} expunged={s.expunged} "
                 f"trashed={s.trashed} hdr_count={s.hdr_count} hdr_bytes={s.hdr_bytes} "
                 f"body_count={s.body_count} body_bytes={s.body_bytes}")
+
+
+async def resume_connection(conn: Connection, ctx: ServerContext, state: dict[str, Any]) -> None:
+    """Privilege separation: serve a client whose login was done by another
+    process (ServerContext.hand_over), starting with the login's answer."""
+    session = ImapSession(conn, ctx)
+    session.session_id = str(state["session_id"])
+    session.last_user = str(state.get("last_user", ""))
+    session.last_method = str(state.get("last_method", ""))
+    session.auth_attempts = int(state.get("auth_attempts", 1))
+    session.auth_successes = int(state.get("auth_successes", 1))
+    session.client_sent_capability = bool(state.get("client_sent_capability"))
+    user = UserInfo(**state["user"])
+    await session.run(resume=(str(state["tag"]), user, str(state["username"])))
 
 
 async def handle_connection(conn: Connection, ctx: ServerContext) -> None:
