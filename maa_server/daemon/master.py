@@ -24,6 +24,7 @@ from typing import Any
 from maa_server import __version__, logs
 from maa_server.daemon import proxy_protocol
 from maa_server.daemon.control import control_path, start_control_server
+from maa_server.daemon.limits import QUEUE_FULL_GOODBYES, QUEUE_FULL_REASON, DropWarnings, login_limit
 from maa_server.daemon.listeners import ListenError, ListenerSpec, bind, listener_specs
 from maa_server.daemon.notify import sd_notify
 from maa_server.daemon.proxy_protocol import ProxiedAddresses, is_trusted
@@ -71,6 +72,8 @@ def _log_loop_exception(_loop: asyncio.AbstractEventLoop, context: dict[str, Any
     """Errors nobody awaited go to the mail log, not to a stderr that a
     daemon no longer has."""
     exc = context.get("exception")
+    if isinstance(exc, asyncio.CancelledError):
+        return  # a connection ended by the shutdown, not an error
     detail = f"{type(exc).__name__}: {exc}" if exc is not None else ""
     log.error(f"{context.get('message', 'unhandled error')} {detail}".strip())
 
@@ -104,6 +107,7 @@ class OpenConnection:
     protocol: str
     conn: Connection
     task: asyncio.Task[Any]
+    service: str = ""  # the login service that accepted it (limits)
 
 
 def load_generation(config_path: str, registry: SessionRegistry) -> Generation:
@@ -237,6 +241,7 @@ class Master:
         self.lmtp_ctx: ServerContext | None = None
         self._reloading = False
         self.started = time.monotonic()
+        self.drop_warnings = DropWarnings()
 
     # --- start ---------------------------------------------------------
 
@@ -353,7 +358,8 @@ class Master:
                 conn.local_ip, conn.local_port = proxied.server_ip, proxied.server_port
             task = asyncio.current_task()
             assert task is not None
-            self.open[task] = OpenConnection(state.spec.protocol, conn, task)
+            self._make_room(state.spec, gen)
+            self.open[task] = OpenConnection(state.spec.protocol, conn, task, state.spec.service)
             state.current += 1
             state.total += 1
             try:
@@ -368,6 +374,27 @@ class Master:
                 self.open.pop(task, None)
                 await conn.close()
         return accepted
+
+    def _make_room(self, spec: ListenerSpec, gen: Generation) -> None:
+        """A login service at its limit drops pre-login connections with
+        `Connection queue full` before serving a new one (daemon/limits.py)."""
+        limit = login_limit(gen.config, spec.service)
+        if limit is None:
+            return
+        logged_in = {id(c) for c in map(_session_connection, list(self.registry.sessions)) if c is not None}
+        waiting = [e for e in self.open.values()
+                   if e.service == spec.service and not e.task.done() and id(e.conn) not in logged_in
+                   and not e.conn.closing]
+        if len(waiting) < limit.connections:
+            return
+        self.drop_warnings.warn(limit)
+        for entry in waiting if limit.drops_all else waiting[:1]:  # self.open keeps accept order
+            entry.conn.disconnect_reason = QUEUE_FULL_REASON
+            goodbye = QUEUE_FULL_GOODBYES.get(entry.protocol)
+            if goodbye:
+                with contextlib.suppress(Exception):
+                    entry.conn.write(goodbye)
+            entry.conn.close_soon()
 
     async def _read_proxy_header(self, spec: ListenerSpec, gen: Generation, reader: asyncio.StreamReader,
                                  writer: asyncio.StreamWriter) -> tuple[bool, ProxiedAddresses | None]:
