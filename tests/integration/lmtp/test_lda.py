@@ -104,3 +104,56 @@ def test_message_from_path(tmp_path: Path) -> None:
     result = run_lda(stack, "-d", "alice", "-p", str(message), stdin=b"")
     assert result.returncode == 0, result.stderr
     assert stored(stack, "alice") == [MESSAGE]  # stored with LF line ends, as Dovecot does
+
+
+def test_mailbox_flag_saves_into_that_folder(tmp_path: Path) -> None:
+    stack = MaaStack(tmp_path)
+    lists = stack.maildir("alice") / ".Lists"  # Maildir++ folder "Lists"
+    for sub in ("cur", "new", "tmp"):
+        (lists / sub).mkdir(parents=True)
+    result = run_lda(stack, "-d", "alice", "-m", "Lists", "-f", "list@example.org")
+    assert result.returncode == 0, result.stderr
+    assert [p.read_bytes() for p in (lists / "new").iterdir()] == [MESSAGE]
+    assert stored(stack, "alice") == []
+    assert b"msgid=<lda1@x>: saved mail to Lists" in result.stderr
+
+
+def test_mailbox_flag_creates_with_lda_mailbox_autocreate(tmp_path: Path) -> None:
+    stack = MaaStack(tmp_path, extra_config="lda_mailbox_autocreate = yes")
+    result = run_lda(stack, "-d", "alice", "-m", "Fresh")
+    assert result.returncode == 0, result.stderr
+    assert len(list((stack.maildir("alice") / ".Fresh" / "new").iterdir())) == 1
+
+
+def test_lda_delivery_shows_up_in_imap_idle_of_another_process(tmp_path: Path) -> None:
+    """Issue 7: maa-lda (another process) delivers while an IMAP client of
+    the server idles (RFC 2177); the server tells it `* 1 EXISTS` unasked."""
+    import socket
+
+    from tests.integration.pop3.maa_pop3_harness import PASSWORD
+
+    stack = MaaStack(tmp_path).start()
+    try:
+        sock = socket.create_connection(("127.0.0.1", stack.imap_port), timeout=20)
+        reader = sock.makefile("rb")
+        assert reader.readline().startswith(b"* OK")
+        for tag, command in ((b"a1", b"LOGIN alice " + PASSWORD.encode()), (b"a2", b"SELECT INBOX")):
+            sock.sendall(tag + b" " + command + b"\r\n")
+            while not (line := reader.readline()).startswith(tag + b" "):
+                pass
+            assert line.startswith(tag + b" OK"), line
+        sock.sendall(b"a3 IDLE\r\n")
+        assert reader.readline().startswith(b"+ ")
+        result = run_lda(stack, "-d", "alice")
+        assert result.returncode == 0, result.stderr
+        untagged = [reader.readline()]  # bounded by the socket timeout
+        while b"EXISTS" not in untagged[-1] and len(untagged) < 5:
+            untagged.append(reader.readline())
+        assert untagged[-1] == b"* 1 EXISTS\r\n", untagged
+        sock.sendall(b"DONE\r\n")
+        while not (line := reader.readline()).startswith(b"a3 "):
+            pass
+        assert line.startswith(b"a3 OK")
+        sock.close()
+    finally:
+        stack.stop()
