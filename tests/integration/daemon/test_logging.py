@@ -115,3 +115,31 @@ def test_daemon_logs_to_syslog_with_facility_and_ident(tmp_path: Path, ca: TestC
     assert all(line.startswith((f"<{local3_info}>maatest: ".encode(), f"<{local3_warning}>maatest: ".encode()))
                for line in lines)
     assert all(b" Info: " not in line for line in lines)
+
+
+def test_debug_log_path_gets_only_debug_lines(tmp_path: Path) -> None:
+    errors, infos, debugs = tmp_path / "errors.log", tmp_path / "info.log", tmp_path / "debug.log"
+    logs.configure_logging(Settings(log_path=str(errors), info_log_path=str(infos),
+                                    debug_log_path=str(debugs), auth_debug=True,
+                                    log_timestamp="%Y-%m-%d %H:%M:%S "))
+    logs.get_log("auth").debug("passwd-file(alice): Performing passdb lookup")
+    logs.get_log("imap-login").info("Login: user=<alice>")
+    logs.get_log("master").warning("odd")
+    logs.get_log("master").fatal("gone")
+    for handler in logging.getLogger("maa").handlers:
+        handler.flush()
+    assert [line[20:] for line in debugs.read_text().splitlines()] == [
+        "auth: Debug: passwd-file(alice): Performing passdb lookup"]
+    assert [line[20:] for line in infos.read_text().splitlines()] == ["imap-login: Info: Login: user=<alice>"]
+    assert [line[20:] for line in errors.read_text().splitlines()] == [
+        "master: Warning: odd", "master: Fatal: gone"]
+
+
+def test_without_debug_settings_debug_lines_are_dropped(tmp_path: Path) -> None:
+    path = tmp_path / "maa.log"
+    logs.configure_logging(Settings(log_path=str(path)))
+    logs.get_log("auth").debug("not wanted")
+    logs.get_log("auth").info("wanted")
+    for handler in logging.getLogger("maa").handlers:
+        handler.flush()
+    assert "not wanted" not in path.read_text() and "auth: Info: wanted" in path.read_text()
