@@ -219,7 +219,13 @@ class SieveDelivery:
 
     def _compile_personal(self) -> _Loaded | None | bool:
         script_dir, active = parse_location(self.config.location, self.user.home, self.config.legacy_dir)
-        found = ScriptStore(script_dir, active).active_script_text()
+        try:
+            found = ScriptStore(script_dir, active).active_script_text()
+        except OSError as exc:
+            # Unreadable (permissions): counted as a broken script, so the
+            # message is kept rather than bounced or lost.
+            self.log.error(f"sieve: Failed to open script `{active}': {exc.strerror or exc}")
+            return False
         if found is None:
             if not self.config.default:
                 return None

@@ -57,10 +57,18 @@ def parse_location(location: str, home: str, sieve_dir: str = "") -> tuple[Path,
 
 
 class ScriptStore:
-    def __init__(self, script_dir: Path, active_link: Path, quota: Quota = Quota()) -> None:
+    def __init__(self, script_dir: Path, active_link: Path, quota: Quota = Quota(),
+                 owner: tuple[int, int] | None = None) -> None:
         self.dir = script_dir
         self.active_link = active_link
         self.quota = quota
+        # (uid, gid) the files must belong to when we write them as root,
+        # as the user's own managesieve process would have created them.
+        self.owner = owner
+
+    def _own(self, path: Path) -> None:
+        if self.owner is not None:
+            os.lchown(path, *self.owner)
 
     def _path(self, name: str) -> Path:
         if not name or _BAD_NAME.search(name) or name in (".", "..") or len(name) > 255:
@@ -124,15 +132,20 @@ class ScriptStore:
         self.check(name, content)
         # Pigeonhole's layout: ~/sieve and ~/sieve/tmp are 0700, scripts 0600;
         # a script is written under tmp/ and renamed into place.
-        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not self.dir.is_dir():
+            self.dir.mkdir(parents=True, mode=0o700)
+            self._own(self.dir)
         tmp_dir = self.dir / "tmp"
-        tmp_dir.mkdir(exist_ok=True, mode=0o700)
+        if not tmp_dir.is_dir():
+            tmp_dir.mkdir(mode=0o700)
+            self._own(tmp_dir)
         tmp = tmp_dir / f"{name}.{os.getpid()}.sieve"
         with open(tmp, "wb") as fh:
             fh.write(content)
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o600)
+        self._own(tmp)
         os.replace(tmp, path)
 
     def delete(self, name: str) -> None:
@@ -178,6 +191,7 @@ class ScriptStore:
         tmp = self.active_link.with_name(self.active_link.name + f".{os.getpid()}.tmp")
         tmp.unlink(missing_ok=True)
         os.symlink(target, tmp)
+        self._own(tmp)
         os.replace(tmp, self.active_link)
 
     def active_script_text(self) -> tuple[str, str] | None:

@@ -354,7 +354,9 @@ class ManageSieveSession:
         self.scripts = ScriptStore(script_dir, active, Quota(
             max_scripts=int(self._plugin("sieve_quota_max_scripts") or 0),
             max_storage=_size(self._plugin("sieve_quota_max_storage"), 0),
-            max_script_size=_size(self._plugin("sieve_max_script_size"), 1 << 20)))
+            max_script_size=_size(self._plugin("sieve_max_script_size"), 1 << 20)),
+            owner=(user.uid, user.gid if user.gid is not None else -1)
+            if os.geteuid() == 0 and user.uid is not None else None)
         self.max_redirects = int(self._plugin("sieve_max_redirects") or 4)
         login_log.info(f"Login: {self.login_fields(self.user, mech, os.getpid())}")
         live = LiveSession(self.user, "sieve", self.conn.remote_ip, self.session_id, self.conn.abort)

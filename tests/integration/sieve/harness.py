@@ -43,14 +43,15 @@ plugin {{
 class SieveStack(MaaStack):
     """MaaStack + ManageSieve on an ephemeral port + sent-mail recorder."""
 
-    def __init__(self, root: Path, plugin: str = "", extra_config: str = "") -> None:
+    def __init__(self, root: Path, plugin: str = "", extra_config: str = "",
+                 uid: int | None = None, gid: int | None = None) -> None:
         self.outbox = root / "outbox"
         self.outbox.mkdir(parents=True, exist_ok=True)
         sendmail = root / "sendmail.sh"
         sendmail.write_text(SENDMAIL.format(outdir=self.outbox))
         sendmail.chmod(0o755)
         config = SIEVE_CONFIG.format(sendmail=sendmail, plugin=plugin) + extra_config
-        super().__init__(root, extra_config="auth_failure_delay = 0\n" + config)
+        super().__init__(root, extra_config="auth_failure_delay = 0\n" + config, uid=uid, gid=gid)
         self.sieve_port = 0
 
     async def _start(self) -> None:

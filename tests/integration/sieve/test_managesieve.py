@@ -220,3 +220,22 @@ def test_connection_closed_after_login(client: RawSieve, caplog: pytest.LogCaptu
     last = [r.getMessage() for r in caplog.records
             if getattr(r, "dovecot_prefix", "").startswith("managesieve(alice)")][-1]
     assert re.fullmatch(r"Connection closed bytes=\d+/\d+", last)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give files away")
+def test_scripts_belong_to_the_mail_user_when_written_as_root(tmp_path: Path) -> None:
+    import pwd
+
+    nobody = pwd.getpwnam("nobody")
+    stack = SieveStack(tmp_path, uid=nobody.pw_uid, gid=nobody.pw_gid).start()
+    try:
+        client = logged_in(RawSieve(stack.sieve_port))
+        assert client.cmd('PUTSCRIPT "a" "keep;"') == b'OK "PUTSCRIPT completed."\r\n'
+        assert client.cmd('SETACTIVE "a"') == b'OK "Setactive completed."\r\n'
+        client.close()
+        home = stack.home("alice")
+        for path in (home / "sieve", home / "sieve" / "tmp", home / "sieve" / "a.sieve", home / ".dovecot.sieve"):
+            st = path.lstat()
+            assert (st.st_uid, st.st_gid) == (nobody.pw_uid, nobody.pw_gid), path
+    finally:
+        stack.stop()
