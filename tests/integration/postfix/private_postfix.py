@@ -66,7 +66,12 @@ class PrivatePostfix:
     """`postfix -c DIR start` / `stop` on a configuration of our own."""
 
     def __init__(self, lmtp_port: int, smtpd_port: int) -> None:
+        """localhost goes to our LMTP over TCP (`lmtp_port`); the virtual
+        domain example.org over the UNIX socket `lmtp_socket` (which the
+        test must serve, owned by the postfix user as Dovecot's
+        `unix_listener { user = postfix }`)."""
         self.root = Path(tempfile.mkdtemp(prefix="maa-postfix-", dir="/tmp"))
+        self.lmtp_socket = self.root / "dovecot-lmtp"
         self.root.chmod(0o755)
         self.config_dir = self.root / "etc"
         self.queue = self.root / "queue"
@@ -78,6 +83,7 @@ class PrivatePostfix:
         owner = pwd.getpwnam("postfix")
         os.chown(self.data, owner.pw_uid, owner.pw_gid)  # master.lock, caches
         lmtp = f"lmtp:inet:127.0.0.1:{lmtp_port}"
+        lmtp_unix = f"lmtp:unix:{self.lmtp_socket}"
         (self.config_dir / "main.cf").write_text(f"""\
 compatibility_level = 3.6
 queue_directory = {self.queue}
@@ -104,9 +110,9 @@ alias_maps =
 alias_database =
 local_recipient_maps =
 mailbox_transport = {lmtp}
-# virtual mailbox domain example.org: straight to LMTP
+# virtual mailbox domain example.org: straight to LMTP, on a UNIX socket
 virtual_mailbox_domains = example.org
-virtual_transport = {lmtp}
+virtual_transport = {lmtp_unix}
 smtpd_reject_unlisted_recipient = no
 # Postfix's lmtp client folds lines over 998 octets by default; we want to
 # see that *our* side keeps long lines whole.

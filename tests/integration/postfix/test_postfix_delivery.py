@@ -7,6 +7,7 @@ are not root (CI installs it and runs as root, see .ci/run)."""
 from __future__ import annotations
 
 import imaplib
+import pwd
 import smtplib
 import socket
 from collections.abc import Iterator
@@ -46,11 +47,18 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MaaStack]:
 
 @pytest.fixture(scope="module")
 def postfix(stack: MaaStack) -> Iterator[PrivatePostfix]:
+    from maa_server.protocols.lmtp.server import start_lmtp
+
     instance = PrivatePostfix(lmtp_port=stack.lmtp_port, smtpd_port=free_port())
+    owner = pwd.getpwnam("postfix")
+    # `unix_listener lmtp { mode = 0600 user = postfix }`: only Postfix may connect
+    unix = stack.run(start_lmtp(stack.ctx, path=str(instance.lmtp_socket), mode=0o600,
+                                uid=owner.pw_uid, gid=owner.pw_gid))
     try:
         yield instance.start()
     finally:
         instance.stop()
+        unix.close()
 
 
 def imap_messages(stack: MaaStack, user: str, expected: int) -> list[bytes]:
@@ -88,7 +96,7 @@ def test_sendmail_to_virtual_domain_shows_up_over_imap(stack: MaaStack, postfix:
     line = postfix.wait_for_log("to=<alice@example.org>")
     # Postfix's lmtp client got our per-recipient 250 (RFC 2033 section 4.2)
     assert "status=sent (250 2.0.0 <alice@example.org> " in line and " Saved)" in line, line
-    assert f"relay=127.0.0.1[127.0.0.1]:{stack.lmtp_port}" in line
+    assert f"[{postfix.lmtp_socket}], " in line, line  # relay=<our LMTP name>[socket]
 
     (stored,) = imap_messages(stack, "alice", 1)
     head, _, body = stored.partition(b"\r\n\r\n")
@@ -96,7 +104,7 @@ def test_sendmail_to_virtual_domain_shows_up_over_imap(stack: MaaStack, postfix:
     # Ours first (spec 8.4), then Postfix's own Received, then the message.
     assert headers[0] == b"Return-Path: <sender@example.net>"
     assert headers[1] == b"Delivered-To: alice@example.org"
-    assert headers[2] == b"Received: from mx.example.org ([127.0.0.1])"
+    assert headers[2] == b"Received: from mx.example.org"  # UNIX socket: no [ip]
     assert headers[3].startswith(b"\tby ") and headers[3].endswith(b" with LMTP")
     assert headers[5] == b"\t(envelope-from <sender@example.net>)"
     assert headers[6].startswith(b"\tfor <alice@example.org>; ")
@@ -115,6 +123,7 @@ def test_smtp_to_local_domain_through_mailbox_transport(stack: MaaStack, postfix
         assert refused == {}
     line = postfix.wait_for_log("to=<bob@localhost>")
     assert "status=sent (250 2.0.0 <bob@localhost> " in line, line
+    assert f"relay=127.0.0.1[127.0.0.1]:{stack.lmtp_port}" in line
     (stored,) = imap_messages(stack, "bob", 1)
     assert stored.startswith(b"Return-Path: <someone@example.net>\r\nDelivered-To: bob@localhost\r\n")
     assert stored.endswith(b"\r\n\r\nhello bob\r\n")
