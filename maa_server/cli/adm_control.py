@@ -62,10 +62,15 @@ def socket_path(args: Any) -> str:
 
 
 def _request(args: Any, request: dict[str, Any]) -> dict[str, Any] | None:
+    """The daemon's answer, or None after printing doveadm's `Fatal:` line
+    (exit code EX_TEMPFAIL, as doveadm when Dovecot is not running)."""
     try:
         return call(socket_path(args), request)
     except ControlUnavailable as exc:
-        print(f"Error: {exc}", file=sys.stderr)
+        if request.get("command") in ("reload", "stop"):
+            print(f"Fatal: maa-server is not running ({exc})", file=sys.stderr)
+        else:
+            print(f"Fatal: {exc}", file=sys.stderr)
         return None
 
 

@@ -61,28 +61,29 @@ class ControlUnavailable(Exception):
 
 def call(path: str, request: dict[str, Any], timeout: float = 30.0) -> dict[str, Any]:
     """Blocking client used by maa-adm."""
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(timeout)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        try:
             sock.connect(path)
+        except OSError as exc:
+            # doveadm's words when its socket is not there (net_connect_unix).
+            raise ControlUnavailable(f"net_connect_unix({path}) failed: {exc.strerror or exc}") from exc
+        data = b""
+        try:
             sock.sendall(json.dumps(request).encode() + b"\n")
-            data = b""
             while not data.endswith(b"\n"):
                 chunk = sock.recv(65536)
                 if not chunk:
                     break
                 data += chunk
-    except FileNotFoundError as exc:
-        raise ControlUnavailable(f"{path}: No such file or directory (is maa-server running?)") from exc
-    except ConnectionRefusedError as exc:
-        raise ControlUnavailable(f"connect({path}) failed: Connection refused (is maa-server running?)") from exc
-    except PermissionError as exc:
-        raise ControlUnavailable(f"connect({path}) failed: Permission denied") from exc
-    except OSError as exc:
-        raise ControlUnavailable(f"connect({path}) failed: {exc.strerror or exc}") from exc
+        except OSError as exc:
+            raise ControlUnavailable(f"{path}: {exc.strerror or exc}") from exc
     if not data:
         raise ControlUnavailable(f"{path}: the daemon closed the connection without answering")
-    reply = json.loads(data)
+    try:
+        reply = json.loads(data)
+    except ValueError:
+        reply = None
     if not isinstance(reply, dict):
         raise ControlUnavailable(f"{path}: unexpected answer")
     return reply

@@ -68,3 +68,19 @@ def test_no_daemon_is_a_clear_error(daemon: Daemon) -> None:
     result = adm(daemon, "who")
     assert result.returncode == 75
     assert "maa-control" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_no_daemon_texts_as_doveadm(daemon: Daemon) -> None:
+    """doveadm 2.3.19 with Dovecot stopped: `Fatal: net_connect_unix(...)
+    failed: ...` for who/kick, `Fatal: Dovecot is not running (...)` for
+    reload/stop; exit code 75 for all."""
+    daemon.stop()
+    socket_path = daemon.home / "run" / "maa-control"
+    for command in (["who"], ["kick", "alice"]):
+        result = adm(daemon, *command)
+        assert result.returncode == 75
+        assert result.stderr.startswith(f"Fatal: net_connect_unix({socket_path}) failed: ")
+    for command in ("reload", "stop"):
+        result = adm(daemon, command)
+        assert result.returncode == 75
+        assert result.stderr.startswith("Fatal: maa-server is not running (net_connect_unix(")
