@@ -207,20 +207,26 @@ class Server:
         self.proc = None
 
     def pids(self) -> list[int]:
-        """The server's processes: the session leader and all its descendants
-        (Dovecot's login, auth and imap processes; our one process)."""
+        """The server's processes: the one we started and all its
+        descendants (Dovecot's login, auth and imap processes; maa-server's
+        per-user workers, which run in sessions of their own)."""
         if self.proc is None:
             return []
-        sid = self.proc.pid
-        found = []
+        children: dict[int, list[int]] = {}
         for entry in os.listdir("/proc"):
             if not entry.isdigit():
                 continue
             try:
-                if os.getsid(int(entry)) == sid:
-                    found.append(int(entry))
+                stat = Path(f"/proc/{entry}/stat").read_text()
             except OSError:
                 continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(entry))
+        found, todo = [], [self.proc.pid]
+        while todo:
+            pid = todo.pop()
+            found.append(pid)
+            todo.extend(children.get(pid, []))
         return found
 
     def pss_kib(self) -> int:

@@ -152,6 +152,12 @@ class Mailbox(abc.ABC):
     def messages(self) -> Sequence[MessageInfo]:
         """Current messages ordered by UID, as of the last sync or change."""
 
+    def message_uids(self) -> Sequence[int]:
+        """The UIDs of messages(), in order. A store may hand every caller
+        the same immutable sequence (sessions share it rather than each
+        holding a copy: an idle session must cost little memory)."""
+        return tuple(m.uid for m in self.messages())
+
     @abc.abstractmethod
     def get(self, uid: int) -> MessageInfo | None: ...
 

@@ -27,8 +27,11 @@ class SelectedMailbox:
         self.mailbox = mailbox
         self.name = name  # the store's name (for STATUS/DELETE checks)
         self.read_only = read_only or mailbox.read_only
-        self.infos: list[MessageInfo] = list(mailbox.messages())
-        self.uids: list[int] = list(map(_UID, self.infos))
+        # The mailbox's own immutable sequences, shared by every session
+        # whose view is the current one (an idle session then costs no
+        # O(messages) memory); copied into lists by _own() before a change.
+        self.infos: Sequence[MessageInfo] = mailbox.messages()
+        self.uids: Sequence[int] = mailbox.message_uids()
         self.recent: set[int] = set()
         self.seen_version = mailbox.version
         self.keywords: tuple[str, ...] = ()
@@ -46,6 +49,23 @@ class SelectedMailbox:
             self.recent = self._peek_recent()
 
         self.reported_recent = len(self.recent)  # the RECENT count the client has
+
+    def _own(self) -> tuple[list[MessageInfo], list[int]]:
+        """The view as lists of our own, to be changed."""
+        if not isinstance(self.infos, list):
+            self.infos = list(self.infos)
+        if not isinstance(self.uids, list):
+            self.uids = list(self.uids)
+        return self.infos, self.uids
+
+    def _share(self, current: Sequence[MessageInfo]) -> None:
+        """Go back to the mailbox's sequences when the view equals them.
+        Our UIDs always include the mailbox's (expunges wait for a report,
+        new UIDs are all taken), both ascending: equal counts mean equal
+        UIDs, and every changed MessageInfo was taken."""
+        if len(self.uids) == len(current) and self.infos is not current:
+            self.infos = current
+            self.uids = self.mailbox.message_uids()
 
     def _peek_recent(self) -> set[int]:
         """EXAMINE shows \\Recent without claiming it (RFC 3501 6.3.2). The
@@ -81,8 +101,9 @@ class SelectedMailbox:
             wanted = set(self.search_result)
             return [(i, m) for i, m in enumerate(self.infos, 1) if m.uid in wanted]
         if uid:
-            return [(self.seq_of(u), self.infos[self.seq_of(u) - 1])
-                    for u in seqset.resolve_in(self.uids, self.last_uid)]
+            infos = self.infos
+            return [(seq, infos[seq - 1])
+                    for seq in map(self.seq_of, seqset.resolve_in(self.uids, self.last_uid))]
         if seqset.out_of_range(self.count):
             raise ImapParseError("Invalid messageset")
         return [(s, self.infos[s - 1]) for s in seqset.resolve(self.count)]
@@ -92,7 +113,7 @@ class SelectedMailbox:
         for info in changed:
             seq = self.seq_of(info.uid)
             if seq:
-                self.infos[seq - 1] = info
+                self._own()[0][seq - 1] = info
 
     # -- change reporting (RFC 3501 5.2, 7.3.1, 7.4.1; RFC 7162 3.2.10) ------
 
@@ -121,7 +142,7 @@ class SelectedMailbox:
             old, new = self.infos[i], news[i]
             if new is None or new == old:
                 continue
-            self.infos[i] = new
+            self._own()[0][i] = new
             if new.flags == old.flags:
                 continue  # e.g. only the modseq moved: nothing to tell
             shown.append(new)
@@ -136,8 +157,9 @@ class SelectedMailbox:
         last = self.last_uid
         added = list(compress(current, map(last.__lt__, by_uid)))
         if added:
-            self.infos.extend(added)
-            self.uids.extend(m.uid for m in added)
+            infos, uids = self._own()
+            infos.extend(added)
+            uids.extend(m.uid for m in added)
             shown.extend(added)
             if not self.read_only:
                 self.recent |= set(box.claim_recent())
@@ -149,6 +171,7 @@ class SelectedMailbox:
                 out.append(b"* %d RECENT\r\n" % len(self.recent))
         out[:0] = self.announce_keywords(shown)
         self.seen_version = box.version
+        self._share(current)
         return out
 
     def _expunges(self, by_uid: dict[int, MessageInfo], qresync: bool) -> list[bytes]:

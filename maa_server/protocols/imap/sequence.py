@@ -8,7 +8,8 @@ saved search result and is resolved by the session.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import bisect
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from maa_server.protocols.imap.errors import ImapParseError
@@ -59,11 +60,21 @@ class SequenceSet:
             out.extend(range(lo, hi + 1))
         return out
 
-    def resolve_in(self, values: list[int], max_value: int) -> list[int]:
+    def resolve_in(self, values: Sequence[int], max_value: int) -> list[int]:
         """The members of the sorted `values` (existing UIDs) in the set;
-        cheap for huge ranges like `1:4294967295`."""
-        bounds = list(self._bounds(max_value))
-        return [v for v in values if any(lo <= v <= hi for lo, hi in bounds)]
+        cheap for huge ranges like `1:4294967295` and for huge mailboxes
+        (a binary search per range, not a test per value)."""
+        merged: list[tuple[int, int]] = []
+        for lo, hi in sorted(self._bounds(max_value)):
+            if merged and lo <= merged[-1][1] + 1:
+                if hi > merged[-1][1]:
+                    merged[-1] = (merged[-1][0], hi)
+            else:
+                merged.append((lo, hi))
+        out: list[int] = []
+        for lo, hi in merged:
+            out.extend(values[bisect.bisect_left(values, lo):bisect.bisect_right(values, hi)])
+        return out
 
     def out_of_range(self, max_value: int) -> bool:
         """A message sequence number above the last one (RFC 3501 9: invalid).

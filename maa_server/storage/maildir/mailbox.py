@@ -60,7 +60,7 @@ class MaildirMailbox(Mailbox):
         self._event = asyncio.Event()
         self._infos: dict[int, MessageInfo] = {}
         self._snapshot: tuple[MessageInfo, ...] | None = ()
-        self._uid_order: list[int] | None = []  # the UIDs ascending (None: to be built)
+        self._uid_order: tuple[int, ...] | None = ()  # the UIDs ascending (None: to be built)
         self._read_ahead = ReadAhead()
         self._structures: dict[int, MessageStructure] = {}
         self._save_handle: asyncio.TimerHandle | None = None
@@ -134,6 +134,11 @@ class MaildirMailbox(Mailbox):
         if self._snapshot is None:
             self._snapshot = tuple(self._infos.values())
         return self._snapshot
+
+    def message_uids(self) -> Sequence[int]:
+        if self._uid_order is None:
+            self._uid_order = tuple(self._infos)
+        return self._uid_order
 
     def get(self, uid: int) -> MessageInfo | None:
         return self._infos.get(uid)
@@ -264,9 +269,7 @@ class MaildirMailbox(Mailbox):
         ahead = self._read_ahead.take(uid)
         if ahead is not None:
             return ahead
-        if self._uid_order is None:
-            self._uid_order = list(self._infos)
-        order = self._uid_order
+        order = self.message_uids()
         uids = self._read_ahead.plan(uid, order)
         recs = self._folder.recs
         paths = [self._folder.path(r.subdir, r.name) for r in (recs.get(u) for u in uids) if r is not None]
