@@ -366,6 +366,7 @@ def _decode_sasl(text: str) -> bytes | None:
 def apop_challenge(hostname: str) -> str:
     """`<hexpid.hexconnectid.hextime.base64random@hostname>` as pop3-login
     makes it (src/pop3-login/client.c, get_apop_challenge)."""
-    rand = base64.b64encode(os.urandom(8)).decode("ascii").rstrip("=")
+    # 16 random octets, base64 with its padding (observed: `cEcWnDGYG21lIlPPfznErg==`)
+    rand = base64.b64encode(os.urandom(16)).decode("ascii")
     connect_id = int.from_bytes(os.urandom(4), "big")
     return f"<{os.getpid():x}.{connect_id:x}.{int(time.time()):x}.{rand}@{hostname}>"

@@ -109,7 +109,9 @@ def test_apop_when_enabled(tmp_path: Path) -> None:
     stack = started(tmp_path, "auth_mechanisms = plain login apop")
     try:
         client = poplib.POP3("127.0.0.1", stack.pop3_port, timeout=10)
-        assert re.fullmatch(rb"\+OK Dovecot \(Debian\) ready\. <[0-9a-f]+\.[0-9a-f]+\.[0-9a-f]+\.\S+@\S+>",
+        # pop3-login's get_apop_challenge: <pid.connect-id.time.base64(16 random)@host>
+        assert re.fullmatch(rb"\+OK Dovecot \(Debian\) ready\. "
+                            rb"<[0-9a-f]+\.[0-9a-f]+\.[0-9a-f]+\.[A-Za-z0-9+/]{22}==@\S+>",
                             client.getwelcome())
         assert client.apop("alice", PASSWORD) == b"+OK Logged in."
         client.quit()
