@@ -10,6 +10,7 @@ UIDL from dovecot-uidlist's `P` field or pop3_uidl_format.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -33,11 +34,24 @@ _X_UIDL = re.compile(rb"^X-UIDL:[ \t]*([^\r\n]*)", re.IGNORECASE | re.MULTILINE)
 
 
 class MaildropOpenError(Exception):
-    """The mailbox could not be opened; `reply` is the -ERR text."""
+    """The mailbox could not be opened; `reply` is the -ERR text.
 
-    def __init__(self, reply: str) -> None:
+    Dovecot's pop3 process says `+OK Logged in.` before it opens INBOX, so a
+    storage failure comes after it (`after_login`); a refused session lock
+    comes instead of it (observed, 2.3.19). `log_reason` is what the
+    `Disconnected:` line says, when it differs from the reply."""
+
+    def __init__(self, reply: str, after_login: bool = False, log_reason: str = "") -> None:
         super().__init__(reply)
         self.reply = reply
+        self.after_login = after_login
+        self.log_reason = log_reason
+
+
+def internal_error_reply() -> str:
+    """MAIL_ERRSTR_CRITICAL_MSG_STAMP with the [SYS/TEMP] code."""
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+    return f"[SYS/TEMP] Internal error occurred. Refer to server log for more information. [{stamp}]"
 
 
 SaveUidls = Callable[[dict[int, str]], Awaitable[None]]
@@ -113,8 +127,8 @@ async def open_maildrop(ctx: ServerContext, user: UserInfo, username: str,
         mailbox = await store.open_mailbox("INBOX")
     except (MailboxError, OSError) as exc:
         log.error(f"Couldn't open INBOX: {exc}")
-        raise MaildropOpenError("[SYS/TEMP] Couldn't open INBOX: Internal error occurred. "
-                                "Refer to server log for more information.") from exc
+        raise MaildropOpenError(internal_error_reply(), after_login=True,
+                                log_reason=f"Couldn't open INBOX: {exc}") from exc
 
     lock = None
     if settings.pop3_lock_session:
@@ -124,8 +138,8 @@ async def open_maildrop(ctx: ServerContext, user: UserInfo, username: str,
             try:
                 await lock.acquire()
             except SessionLocked as exc:
-                raise MaildropOpenError(
-                    "[IN-USE] Mailbox is locked by another POP3 session.") from exc
+                raise MaildropOpenError("[IN-USE] Mailbox is locked by another POP3 session.",
+                                        log_reason="Couldn't lock POP3 session") from exc
             except OSError as exc:
                 log.error(f"Couldn't create POP3 session lock: {exc}")
                 raise MaildropOpenError("[SYS/TEMP] Failed to create POP3 session lock.") from exc
@@ -144,8 +158,8 @@ async def open_maildrop(ctx: ServerContext, user: UserInfo, username: str,
         if lock is not None:
             lock.release()
         log.error(f"Couldn't read INBOX: {exc}")
-        raise MaildropOpenError("[SYS/TEMP] Internal error occurred. "
-                                "Refer to server log for more information.") from exc
+        raise MaildropOpenError(internal_error_reply(), after_login=True,
+                                log_reason=f"Couldn't read INBOX: {exc}") from exc
 
     drop = Maildrop(messages, uidls or [""] * len(messages))
     drop.uidls_unavailable = uidls is None

@@ -170,8 +170,10 @@ async def _mail_session(conn: Connection, ctx: ServerContext, login: Authorizati
     try:
         opened = await open_maildrop(ctx, user, username, settings, log)
     except MaildropOpenError as exc:
+        if exc.after_login:
+            await _send_quietly(conn, ok("Logged in."))
         await _send_quietly(conn, err(exc.reply))
-        reason = re.sub(r"^\[[A-Z/-]+\] ", "", exc.reply)
+        reason = exc.log_reason or re.sub(r"^\[[A-Z/-]+\] ", "", exc.reply)
         empty = {"top_count": "0", "top_bytes": "0", "retr_count": "0", "retr_bytes": "0",
                  "deleted_count": "0", "message_count": "0", "message_bytes": "0",
                  "input": "0", "output": "0", "deleted_bytes": "0", "uidl_change": ""}

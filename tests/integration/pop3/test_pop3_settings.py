@@ -215,3 +215,41 @@ def test_client_workarounds(tmp_path: Path) -> None:
         client.quit()
     finally:
         stack.stop()
+
+
+def test_unusable_inbox_after_logged_in(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Dovecot's pop3 says `+OK Logged in.` and then fails opening INBOX
+    (observed, 2.3.19, a Maildir that is a file): -ERR [SYS/TEMP] with the
+    critical-error stamp, disconnect, and the reason in the log."""
+    import logging
+    import shutil
+    import socket
+
+    caplog.set_level(logging.INFO, logger="maa")
+    stack = MaaStack(tmp_path, extra_config="auth_failure_delay = 0")
+    shutil.rmtree(stack.maildir("alice"))
+    stack.maildir("alice").write_text("not a directory")
+    stack.start()
+    try:
+        sock = socket.create_connection(("127.0.0.1", stack.pop3_port), timeout=10)
+        reader = sock.makefile("rb")
+        reader.readline()
+        sock.sendall(f"USER alice\r\nPASS {PASSWORD}\r\n".encode())
+        assert reader.readline() == b"+OK\r\n"
+        assert reader.readline() == b"+OK Logged in.\r\n"
+        assert re.fullmatch(rb"-ERR \[SYS/TEMP\] Internal error occurred\. Refer to server log for "
+                            rb"more information\. \[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\]\r\n",
+                            reader.readline())
+        assert reader.readline() == b""  # closed
+        sock.close()
+        for _ in range(100):
+            lines = [r.getMessage() for r in list(caplog.records)
+                     if getattr(r, "dovecot_prefix", "").startswith("pop3(alice)<")]
+            if any(m.startswith("Disconnected: ") for m in lines):
+                break
+            time.sleep(0.05)
+        (line,) = [m for m in lines if m.startswith("Disconnected: ")]
+        assert line.startswith("Disconnected: Couldn't open INBOX: ")
+        assert line.endswith(" top=0/0, retr=0/0, del=0/0, size=0")
+    finally:
+        stack.stop()
