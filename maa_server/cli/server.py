@@ -121,10 +121,12 @@ def _run(args: Any) -> int:
     _announce(config_path, listeners, demo, cfg)
     from maa_server.daemon import privsep
 
-    separate = privsep.wanted()
+    # The embedded development setup (no -c) keeps everything in the
+    # checkout, where the demo user's worker could not reach: one process.
+    separate = privsep.wanted() and demo is None
     if os.geteuid() == 0 and not separate:
-        logs.get_log("master").warning(
-            f"started as root with {privsep.SINGLE_PROCESS_ENV} set: every session runs as root")
+        why = "the embedded development configuration" if demo is not None else privsep.SINGLE_PROCESS_ENV
+        logs.get_log("master").warning(f"started as root with {why}: every session runs as root")
     if not args.foreground:
         dz.daemonize()
     pid_file = dz.write_pid_file(base_dir)

@@ -124,8 +124,8 @@ def credentials(user: UserInfo, config: Any) -> tuple[int, int, list[int]]:
     return uid, gid, groups
 
 
-def scrubbed_config(config: Any) -> bytes:
-    """The config for a worker, pickled, without private keys."""
+def scrubbed_config(config: Any) -> Any:
+    """A copy of the config for workers, without private keys."""
     import copy
 
     clone = copy.copy(config)
@@ -139,9 +139,15 @@ def scrubbed_config(config: Any) -> bytes:
             root = new
         else:
             scopes.append(new)
+    # Parents point into the original tree (which has the keys): remap.
+    copies = {id(old): new for old, new in zip([config.root, *config.scopes], [root, *scopes])}
+    for new in [root, *scopes]:
+        parent = getattr(new, "parent", None)
+        if parent is not None:
+            new.parent = copies.get(id(parent))
     clone.root = root
     clone.scopes = scopes
-    return pickle.dumps(clone)
+    return clone
 
 
 @dataclass(eq=False)
@@ -181,14 +187,15 @@ class WorkerPool:
         self.all: set[Worker] = set()
         self._starting: dict[tuple[int, int], asyncio.Future[Worker]] = {}
         self.config: Any = None
-        self._config_blob = b""
+        self._config: Any = None
+        self._preload: tuple[str, ...] = ()
         self.stopping = False
 
     def set_config(self, config: Any) -> None:
         """A new configuration (start, SIGHUP): workers started before keep
         their sessions and end with them; new logins get new workers."""
         self.config = config
-        self._config_blob = scrubbed_config(config)
+        self._config = scrubbed_config(config)
         for worker in list(self.workers.values()):
             self._retire(worker)
 
@@ -238,7 +245,11 @@ class WorkerPool:
         finally:
             theirs.close()
         assert proc.stdin is not None
-        blob = self._config_blob
+        if not self._preload:
+            from maa_server.daemon.privsep.worker import preload_names
+
+            self._preload = await asyncio.to_thread(preload_names)
+        blob = pickle.dumps((self._config, self._preload))
         stdin = proc.stdin
         await asyncio.to_thread(_write_all, stdin, blob)
         worker = Worker(key=key, proc=proc, channel=Channel(ours))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import contextlib
+import functools
 import importlib
 import json
 import logging
@@ -55,11 +56,11 @@ log = logs.get_log("master")
 # --- start-up ---------------------------------------------------------------
 
 
-def preload() -> None:
-    """Import everything the package imports, also inside functions, and
-    every codec: after the privilege drop the interpreter's own files may
-    be unreadable (e.g. a Python under /root), and an import that misses
-    there would fail in the middle of a session."""
+@functools.cache
+def preload_names() -> tuple[str, ...]:
+    """Every module the package imports, also inside functions, and every
+    codec. Computed once by the master (parsing the sources takes a while)
+    and sent to each worker with its configuration."""
     import maa_server
 
     root = Path(maa_server.__file__).parent
@@ -81,7 +82,14 @@ def preload() -> None:
 
     for info in pkgutil.iter_modules(encodings.__path__, prefix="encodings."):
         names.add(info.name)
-    for name in sorted(names):
+    return tuple(sorted(names))
+
+
+def preload(names: tuple[str, ...]) -> None:
+    """Import them all before the privilege drop: afterwards the
+    interpreter's own files may be unreadable (e.g. a Python under /root),
+    and an import that misses there would fail in the middle of a session."""
+    for name in names:
         with contextlib.suppress(Exception):
             importlib.import_module(name)
 
@@ -325,7 +333,7 @@ class Worker:
                 await asyncio.wait_for(close_all(), SHUTDOWN_GRACE_SECS)
 
 
-def _read_config(stream: Any) -> Any:
+def _read_config(stream: Any) -> tuple[Any, tuple[str, ...]]:
     header = stream.read(8)
     size = int.from_bytes(header, "big")
     blob = stream.read(size)
@@ -338,8 +346,8 @@ def main(argv: list[str]) -> int:
     fd, level, uid, gid = (int(x) for x in argv[:4])
     groups = [int(x) for x in argv[4].split(",") if x] if len(argv) > 4 else []
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    config = _read_config(sys.stdin.buffer)
-    preload()
+    config, names = _read_config(sys.stdin.buffer)
+    preload(names)
     drop_privileges(uid, gid, groups)
     handler = JsonLogHandler()
     logger = logging.getLogger("maa")

@@ -123,7 +123,9 @@ class MaildirStore(MailStore):
         for sub in ("cur", "new", "tmp"):
             os.makedirs(os.path.join(mail_dir, sub), mode=self.dir_mode, exist_ok=True)
         if not self.layout.fs and not self.layout.is_inbox(levels):
-            open(os.path.join(mail_dir, "maildirfolder"), "ab").close()
+            # With the mailbox files' mode (0600 under a 0700 home), as Dovecot.
+            os.close(os.open(os.path.join(mail_dir, "maildirfolder"),
+                             os.O_WRONLY | os.O_CREAT | os.O_APPEND, self.file_mode))
         control = self.layout.control_dir(levels)
         os.makedirs(control, mode=self.dir_mode, exist_ok=True)
         uidlist = UidListFile(control, self.fsync)

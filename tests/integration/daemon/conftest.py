@@ -151,7 +151,7 @@ def start_daemon(home: Path, config: Path, ports: dict[str, int],
     notify.bind(str(notify_path))
     # One process even as root (CI): these tests' users live under the
     # root-only pytest tmp dirs. tests/integration/privsep runs separated.
-    env = dict(os.environ, NOTIFY_SOCKET=str(notify_path), MAA_SERVER_SINGLE_PROCESS="1", **(env or {}))
+    env = {**os.environ, "NOTIFY_SOCKET": str(notify_path), "MAA_SERVER_SINGLE_PROCESS": "1", **(env or {})}
     proc = subprocess.Popen(server_command("-F", "-c", str(config)), env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
     daemon = Daemon(proc, notify, home, ports, config)
