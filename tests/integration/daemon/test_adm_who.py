@@ -7,6 +7,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -133,9 +134,12 @@ def test_kick_by_user_and_ip_as_doveadm(daemon: Daemon) -> None:
     assert [line.split() for line in who[1:]] == [["alice", "imap", str(daemon.proc.pid), "127.0.0.1"]]
     here.sendall(b"n NOOP\r\n")
     assert here.recv(4096).startswith(b"n OK")
-    here.close()
 
-    daemon.stop()
+    deadline = time.monotonic() + 10  # the sessions log right after closing
+    while not all(f"Server shutting down. {counters}=" in daemon.log_text() for counters in ("top", "in")) \
+            and time.monotonic() < deadline:
+        time.sleep(0.05)
     log = daemon.log_text()
-    assert log.count("Info: Disconnected: Server shutting down. in=") == 1
+    assert log.count("Info: Disconnected: Server shutting down. in=") == 1  # only the kicked one
     assert "pop3(alice)<" in log and "Info: Disconnected: Server shutting down. top=0/0" in log
+    here.close()
