@@ -37,6 +37,7 @@ from maa_server.sieve.replies import (
 from maa_server.sieve.scripts import ScriptStore, parse_location
 from maa_server.sieve.sendmail import SendError, send_mail
 from maa_server.sieve.signatures import EXTENSIONS, OPTIONAL_EXTENSIONS
+from maa_server.sieve.spamtest import StatusTest
 from maa_server.sieve.validator import Script
 from maa_server.storage.interface import (
     MailboxError,
@@ -74,6 +75,7 @@ class SieveConfig:
     postmaster_address: str = ""
     hostname: str = ""
     recipient_delimiter: str = "+"
+    status_tests: dict[str, StatusTest] = field(default_factory=dict)  # spamtest / virustest
 
     @classmethod
     def from_plugin(cls, plugin: dict[str, str], settings_get: Callable[[str], object]) -> SieveConfig:
@@ -128,6 +130,8 @@ class SieveConfig:
             postmaster_address=str(settings_get("postmaster_address") or ""),
             hostname=str(settings_get("hostname") or ""),
             recipient_delimiter=str(settings_get("recipient_delimiter") or "+"),
+            status_tests={kind: test for kind in ("spamtest", "virustest")
+                          if (test := StatusTest.from_plugin(plugin, kind)) is not None},
         )
 
     def postmaster(self, recipient: str) -> str:
@@ -308,7 +312,8 @@ class SieveDelivery:
                 run, loaded.script, message, include=self._include,
                 duplicate=(tracker.check_and_mark if tracker else (lambda key, seconds: False)),
                 environment={"domain": envelope.rcpt_to.rpartition("@")[2], "host": self.config.host()},
-                limits=RunLimits(self.config.max_actions, self.config.max_redirects))
+                limits=RunLimits(self.config.max_actions, self.config.max_redirects),
+                status_tests=self.config.status_tests)
             if result.error:
                 await asyncio.to_thread(self._user_log, loaded.user_log,
                                         [f"{loaded.script.name}: {result.error}"])

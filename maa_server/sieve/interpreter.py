@@ -15,6 +15,7 @@ from maa_server.sieve.errors import SieveRuntimeError
 from maa_server.sieve.matching import Matcher
 from maa_server.sieve.message import SieveMessage
 from maa_server.sieve.mime import Part, all_parts, descendants, option_values
+from maa_server.sieve.spamtest import StatusTest
 from maa_server.sieve.syntax import Command, Test
 from maa_server.sieve.validator import Script
 
@@ -87,11 +88,13 @@ def run(script: Script, message: SieveMessage, *,
         include: Callable[[str, str], Script | None] | None = None,
         duplicate: Callable[[str, int], bool] = lambda key, seconds: False,
         environment: dict[str, str] | None = None,
-        limits: RunLimits | None = None) -> ExecutionResult:
+        limits: RunLimits | None = None,
+        status_tests: dict[str, StatusTest] | None = None) -> ExecutionResult:
     """Runs the script; never raises for a script error (the result carries
     `error` and keeps the message, as Pigeonhole does)."""
     state = _Interpreter(message, mailbox_exists, include, duplicate, environment or {},
                          limits or RunLimits())
+    state.status_tests = status_tests or {}
     try:
         state.run_script(script)
     except _Stop:
@@ -122,6 +125,7 @@ class _Interpreter:
         self.included: set[str] = set()
         self.available: frozenset[str] = frozenset()
         self.depth = 0
+        self.status_tests: dict[str, StatusTest] = {}  # spamtest / virustest settings
         self.parts: list[Part] | None = None  # parsed on first use
         self.part: Part | None = None  # foreverypart's current part; None: the message
 
@@ -263,6 +267,11 @@ class _Interpreter:
             return value is not None and self.matched(self.matcher(t), [value], self.strings(pos[1]))
         if name == "ihave":
             return all(c in self.available for c in self.strings(pos[0]))
+        if name in ("spamtest", "virustest"):
+            # Not configured: "0", the message was not tested (RFC 3685 3.1).
+            config = self.status_tests.get(name)
+            value = config.value(self.message, "percent" in tags) if config else "0"
+            return self.matched(self.matcher(t), [value], self.strings(pos[0]))
         if name == "valid_notify_method":
             return all(not method_error(uri) for uri in self.strings(pos[0]))
         if name == "notify_method_capability":

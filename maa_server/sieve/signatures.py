@@ -19,7 +19,7 @@ EXTENSIONS = frozenset({
 })
 # Implemented but off unless the configuration enables them (sieve_extensions =
 # +ereject +vacation-seconds), as in Pigeonhole 0.5's defaults.
-OPTIONAL_EXTENSIONS = frozenset({"ereject", "vacation-seconds"})
+OPTIONAL_EXTENSIONS = frozenset({"ereject", "vacation-seconds", "spamtest", "spamtestplus", "virustest"})
 
 MATCH_TYPES = {"is": None, "contains": None, "matches": None, "regex": "regex",
                "count": "relational", "value": "relational"}
@@ -141,6 +141,9 @@ TESTS: dict[str, Signature] = {
     "environment": Signature("environment", ("string", "stringlist"), tags=_match_tags(),
                              names=("name", "key list")),
     "ihave": Signature("ihave", ("stringlist",), names=("capabilities",)),
+    "spamtest": Signature("spamtest", ("string",), tags={
+        **_match_tags(), "percent": TagSpec(None, "spamtestplus")}, names=("value",)),
+    "virustest": Signature("virustest", ("string",), tags=_match_tags(), names=("value",)),
     "valid_notify_method": Signature("enotify", ("stringlist",), names=("notification-uris",)),
     "notify_method_capability": Signature("enotify", ("string", "string", "stringlist"),
                                           tags=_match_tags(),

@@ -84,6 +84,8 @@ class _Validator:
                     self.error(cmd.line, f"require command: unknown Sieve capability `{cap}'.")
                 else:
                     self.required.add(cap)
+                    if cap == "spamtestplus":  # RFC 5235 1: it includes spamtest
+                        self.required.add("spamtest")
         if cmd.name in ("break", "extracttext"):
             self.check_in_loop(cmd)
         if cmd.name == "notify" and cmd.positional:

@@ -8,11 +8,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import dataclasses
 import ipaddress
 import os
 import time
+from typing import Any
 
-from maa_server.auth.interface import AuthResult, AuthStatus, ClientInfo
+from maa_server.auth.interface import AuthResult, AuthStatus, ClientInfo, UserInfo
 from maa_server.logs import get_log, login_fields, mail_process_prefix
 from maa_server.protocols.connection import Connection, ConnectionClosed, LineTooLong
 from maa_server.protocols.context import LiveSession, ServerContext, new_session_id
@@ -65,6 +67,7 @@ class ManageSieveSession:
         self.bad_commands = 0
         self.log = login_log
         self.started = time.monotonic()
+        self.handed_over = False  # privilege separation: the session went on in a worker
         self.auth_attempts = 0
         self.last_user = ""  # for the login process's Disconnected line
         self.last_mech = ""
@@ -164,11 +167,16 @@ class ManageSieveSession:
 
     # --- the loop ---------------------------------------------------------
 
-    async def run(self) -> None:
+    async def run(self, resume: tuple[AuthResult, str] | None = None) -> None:
+        """Greeting to logout; with `resume` (result, mechanism), from the
+        login's answer on, in the worker a login was handed to."""
         greeting = str(self.setting("login_greeting", "Dovecot ready."))
         reason = "Connection closed"
         try:
-            await self.conn.send(self.capabilities() + response("OK", greeting))
+            if resume is None:
+                await self.conn.send(self.capabilities() + response("OK", greeting))
+            else:
+                await self.finish_login(*resume)
             while True:
                 try:
                     cmd = await self.read_command(IDLE_TIMEOUT if self.user else LOGIN_TIMEOUT)
@@ -199,7 +207,8 @@ class ManageSieveSession:
         except ConnectionClosed:
             reason = "Connection closed"
         finally:
-            self._log_disconnect(reason)
+            if not self.handed_over:
+                self._log_disconnect(reason)
             await self.conn.close()
 
     def _log_disconnect(self, reason: str) -> None:
@@ -347,6 +356,8 @@ class ManageSieveSession:
             else:
                 await self.conn.send(response("NO", result.reason or "Authentication failed."))
             return
+        if self.ctx.hand_over is not None:  # privilege separation: the user's worker goes on
+            await self._hand_over(result, mech)
         user = result.user
         self.user = result.username or user.username
         self.log = get_log(mail_process_prefix("managesieve", self.user, self.session_id))
@@ -363,6 +374,21 @@ class ManageSieveSession:
         self.ctx.sessions.add(live)
         self._live = live
         await self.conn.send(response("OK", "Logged in."))
+
+    async def _hand_over(self, result: AuthResult, mech: str) -> None:
+        """ServerContext.hand_over; ends this process's part of the session."""
+        assert self.ctx.hand_over is not None and result.user is not None
+        username = result.username or result.user.username
+        state = {"result": {"username": result.username, "master_user": result.master_user,
+                            "user": dataclasses.asdict(result.user)},
+                 "mech": mech, "session_id": self.session_id}
+        error = await self.ctx.hand_over(self.conn, "sieve", state)
+        self.handed_over = True
+        if error is not None:
+            login_log.info(f"Login: {self.login_fields(username, mech)}")
+            get_log(f"managesieve({username})").error(error)
+            await self._bye('BYE "Internal error occurred. Refer to server log for more information."\r\n')
+        raise _Logout("handed over")
 
     # --- authenticated ------------------------------------------------------
 
@@ -475,7 +501,10 @@ def _b64(arg: bytes | int) -> bytes | None:
 
 
 # Pigeonhole lists its SIEVE capability in registration order.
-_ORDER = ["fileinto", "reject", "envelope", "encoded-character", "vacation", "subaddress", "comparator-i;ascii-numeric", "relational", "regex", "imap4flags", "copy", "include", "variables", "body", "enotify", "environment", "mailbox", "date", "index", "ihave", "duplicate", "mime", "foreverypart", "extracttext", "vacation-seconds"]
+_ORDER = ("fileinto reject envelope encoded-character vacation subaddress comparator-i;ascii-numeric "
+          "relational regex imap4flags copy include variables body enotify environment mailbox date "
+          "index ihave duplicate mime foreverypart extracttext vacation-seconds spamtest spamtestplus "
+          "virustest").split()
 
 
 def _PIGEONHOLE_ORDER(name: str) -> int:
@@ -492,6 +521,21 @@ _AUTHED = {"LISTSCRIPTS": S.cmd_listscripts, "HAVESPACE": S.cmd_havespace,
 _ARGS = {"NOOP": (0, 1), "AUTHENTICATE": (1, 2), "HAVESPACE": (2, 2), "PUTSCRIPT": (2, 2),
          "CHECKSCRIPT": (1, 1), "GETSCRIPT": (1, 1), "SETACTIVE": (1, 1), "DELETESCRIPT": (1, 1),
          "RENAMESCRIPT": (2, 2)}
+
+
+async def resume_connection(conn: Connection, ctx: ServerContext, state: dict[str, Any]) -> None:
+    """Privilege separation: the session of a login another process did."""
+    session = ManageSieveSession(conn, ctx)
+    session.session_id = str(state["session_id"])
+    data = dict(state["result"])
+    result = AuthResult(AuthStatus.OK, username=str(data.get("username") or ""),
+                        user=UserInfo(**data["user"]), master_user=str(data.get("master_user") or ""))
+    try:
+        await session.run(resume=(result, str(state.get("mech") or "")))
+    finally:
+        live = getattr(session, "_live", None)
+        if live is not None:
+            ctx.sessions.remove(live)
 
 
 async def handle_connection(conn: Connection, ctx: ServerContext) -> None:

@@ -407,3 +407,22 @@ def test_legacy_location_names_the_script_itself(tmp_path, caplog) -> None:  # t
         assert (stack.home("alice") / "sieve.log").read_text().splitlines()[-1] == ".dovecot: error: parse failed."
     finally:
         stack.stop()
+
+
+def test_spamtest_files_spam(tmp_path, caplog) -> None:  # type: ignore[no-untyped-def]
+    plugin = ("  sieve_extensions = +spamtest +spamtestplus\n"
+              "  sieve_spamtest_status_type = score\n"
+              "  sieve_spamtest_status_header = X-Spam-Score: score=(-?[[:digit:]]+\\.[[:digit:]]).*\n"
+              "  sieve_spamtest_max_value = 5.0\n")
+    stack = SieveStack(tmp_path, plugin=plugin).start()
+    try:
+        stack.set_script("alice", 'require ["spamtest", "fileinto", "mailbox", "relational", '
+                                  '"comparator-i;ascii-numeric"];\n'
+                                  'if spamtest :value "ge" :comparator "i;ascii-numeric" "6" '
+                                  '{ fileinto :create "Junk"; }\n')
+        stack.lmtp_send(message(80, extra="X-Spam-Score: score=4.2 required=5.0\r\n"))
+        stack.lmtp_send(message(81, extra="X-Spam-Score: score=0.4 required=5.0\r\n"))
+        stack.lmtp_send(message(82))
+        assert len(stack.folder("alice", "Junk")) == 1 and len(stack.folder("alice", "INBOX")) == 2
+    finally:
+        stack.stop()

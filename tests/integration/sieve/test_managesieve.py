@@ -239,3 +239,19 @@ def test_scripts_belong_to_the_mail_user_when_written_as_root(tmp_path: Path) ->
             assert (st.st_uid, st.st_gid) == (nobody.pw_uid, nobody.pw_gid), path
     finally:
         stack.stop()
+
+
+def test_configured_extensions_are_listed_in_pigeonholes_order(tmp_path: Path) -> None:
+    # Observed from Pigeonhole 0.5.19 with the same sieve_extensions.
+    stack = SieveStack(tmp_path, plugin="  sieve_extensions = +spamtest +spamtestplus +virustest "
+                                        "+vacation-seconds\n").start()
+    try:
+        client = RawSieve(stack.sieve_port)
+        assert client.greeting.splitlines()[1] == (
+            b'"SIEVE" "fileinto reject envelope encoded-character vacation subaddress '
+            b'comparator-i;ascii-numeric relational regex imap4flags copy include variables body enotify '
+            b'environment mailbox date index ihave duplicate mime foreverypart extracttext vacation-seconds '
+            b'spamtest spamtestplus virustest"')
+        client.close()
+    finally:
+        stack.stop()
