@@ -469,9 +469,8 @@ class Master:
             log.warning(warning)
 
     def reopen_logs(self) -> None:
-        """SIGUSR1 (logrotate)."""
+        """SIGUSR1 (logrotate). Silent, as Dovecot's master is."""
         logs.reopen_logs()
-        log.info("SIGUSR1 received - reopening log files")
 
     # --- control -------------------------------------------------------
 
