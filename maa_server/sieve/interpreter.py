@@ -9,6 +9,7 @@ import datetime
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 from maa_server.sieve.enotify import Notify, method_error
 from maa_server.sieve.errors import SieveRuntimeError
@@ -187,7 +188,7 @@ class _Interpreter:
         return self.variables.get(name, self.globals.get(name, ""))
 
     def strings(self, values: object) -> list[str]:
-        return [self.expand(v) for v in values]  # type: ignore[union-attr]
+        return [self.expand(v) for v in cast("list[str]", values)]
 
     def matcher(self, node: Test) -> Matcher:
         return Matcher(node.tags)
@@ -225,8 +226,8 @@ class _Interpreter:
                 found = [a for p in self.mime_scope(tags) for h in self.strings(pos[0]) for a in p.addresses(h)]
             else:
                 found = [a for h in self.strings(pos[0]) for a in self._indexed(self.message.addresses(h), tags)]
-            values = [_address_part(a, tags) for a in found]
-            return self.matched(self.matcher(t), [v for v in values if v is not None], self.strings(pos[1]))
+            parts = [v for a in found if (v := _address_part(a, tags)) is not None]
+            return self.matched(self.matcher(t), parts, self.strings(pos[1]))
         if name == "envelope":
             values = []
             for part in self.strings(pos[0]):
@@ -326,13 +327,14 @@ class _Interpreter:
         """RFC 5260 :index / :last."""
         if "index" not in tags:
             return values
-        idx = int(tags["index"])  # type: ignore[arg-type]
+        idx = cast(int, tags["index"])
         if "last" in tags:
             values = values[::-1]
         return [values[idx - 1]] if 0 < idx <= len(values) else []
 
     def date_test(self, t: Test) -> bool:
         tags, pos = t.tags, t.positional
+        when: datetime.datetime | None
         if t.name == "currentdate":
             when = datetime.datetime.now(datetime.UTC).astimezone()
             part, keys = self.expand(str(pos[0])), self.strings(pos[1])
@@ -353,16 +355,17 @@ class _Interpreter:
             part, keys = self.expand(str(pos[1])), self.strings(pos[2])
             if "originalzone" not in tags and "zone" not in tags:
                 when = when.astimezone()
+        assert when is not None
         if "zone" in tags:
             zone = self.expand(str(tags["zone"]))
             m = re.fullmatch(r"([+-])(\d\d)(\d\d)", zone)
             if m:
                 delta = datetime.timedelta(hours=int(m.group(2)), minutes=int(m.group(3)))
                 when = when.astimezone(datetime.timezone(delta if m.group(1) == "+" else -delta))
-        value = _date_part(when, part.lower())
-        if value is None:
+        found = _date_part(when, part.lower())
+        if found is None:
             return False
-        return self.matched(self.matcher(t), [value], keys)
+        return self.matched(self.matcher(t), [found], keys)
 
     def duplicate_test(self, t: Test) -> bool:
         tags = t.tags
@@ -374,7 +377,7 @@ class _Interpreter:
             if not values:
                 return False
             key = values[0]
-        seconds = int(tags.get("seconds", 7 * 86400))  # type: ignore[arg-type]
+        seconds = cast(int, tags.get("seconds", 7 * 86400))
         handle = self.expand(str(tags.get("handle", "")))
         return self.duplicate(f"{handle}\0{key}", seconds)
 
@@ -413,7 +416,7 @@ class _Interpreter:
         elif name == "vacation":
             self.add(Action("vacation", vacation=Vacation(
                 reason=self.expand(str(pos[0])), days=int(tags["days"]) if "days" in tags else None,  # type: ignore[call-overload]
-                seconds=int(tags["seconds"]) if "seconds" in tags else None,  # type: ignore[arg-type]
+                seconds=cast(int, tags["seconds"]) if "seconds" in tags else None,
                 subject=self.expand(str(tags.get("subject", ""))),
                 from_=self.expand(str(tags.get("from", ""))),
                 addresses=tuple(self.strings(tags.get("addresses", []))),

@@ -218,7 +218,7 @@ class _Parser:
                 args.append(Tag(str(tok.value), tok.line))
             elif tok.kind == "number":
                 self.next()
-                args.append(int(tok.value))  # type: ignore[arg-type]
+                args.append(int(str(tok.value)))
             elif tok.kind == "string":
                 self.next()
                 args.append(StringList([str(tok.value)], tok.line, True))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import cast
 
 from maa_server.sieve.enotify import method_error
 from maa_server.sieve.errors import SieveError, at
@@ -79,7 +80,7 @@ class _Validator:
             return
         self.arguments(cmd, sig, "command")
         if cmd.name == "require":
-            for cap in cmd.positional[0] if cmd.positional else []:
+            for cap in cast("list[str]", cmd.positional[0] if cmd.positional else []):
                 if cap not in self.extensions:
                     self.error(cmd.line, f"require command: unknown Sieve capability `{cap}'.")
                 else:
@@ -179,9 +180,9 @@ class _Validator:
             return
         kinds = sig.positional[want - len(positional):]
         names = sig.names[want - len(positional):] if sig.names else ("",) * len(kinds)
-        values = []
-        for n, (arg, kind, label) in enumerate(zip(positional, kinds, names), 1):
-            values.append(self._value(arg, kind, node, f"argument {n} ({label})", what))
+        values: list[object] = []
+        for n, (value_arg, kind, label) in enumerate(zip(positional, kinds, names), 1):
+            values.append(self._value(value_arg, kind, node, f"argument {n} ({label})", what))
         if len(positional) < want:  # an optional leading positional was left out
             values = [None] * (want - len(positional)) + values
         node.tags, node.positional = tags, values

@@ -381,6 +381,7 @@ class ManageSieveSession:
         username = result.username or result.user.username
         state = {"result": {"username": result.username, "master_user": result.master_user,
                             "user": dataclasses.asdict(result.user)},
+                 "user": dataclasses.asdict(result.user), "username": username,
                  "mech": mech, "session_id": self.session_id}
         error = await self.ctx.hand_over(self.conn, "sieve", state)
         self.handed_over = True
@@ -501,10 +502,7 @@ def _b64(arg: bytes | int) -> bytes | None:
 
 
 # Pigeonhole lists its SIEVE capability in registration order.
-_ORDER = ("fileinto reject envelope encoded-character vacation subaddress comparator-i;ascii-numeric "
-          "relational regex imap4flags copy include variables body enotify environment mailbox date "
-          "index ihave duplicate mime foreverypart extracttext vacation-seconds spamtest spamtestplus "
-          "virustest").split()
+_ORDER = ["fileinto", "reject", "envelope", "encoded-character", "vacation", "subaddress", "comparator-i;ascii-numeric", "relational", "regex", "imap4flags", "copy", "include", "variables", "body", "enotify", "environment", "mailbox", "date", "index", "ihave", "duplicate", "mime", "foreverypart", "extracttext", "vacation-seconds", "spamtest", "spamtestplus", "virustest"]
 
 
 def _PIGEONHOLE_ORDER(name: str) -> int:
