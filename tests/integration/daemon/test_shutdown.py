@@ -54,3 +54,20 @@ def test_sigterm_with_appends_in_flight(daemon: Daemon) -> None:
     leftovers = [name for _root, _dirs, files in os.walk(maildir) for name in files if name.endswith(".lock")]
     assert leftovers == []
     assert "Info: Disconnected: Server shutting down. in=" in daemon.log_text()
+
+
+def test_sigterm_leaves_the_index_cache_written(daemon: Daemon) -> None:
+    """The mail stores are closed on the way out (storage.factory
+    close_all_stores): the index cache of an open mailbox is on disk."""
+    import imaplib
+
+    imap = imaplib.IMAP4("127.0.0.1", daemon.ports["imap"], timeout=10)
+    imap.login("alice", PASSWORD)
+    imap.append("INBOX", None, None, b"Subject: a\r\n\r\nbody\r\n")
+    imap.select("INBOX")
+    assert imap.fetch("1", "(BODYSTRUCTURE)")[0] == "OK"
+    daemon.signal(signal.SIGTERM)
+    assert daemon.proc.wait(20) == 0
+    maildir = _maildir(daemon)
+    assert (maildir / "maa-index.cache").stat().st_size > 0
+    assert list((maildir / "tmp").iterdir()) == []
