@@ -86,7 +86,7 @@ def write_config(base: Path, users: dict[str, SystemUser], ports: dict[str, int]
     os.chmod(passwd, 0o600)  # only the master (root) reads it
     config = base / "maa.conf"
     config.write_text(f"""\
-protocols = imap pop3 lmtp
+protocols = imap pop3 lmtp sieve
 listen = 127.0.0.1
 base_dir = {base}/run
 log_path = {base}/maa.log
@@ -121,6 +121,11 @@ service pop3-login {{
     ssl = yes
   }}
 }}
+service managesieve-login {{
+  inet_listener sieve {{
+    port = {ports['sieve']}
+  }}
+}}
 service lmtp {{
   inet_listener lmtp {{
     address = 127.0.0.1
@@ -153,7 +158,7 @@ def setup(ca: TestCA) -> Iterator[Setup]:
             users[key] = _add_user(name, base / name)
             made.append(name)
         ca.issue(base, "server", ["localhost", "127.0.0.1"])
-        ports = {name: free_port() for name in ("imap", "imaps", "pop3", "pop3s", "lmtp")}
+        ports = {name: free_port() for name in ("imap", "imaps", "pop3", "pop3s", "lmtp", "sieve")}
         config = write_config(base, users, ports)
         daemon = start_daemon(base, config, ports, env={"MAA_SERVER_SINGLE_PROCESS": "0"})
         yield Setup(base, users, ports, daemon, ca.pem_path)

@@ -290,3 +290,32 @@ def test_a_dying_worker_does_not_take_the_master_down(setup: Setup) -> None:
     with imaplib.IMAP4("127.0.0.1", setup.ports["imap"], timeout=20) as again:
         assert again.login(a.name, PASSWORD)[0] == "OK"
     assert setup.daemon.proc.poll() is None
+
+
+def test_managesieve_scripts_are_written_as_the_user(setup: Setup) -> None:
+    import base64
+
+    a = setup.users["a"]
+    script = b'require "fileinto";\r\nfileinto "Archive";\r\n'
+    with socket.create_connection(("127.0.0.1", setup.ports["sieve"]), timeout=20) as raw:
+        reader = raw.makefile("rb")
+
+        def until_ok() -> bytes:
+            while True:
+                line = reader.readline()
+                if not line or line.startswith((b"OK", b"NO", b"BYE")):
+                    return line
+
+        assert until_ok().startswith(b"OK")
+        token = base64.b64encode(f"\0{a.name}\0{PASSWORD}".encode()).decode()
+        raw.sendall(f'AUTHENTICATE "PLAIN" "{token}"\r\n'.encode())
+        assert until_ok().startswith(b"OK")
+        raw.sendall(b'PUTSCRIPT "main" {%d+}\r\n' % len(script) + script + b"\r\n")
+        assert until_ok().startswith(b"OK")
+        raw.sendall(b'SETACTIVE "main"\r\nLOGOUT\r\n')
+        assert until_ok().startswith(b"OK")
+    stored = a.home / "sieve" / "main.sieve"
+    assert stored.read_bytes().replace(b"\r\n", b"\n") == script.replace(b"\r\n", b"\n")
+    for path in (a.home / "sieve", stored, a.home / ".dovecot.sieve"):
+        st = path.lstat()
+        assert (st.st_uid, st.st_gid) == (a.uid, a.gid), path
