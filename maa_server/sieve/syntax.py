@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Union
 
 from maa_server.sieve.errors import SieveError, at
 
@@ -34,7 +33,7 @@ class StringList:
     single: bool  # written as one string, not a [list]
 
 
-Argument = Union[Tag, int, StringList]
+Argument = Tag | int | StringList
 
 
 @dataclass(slots=True)
