@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
                 asyncio.run(WORKLOADS[name](srv))
             out = RESULTS / f"profile-{name}.txt"
             spy = subprocess.Popen([py_spy, "record", "--pid", str(srv.proc.pid), "--rate", "200",
-                                    "--format", "raw", "--output", str(out), "--nonblocking", "--subprocesses"],
+                                    "--format", "raw", "--output", str(out), "--nonblocking", "--subprocesses", *os.environ.get("SPY_ARGS", "").split()],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             time.sleep(1.0)
             t0 = time.perf_counter()

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 
 from maa_server.storage import mutf7
-from maa_server.storage.index.cache import CACHE_NAME
+from maa_server.storage.index.cache import CACHE_NAME, STRUCTS_NAME
 from maa_server.storage.interface import InvalidMailboxName
 from maa_server.storage.location import MailLocation
 from maa_server.storage.maildir.folder import FolderPaths
@@ -70,7 +70,7 @@ class Layout:
                 raise invalid(f"Contains the storage separator '{self.disk_separator}'")
             if self.fs and level in MAILDIR_SUBDIRS:
                 raise invalid("Contains reserved name")
-            if level == CACHE_NAME or level.startswith("." + TRASHED) or (not self.fs and level.startswith(TRASHED)):
+            if level in (CACHE_NAME, STRUCTS_NAME) or level.startswith("." + TRASHED) or (not self.fs and level.startswith(TRASHED)):
                 raise invalid("Contains reserved name")
         if levels[0].upper() == "INBOX":
             levels[0] = "INBOX"

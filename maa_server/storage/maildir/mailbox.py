@@ -17,7 +17,15 @@ from collections.abc import Callable, Coroutine, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from maa_server.logs import get_log
-from maa_server.storage.index.cache import CacheContent, load_cache, save_cache
+from maa_server.storage.index.cache import (
+    CacheContent,
+    append_structures,
+    load_cache,
+    load_structures,
+    rewrite_structures,
+    save_cache,
+    structs_path,
+)
 from maa_server.storage.interface import (
     Mailbox,
     MailboxError,
@@ -63,6 +71,11 @@ class MaildirMailbox(Mailbox):
         self._uid_order: tuple[int, ...] | None = ()  # the UIDs ascending (None: to be built)
         self._read_ahead = ReadAhead()
         self._structures: dict[int, MessageStructure] = {}
+        # Structures parsed since the last write of maa-index.structs, and
+        # what that file holds (entries, dead ones too; None: rewrite it).
+        self._unsaved: dict[int, MessageStructure] = {}
+        self._structs_written: int | None = None
+        self._structs_validity = 0
         self._save_handle: asyncio.TimerHandle | None = None
         self._saving: asyncio.Task[None] | None = None
         self._opened = False
@@ -88,12 +101,16 @@ class MaildirMailbox(Mailbox):
                 folder.load_cache_rows(cache.uidvalidity, cache.highest_modseq, cache.next_uid, cache.rows,
                                        cache.extra, cache.extra_names)
                 folder.last_tmp_scan = cache.last_tmp_scan
-                self._structures = cache.structures
+                log_ = load_structures(structs_path(folder.paths.cache_path), cache.uidvalidity)
+                self._structures = log_.structures
+                self._structs_written = log_.entries if log_.clean else None
+                self._structs_validity = cache.uidvalidity
         folder.sync(force=True)
         # No write permission: served read-only, as Dovecot does ([READ-ONLY]).
         self.read_only = not os.access(os.path.join(folder.paths.mail_dir, "cur"), os.W_OK)
         if folder.uidvalidity != folder.uidvalidity_hint:
             self._structures = {}
+            self._structs_written = None
 
     # State -----------------------------------------------------------------
 
@@ -296,6 +313,7 @@ class MaildirMailbox(Mailbox):
         struct = await asyncio.to_thread(parse_structure, raw)
         if uid in self._infos:
             self._structures[uid] = struct
+            self._unsaved[uid] = struct
             self._folder.dirty = True
             self._schedule_cache_write()
         return struct
@@ -402,14 +420,31 @@ class MaildirMailbox(Mailbox):
         # outside it, so that saves and flag changes are not held up.
         rows, extra = await self._locked(lambda: (folder.cache_rows(), folder.cache_extra()))
         content = CacheContent(folder.uidvalidity, folder.highest_modseq, self.uidnext, folder.last_tmp_scan,
-                               rows, dict(self._structures), extra, list(folder.extra_names))
+                               rows, {}, extra, list(folder.extra_names))
         folder.dirty = False
+        # Only the structures parsed since the last write are appended; the
+        # file is rewritten when it is new or damaged, or when dead entries
+        # (expunged messages) outnumber the live ones.
+        new = {uid: s for uid, s in self._unsaved.items() if uid in self._infos}
+        written = self._structs_written
+        rewrite = (written is None or self._structs_validity != folder.uidvalidity
+                   or written + len(new) > 2 * len(self._structures) + 1000)
+        live = {uid: s for uid, s in self._structures.items() if uid in self._infos} if rewrite else {}
+        self._unsaved = {}
+        self._structs_validity = folder.uidvalidity
+        spath = structs_path(folder.paths.cache_path)
         async with self._write_lock:
             try:
                 await asyncio.to_thread(save_cache, folder.paths.cache_path, content, folder.file_mode)
+                if rewrite:
+                    await asyncio.to_thread(rewrite_structures, spath, folder.uidvalidity, live, folder.file_mode)
+                    self._structs_written = len(live)
+                elif new:
+                    await asyncio.to_thread(append_structures, spath, folder.uidvalidity, new, folder.file_mode)
+                    self._structs_written = (written or 0) + len(new)
             except OSError as exc:
+                self._structs_written = None  # start the file afresh next time
                 log.warning(f"Cannot write index cache {folder.paths.cache_path}: {exc}")
-
 
 def mailbox_exists(mail_dir: str) -> bool:
     return os.path.isdir(os.path.join(mail_dir, "cur")) or os.path.isdir(os.path.join(mail_dir, "new"))

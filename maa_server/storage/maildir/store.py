@@ -178,7 +178,7 @@ class MaildirStore(MailStore):
         else:
             self._trash(mail_dir)
         for side in side_dirs:
-            for name in ("dovecot-uidlist", "dovecot-keywords", "maa-index.cache"):
+            for name in ("dovecot-uidlist", "dovecot-keywords", "maa-index.cache", "maa-index.structs"):
                 try:
                     os.unlink(os.path.join(side, name))
                 except (FileNotFoundError, NotADirectoryError):
