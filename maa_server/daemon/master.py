@@ -258,6 +258,9 @@ class Master:
                       "will not work")
         protocols = ", ".join(sorted({s.spec.protocol for s in self.listeners})) or "nothing"
         log.info(f"maa-server v{__version__} starting up for {protocols}")
+        if self.gen.config.get("shutdown_clients") is False:
+            # Dovecot's mail processes outlive their master; ours end with it.
+            log.warning("shutdown_clients = no is not supported: sessions end when maa-server stops")
         sd_notify("READY=1", f"STATUS={self._status()}", f"MAINPID={os.getpid()}")
 
     async def _serve(self, state: ListenerState) -> None:

@@ -225,3 +225,14 @@ def test_pop3_applies_the_sni_local_name_block(tmp_path, ca: TestCA) -> None:  #
     log = daemon.log_text()
     assert log.count("Info: Disconnected: Logged out sni-format\n") == 1
     assert log.count("Info: Disconnected: Logged out top=0/0, retr=0/0, del=0/0, size=0\n") == 1
+
+
+def test_shutdown_clients_no_is_a_warning(tmp_path, ca: TestCA) -> None:  # type: ignore[no-untyped-def]
+    from .conftest import free_port, start_daemon, write_config
+
+    ports = {name: free_port() for name in ("imap", "imaps", "pop3", "pop3s")}
+    daemon = start_daemon(tmp_path, write_config(tmp_path, ca, ports, extra="shutdown_clients = no\n"), ports)
+    assert daemon.stop() == 0
+    daemon.notify.close()
+    assert ("master: Warning: shutdown_clients = no is not supported: sessions end when maa-server stops"
+            in daemon.log_text())
