@@ -105,6 +105,16 @@ async def deliver(args: argparse.Namespace, data: bytes) -> int:
         return EX_NOUSER
     settings = DeliverySettings.load(cfg, "lda")
     log = logs.get_log(logs.mail_process_prefix("lda", user.username or username, session_id))
+    if os.geteuid() == 0:
+        # As dovecot-lda: run as root (-d USER from an MTA), it becomes the
+        # user before it touches the Maildir, so every file is the user's.
+        from maa_server.daemon.privsep.drop import drop_to_user
+
+        refused = drop_to_user(user, cfg)
+        if refused:
+            log.error(refused)
+            print(f"maa-lda: Error: {refused}", file=sys.stderr)
+            return EX_TEMPFAIL
     enter_home(user.home, log, bool(cfg.get("mail_debug")))
     body = to_lf(data)
     # Sieve's envelope: -r (final recipient), else -a, else the user name

@@ -37,6 +37,7 @@ from maa_server.auth.interface import (
     UserInfo,
 )
 from maa_server.daemon.privsep.channel import Channel, ChannelClosed
+from maa_server.daemon.privsep.drop import drop_privileges
 from maa_server.daemon.privsep.handover import receive_connection, user_from_dict
 from maa_server.protocols.context import LiveSession, ServerContext, SessionRegistry
 
@@ -92,20 +93,6 @@ def preload(names: tuple[str, ...]) -> None:
     for name in names:
         with contextlib.suppress(Exception):
             importlib.import_module(name)
-
-
-def drop_privileges(uid: int, gid: int, groups: list[int]) -> None:
-    """For good: a process that ran as root keeps nothing of it."""
-    if os.getuid() != 0 and os.geteuid() != 0:
-        return  # tests run workers as the current user
-    os.setgroups(groups or [gid])
-    os.setgid(gid)
-    os.setuid(uid)
-    if os.getuid() != uid or os.geteuid() != uid or os.getgid() != gid:
-        raise SystemExit(f"privilege drop to {uid}:{gid} failed")
-    with contextlib.suppress(PermissionError):
-        os.setuid(0)
-        raise SystemExit("privilege drop failed: root could be regained")
 
 
 class JsonLogHandler(logging.Handler):

@@ -319,3 +319,16 @@ def test_managesieve_scripts_are_written_as_the_user(setup: Setup) -> None:
     for path in (a.home / "sieve", stored, a.home / ".dovecot.sieve"):
         st = path.lstat()
         assert (st.st_uid, st.st_gid) == (a.uid, a.gid), path
+
+
+def test_lda_run_as_root_delivers_as_the_user(setup: Setup) -> None:
+    import subprocess
+    import sys
+
+    a = setup.users["a"]
+    done = subprocess.run([sys.executable, "-m", "maa_server.cli.lda", "-c", str(setup.daemon.config),
+                           "-d", a.name], input=MESSAGE, capture_output=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    (saved,) = list((a.maildir / "new").iterdir())
+    assert saved.read_bytes().endswith(b"\n\nhello\n")
+    _assert_owned(a, a.maildir)
