@@ -20,6 +20,7 @@ EX_USAGE = 64
 EX_TEMPFAIL = 75
 EX_NOTFOUND = 68  # DOVEADM_EX_NOTFOUND: "no users kicked"
 EX_CONFIG = 78
+EX_FATAL = 89  # lib/failures.h FATAL_DEFAULT: doveconf's exit on a config error
 # doveadm-print-table.c: the table fills an 80-column line unless stdout
 # is a terminal (then its width, at least 30).
 DEFAULT_COLUMNS = 80
@@ -49,9 +50,10 @@ def socket_path(args: Any) -> str:
     embedded = getattr(args, "config", None) is None
     config_path = str(default_config_path()) if embedded else str(args.config)
     try:
-        cfg = load_config(config_path)
+        # Only base_dir is needed: `<file` values (keys) are not read.
+        cfg = load_config(config_path, read_files=False)
     except ConfigError as exc:
-        raise ControlUnavailable(str(exc)) from exc
+        raise ConfigUnreadable(str(exc)) from exc
     base_dir = str(cfg.get("base_dir") or "/run/dovecot")
     if embedded and not os.path.isabs(base_dir):
         # The embedded conf's relative paths mean the checkout (see conf/maa.conf).
@@ -61,23 +63,31 @@ def socket_path(args: Any) -> str:
     return control_path(base_dir)
 
 
-def _request(args: Any, request: dict[str, Any]) -> dict[str, Any] | None:
-    """The daemon's answer, or None after printing doveadm's `Fatal:` line
-    (exit code EX_TEMPFAIL, as doveadm when Dovecot is not running)."""
+class ConfigUnreadable(Exception):
+    """The configuration maa-adm was pointed at has an error."""
+
+
+def _request(args: Any, request: dict[str, Any]) -> dict[str, Any] | int:
+    """The daemon's answer, or the exit code after printing doveadm's
+    `Fatal:` line: EX_TEMPFAIL when the daemon is not running, 89 (as
+    doveconf's fatal error) when the configuration cannot be read."""
     try:
         return call(socket_path(args), request)
+    except ConfigUnreadable as exc:
+        print(f"Fatal: {exc}", file=sys.stderr)
+        return EX_FATAL
     except ControlUnavailable as exc:
         if request.get("command") in ("reload", "stop"):
             print(f"Fatal: maa-server is not running ({exc})", file=sys.stderr)
         else:
             print(f"Fatal: {exc}", file=sys.stderr)
-        return None
+        return EX_TEMPFAIL
 
 
 def cmd_reload(args: Any) -> int:
     reply = _request(args, {"command": "reload"})
-    if reply is None:
-        return EX_TEMPFAIL
+    if isinstance(reply, int):
+        return reply
     if not reply.get("ok"):
         print(f"Error: reload failed, the old configuration keeps serving: {reply.get('error')}",
               file=sys.stderr)
@@ -87,7 +97,9 @@ def cmd_reload(args: Any) -> int:
 
 def cmd_stop(args: Any) -> int:
     reply = _request(args, {"command": "stop"})
-    return 0 if reply is not None and reply.get("ok") else EX_TEMPFAIL
+    if isinstance(reply, int):
+        return reply
+    return 0 if reply.get("ok") else EX_TEMPFAIL
 
 
 # --- masks (doveadm-who.c who_parse_args / who_line_filter_match) ----------
@@ -232,8 +244,8 @@ def cmd_who(args: Any) -> int:
         print(f"Error: {exc}", file=sys.stderr)
         return EX_USAGE
     reply = _request(args, {"command": "who"})
-    if reply is None:
-        return EX_TEMPFAIL
+    if isinstance(reply, int):
+        return reply
     sessions = list(reply.get("sessions", []))
     if args.one_line:
         rows = [[str(s["user"]), str(s["protocol"]), str(s["pid"]), str(s["ip"])]
@@ -256,14 +268,14 @@ def cmd_kick(args: Any) -> int:
         print(f"Error: {exc}", file=sys.stderr)
         return EX_USAGE
     who = _request(args, {"command": "who"})
-    if who is None:
-        return EX_TEMPFAIL
+    if isinstance(who, int):
+        return who
     chosen = [s for s in who.get("sessions", []) if wanted.matches(s)]
     kicked: list[str] = []
     if chosen:
         reply = _request(args, {"command": "kick", "sessions": [s["session"] for s in chosen]})
-        if reply is None:
-            return EX_TEMPFAIL
+        if isinstance(reply, int):
+            return reply
         kicked = sorted(set(str(u) for u in reply.get("kicked", {})))
     if not kicked:
         print("no users kicked")

@@ -84,3 +84,20 @@ def test_no_daemon_texts_as_doveadm(daemon: Daemon) -> None:
         result = adm(daemon, command)
         assert result.returncode == 75
         assert result.stderr.startswith("Fatal: maa-server is not running (net_connect_unix(")
+
+
+def test_reload_with_a_broken_config_as_doveadm(daemon: Daemon) -> None:
+    """doveadm reload reads the configuration first: an error is doveconf's
+    `Fatal: Error in configuration file ...` with exit 89 (observed), and
+    the running server is not touched."""
+    good = daemon.config.read_text()
+    daemon.config.write_text(good + "bogus_setting = 1\n")
+    result = adm(daemon, "reload")
+    assert result.returncode == 89
+    assert result.stderr.startswith(f"Fatal: Error in configuration file {daemon.config} line ")
+    assert result.stderr.rstrip().endswith("Unknown setting: bogus_setting")
+    daemon.config.write_text(good)
+    pop = poplib.POP3("127.0.0.1", daemon.ports["pop3"], timeout=10)
+    pop.user("alice")
+    assert pop.pass_(PASSWORD).startswith(b"+OK")
+    pop.quit()
