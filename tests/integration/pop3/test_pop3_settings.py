@@ -153,14 +153,28 @@ def test_last_when_enabled(tmp_path: Path) -> None:
         stack.stop()
 
 
-def test_inactivity_disconnects(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(session, "IDLE_TIMEOUT", 0.3)
+def test_inactivity_disconnects(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                caplog: pytest.LogCaptureFixture) -> None:
+    """Observed with Dovecot 2.3.19 after 600 s without input: `-ERR
+    Disconnected for inactivity.`, close, and `Disconnected: Inactivity - no
+    input for 600 secs top=0/0, retr=0/0, del=0/0, size=0`."""
+    import logging
+
+    assert session.IDLE_TIMEOUT == 600.0  # RFC 1939 section 3: at least 10 minutes
+    caplog.set_level(logging.INFO, logger="maa")
+    monkeypatch.setattr(session, "IDLE_TIMEOUT", 1.0)
     stack = started(tmp_path, "")
     try:
         client = login(stack)
         assert client._getline()[0] == b"-ERR Disconnected for inactivity."
         assert client.file.readline() == b""  # closed
         client.close()
+        wanted = "Disconnected: Inactivity - no input for 1 secs top=0/0, retr=0/0, del=0/"
+        for _ in range(100):
+            if any(r.getMessage().startswith(wanted) for r in list(caplog.records)):
+                break
+            time.sleep(0.05)
+        assert any(r.getMessage().startswith(wanted) for r in list(caplog.records))
     finally:
         stack.stop()
 
