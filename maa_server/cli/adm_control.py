@@ -276,7 +276,7 @@ def cmd_kick(args: Any) -> int:
         reply = _request(args, {"command": "kick", "sessions": [s["session"] for s in chosen]})
         if isinstance(reply, int):
             return reply
-        kicked = sorted(set(str(u) for u in reply.get("kicked", {})))
+        kicked = sorted({str(u) for u in reply.get("kicked", {})})
     if not kicked:
         print("no users kicked")
         return EX_NOTFOUND

@@ -24,11 +24,21 @@ from typing import Any
 from maa_server import __version__, logs
 from maa_server.daemon import proxy_protocol
 from maa_server.daemon.control import control_path, start_control_server
-from maa_server.daemon.limits import QUEUE_FULL_GOODBYES, QUEUE_FULL_REASON, DropWarnings, login_limit
+from maa_server.daemon.limits import (
+    QUEUE_FULL_GOODBYES,
+    QUEUE_FULL_REASON,
+    DropWarnings,
+    login_limit,
+)
 from maa_server.daemon.listeners import ListenError, ListenerSpec, bind, listener_specs
 from maa_server.daemon.notify import sd_notify
 from maa_server.daemon.proxy_protocol import ProxiedAddresses, is_trusted
-from maa_server.daemon.tls import TlsConfig, TlsConfigError, TlsContexts, build_tls_config
+from maa_server.daemon.tls import (
+    TlsConfig,
+    TlsConfigError,
+    TlsContexts,
+    build_tls_config,
+)
 from maa_server.protocols.connection import Connection
 from maa_server.protocols.context import LiveSession, ServerContext, SessionRegistry
 
@@ -586,7 +596,7 @@ class Master:
             if state.server is not None:
                 try:
                     await asyncio.wait_for(state.server.wait_closed(), 2)
-                except (asyncio.TimeoutError, Exception):
+                except (TimeoutError, Exception):
                     pass
                 if state.spec.path and os.path.exists(state.spec.path):
                     os.unlink(state.spec.path)

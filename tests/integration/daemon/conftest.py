@@ -47,7 +47,7 @@ class Daemon:
             self.notify.settimeout(0 if exited else 0.2)
             try:
                 data = self.notify.recv(4096).decode()
-            except (socket.timeout, BlockingIOError):
+            except (TimeoutError, BlockingIOError):
                 data = ""
             if data:
                 self.messages.append(data)

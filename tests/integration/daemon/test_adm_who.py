@@ -86,7 +86,7 @@ def test_masks() -> None:
 
 def adm(daemon: Daemon, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "maa_server.cli.adm", "-c", str(daemon.config), *args],
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60, check=False)
 
 
 def imap_login(port: int, source: str) -> socket.socket:

@@ -13,8 +13,6 @@ import re
 import socket
 from pathlib import Path
 
-import pytest
-
 from tests.integration.auth.test_imap_sasl import scram
 
 from .conftest import free_port, start_daemon, write_config
@@ -116,7 +114,7 @@ def test_no_password_in_any_log_line_with_auth_debug(tmp_path: Path, ca: TestCA)
             assert form not in log, f"{form!r} (a form of {password!r}) is in the log"
     # auth_verbose, as Dovecot 2.3 writes it (spec 6.4): driver(user,rip,<session>).
     mismatch = re.findall(r"^\S+ \S+ \S+ auth: Info: passwd-file\(alice,127\.0\.0\.1,<[A-Za-z0-9+/]{16}>\): "
-                          r"Password mismatch$", log, re.M)
+                          r"Password mismatch$", log, re.MULTILINE)
     assert len(mismatch) >= 4, log
 
 
