@@ -27,6 +27,7 @@ DROP_WARN_INTERVAL_SECS = 1.0
 QUEUE_FULL_GOODBYES: dict[str, bytes] = {
     "imap": b"* BYE Connection queue full\r\n",
     "pop3": b"-ERR Connection queue full\r\n",
+    "sieve": b'BYE "Connection queue full"\r\n',  # managesieve-login client_send_bye
 }
 QUEUE_FULL_REASON = "Connection queue full"
 

@@ -34,35 +34,53 @@ def test_enter_home(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     assert any(f"chdir({tmp_path}/file) failed: Not a directory" in r.getMessage() for r in caplog.records)
 
 
-def test_without_c_the_embedded_conf_is_read_from_any_directory(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_c_the_embedded_conf_is_read_from_any_directory(tmp_path: Path) -> None:
     """No -c: the embedded conf's relative paths (var/passwd, var/log/...)
     resolve against the checkout even when the MTA starts maa-lda in
-    another directory; delivery then happens in the user's home."""
-    import maa_server.config
+    another directory; delivery then happens in the user's home. A
+    subprocess (maa-lda started as root becomes the user), with the
+    embedded conf's location pointed at a scratch checkout."""
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
 
-    checkout = tmp_path / "checkout"
-    (checkout / "conf").mkdir(parents=True)
-    (checkout / "var").mkdir()
-    home = checkout / "var" / "mail" / "alice"
-    home.mkdir(parents=True)
-    ids = f"{os.getuid()}:{os.getgid()}" if os.getuid() else "65534:65534"
-    (checkout / "var" / "passwd").write_text(f"alice:{{PLAIN}}x:{ids}::{home}::\n")
-    (checkout / "conf" / "maa.conf").write_text(
-        "base_dir = var/run\nlog_path = var/log/maa.log\nmail_location = maildir:~/Maildir\n"
-        "passdb {\n  driver = passwd-file\n  args = var/passwd\n}\n"
-        "userdb {\n  driver = passwd-file\n  args = var/passwd\n}\n")
-    monkeypatch.setattr(maa_server.config, "default_config_path", lambda: checkout / "conf" / "maa.conf")
-    message = tmp_path / "message"
-    message.write_bytes(b"Subject: via embedded conf\n\nbody\n")
-    elsewhere = tmp_path / "spool"
-    elsewhere.mkdir()
-    os.chdir(elsewhere)
+    # As root maa-lda drops to the user: the tree must be reachable for it.
+    base = Path(tempfile.mkdtemp(prefix="maa-lda-test-", dir="/tmp")) if os.getuid() == 0 else tmp_path
     try:
-        assert lda.main(["-d", "alice", "-p", str(message)]) == 0
+        os.chmod(base, 0o755)
+        checkout = base / "checkout"
+        (checkout / "conf").mkdir(parents=True)
+        home = checkout / "var" / "mail" / "alice"
+        home.mkdir(parents=True)
+        uid, gid = (os.getuid(), os.getgid()) if os.getuid() else (65534, 65534)
+        os.chown(home, uid, gid)
+        (checkout / "var" / "passwd").write_text(f"alice:{{PLAIN}}x:{uid}:{gid}::{home}::\n")
+        (checkout / "conf" / "maa.conf").write_text(
+            "base_dir = var/run\nlog_path = var/log/maa.log\nmail_location = maildir:~/Maildir\n"
+            "passdb {\n  driver = passwd-file\n  args = var/passwd\n}\n"
+            "userdb {\n  driver = passwd-file\n  args = var/passwd\n}\n")
+        message = base / "message"
+        message.write_bytes(b"Subject: via embedded conf\n\nbody\n")
+        elsewhere = base / "spool"
+        elsewhere.mkdir()
+        script = (
+            "import os, sys\n"
+            "from pathlib import Path\n"
+            "import maa_server.config\n"
+            f"maa_server.config.default_config_path = lambda: Path({str(checkout / 'conf' / 'maa.conf')!r})\n"
+            "from maa_server.cli import lda\n"
+            f"code = lda.main(['-d', 'alice', '-p', {str(message)!r}])\n"
+            "print(os.getcwd())\n"
+            "sys.exit(code)\n")
+        repo = Path(__file__).resolve().parents[3]
+        result = subprocess.run([sys.executable, "-c", script], cwd=elsewhere, capture_output=True, text=True,
+                                timeout=60, check=False, env={**os.environ, "PYTHONPATH": str(repo)})
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == str(home)
+        delivered = list((home / "Maildir" / "new").iterdir())
+        assert [p.read_bytes() for p in delivered] == [message.read_bytes()]
+        assert "saved mail to INBOX" in (checkout / "var" / "log" / "maa.log").read_text()
     finally:
-        logs.configure_stderr()
-    assert Path.cwd() == home
-    delivered = list((home / "Maildir" / "new").iterdir())
-    assert [p.read_bytes() for p in delivered] == [message.read_bytes()]
-    assert "saved mail to INBOX" in (checkout / "var" / "log" / "maa.log").read_text()
+        if base != tmp_path:
+            shutil.rmtree(base, ignore_errors=True)
