@@ -171,9 +171,17 @@ def ca(tmp_path_factory: pytest.TempPathFactory) -> TestCA:
 
 @pytest.fixture
 def daemon(tmp_path: Path, ca: TestCA) -> Iterator[Daemon]:
-    ports = {name: free_port() for name in ("imap", "imaps", "pop3", "pop3s")}
-    config = write_config(tmp_path, ca, ports)
-    d = start_daemon(tmp_path, config, ports)
+    for attempt in range(3):
+        ports = {name: free_port() for name in ("imap", "imaps", "pop3", "pop3s")}
+        config = write_config(tmp_path, ca, ports)
+        try:
+            d = start_daemon(tmp_path, config, ports)
+            break
+        except AssertionError as exc:
+            # free_port() cannot reserve: another process may take the port
+            # before the daemon binds it. Anything else is a real failure.
+            if "Address already in use" not in str(exc) or attempt == 2:
+                raise
     yield d
     d.stop()
     d.notify.close()
