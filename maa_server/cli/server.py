@@ -65,7 +65,14 @@ def _fatal(message: str) -> int:
 def _run(args: Any) -> int:
     from maa_server.daemon import daemonize as dz
     from maa_server.daemon import embedded
-    from maa_server.daemon.master import Master, StartupError, bind_all, load_generation, load_handlers, usable_specs
+    from maa_server.daemon.master import (
+        Master,
+        StartupError,
+        bind_all,
+        load_generation,
+        load_handlers,
+        usable_specs,
+    )
     from maa_server.protocols.context import SessionRegistry
 
     demo: embedded.DemoLogin | None = None
@@ -124,6 +131,13 @@ def _run(args: Any) -> int:
     # The embedded development setup (no -c) keeps everything in the
     # checkout, where the demo user's worker could not reach: one process.
     separate = privsep.wanted() and demo is None
+    if separate:
+        from maa_server.daemon.privsep.logins import LoginUserMissing, login_credentials
+
+        try:
+            login_credentials(cfg)
+        except LoginUserMissing as exc:
+            return _fatal(str(exc))
     if os.geteuid() == 0 and not separate:
         why = "the embedded development configuration" if demo is not None else privsep.SINGLE_PROCESS_ENV
         logs.get_log("master").warning(f"started as root with {why}: every session runs as root")

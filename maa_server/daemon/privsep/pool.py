@@ -25,6 +25,7 @@ import pwd
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -190,6 +191,12 @@ class WorkerPool:
         self._config: Any = None
         self._preload: tuple[str, ...] = ()
         self.stopping = False
+        # Called with (user, remote_ip, protocol) when a session comes or goes.
+        self.on_change: Callable[[str, str, str], None] | None = None
+
+    def _changed(self, live: LiveSession) -> None:
+        if self.on_change is not None:
+            self.on_change(live.user, live.remote_ip, live.protocol)
 
     def set_config(self, config: Any) -> None:
         """A new configuration (start, SIGHUP): workers started before keep
@@ -316,40 +323,19 @@ class WorkerPool:
             live.pid = worker.pid  # type: ignore[attr-defined]
             worker.sessions[sid] = live
             self.registry.add(live)
+            self._changed(live)
         elif op == "session-remove":
             live = worker.sessions.pop(str(message.get("session_id", "")), None)
             if live is not None:
                 self.registry.remove(live)
+                self._changed(live)
         elif op == "idle":
             # The worker has nothing to do: no new work goes to it; it exits.
             self._retire(worker)
 
     async def _read_logs(self, worker: Worker) -> None:
-        """A worker's stderr: JSON log records, or a traceback's text."""
-        stream = worker.proc.stderr
-        assert stream is not None
-        loop = asyncio.get_running_loop()
-        reader = asyncio.StreamReader(limit=1 << 20)
-        transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), stream)
-        logger = logging.getLogger("maa")
-        try:
-            while True:
-                try:
-                    line = await reader.readline()
-                except (ValueError, asyncio.LimitOverrunError):
-                    continue
-                if not line:
-                    break
-                try:
-                    record = json.loads(line)
-                    logger.log(int(record["l"]), str(record["m"]),
-                               extra={"dovecot_prefix": str(record["p"])})
-                except (ValueError, KeyError, TypeError):
-                    text = line.decode("utf-8", "replace").rstrip()
-                    if text:
-                        log.error(f"mail process {worker.pid}: {text}")
-        finally:
-            transport.close()
+        assert worker.proc.stderr is not None
+        await relay_child_logs(worker.proc.stderr, f"mail process {worker.pid}")
 
     async def _reap(self, worker: Worker) -> None:
         worker.channel.close()
@@ -358,6 +344,7 @@ class WorkerPool:
                 future.set_exception(ChannelClosed("mail process exited"))
         for live in worker.sessions.values():
             self.registry.remove(live)
+            self._changed(live)
         worker.sessions.clear()
         if self.workers.get(worker.key) is worker:
             del self.workers[worker.key]
@@ -368,12 +355,8 @@ class WorkerPool:
                 worker.proc.kill()
             code = await asyncio.to_thread(worker.proc.wait)
         self.all.discard(worker)
-        if code < 0:
-            name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
-            if not (self.stopping and -code == signal.SIGTERM):
-                log.error(f"service(mail): child {worker.pid} killed with signal {-code} ({name})")
-        elif code != 0:
-            log.error(f"service(mail): child {worker.pid} returned error {code}")
+        if code and not (self.stopping and code == -signal.SIGTERM):
+            log.error(f"service(mail): child {worker.pid} {exit_description(code)}")
 
     # --- stopping ------------------------------------------------------
 
@@ -391,6 +374,40 @@ class WorkerPool:
         for worker in list(self.all):
             with contextlib.suppress(ProcessLookupError):
                 worker.proc.kill()
+
+
+async def relay_child_logs(stream: Any, label: str) -> None:
+    """A child's stderr: JSON log records (written to our log as they
+    are), or a traceback's text (logged as an error)."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=1 << 20)
+    transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), stream)
+    logger = logging.getLogger("maa")
+    try:
+        while True:
+            try:
+                line = await reader.readline()
+            except (ValueError, asyncio.LimitOverrunError):
+                continue
+            if not line:
+                break
+            try:
+                record = json.loads(line)
+                logger.log(int(record["l"]), str(record["m"]), extra={"dovecot_prefix": str(record["p"])})
+            except (ValueError, KeyError, TypeError):
+                text = line.decode("utf-8", "replace").rstrip()
+                if text:
+                    log.error(f"{label}: {text}")
+    finally:
+        transport.close()
+
+
+def exit_description(code: int) -> str:
+    """Dovecot's wording for a child that ended badly, "" for a clean exit."""
+    if code < 0:
+        return f"killed with signal {-code} ({signal.Signals(-code).name})" \
+            if -code in signal.Signals._value2member_map_ else f"killed with signal {-code}"
+    return f"returned error {code}" if code else ""
 
 
 class _Kicker:

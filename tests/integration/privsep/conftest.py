@@ -91,6 +91,7 @@ listen = 127.0.0.1
 base_dir = {base}/run
 log_path = {base}/maa.log
 disable_plaintext_auth = no
+auth_mechanisms = plain login
 mail_location = maildir:~/Maildir
 ssl = yes
 ssl_cert = <{base}/server.pem

@@ -332,3 +332,56 @@ def test_lda_run_as_root_delivers_as_the_user(setup: Setup) -> None:
     (saved,) = list((a.maildir / "new").iterdir())
     assert saved.read_bytes().endswith(b"\n\nhello\n")
     _assert_owned(a, a.maildir)
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                out.append(int(entry))
+    return out
+
+
+def test_pre_login_work_runs_as_the_login_user(setup: Setup) -> None:
+    import pwd
+
+    login_user = pwd.getpwnam("dovenull")
+    a = setup.users["a"]
+    # AUTHENTICATE LOGIN: a multi-step SASL exchange, carried to the master.
+    raw = socket.create_connection(("127.0.0.1", setup.ports["imap"]), timeout=20)
+    reader = raw.makefile("rb")
+    assert reader.readline().startswith(b"* OK")
+    logins = [pid for pid in _children(setup.daemon.proc.pid)
+              if b"privsep.login" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    assert len(logins) == 1
+    uids, gids, groups = _proc_ids(logins[0])
+    assert uids == [login_user.pw_uid] * 4 and gids == [login_user.pw_gid] * 4 and 0 not in groups
+    import base64
+
+    raw.sendall(b"a AUTHENTICATE LOGIN\r\n")
+    assert reader.readline().startswith(b"+ ")
+    raw.sendall(base64.b64encode(a.name.encode()) + b"\r\n")
+    assert reader.readline().startswith(b"+ ")
+    raw.sendall(base64.b64encode(PASSWORD.encode()) + b"\r\n")
+    assert reader.readline().startswith(b"a OK [CAPABILITY ")
+    raw.sendall(b"b SELECT INBOX\r\n")
+    line = reader.readline()
+    while not line.startswith(b"b "):
+        line = reader.readline()
+    assert line.startswith(b"b OK")
+    raw.close()
+
+
+def test_a_wrong_password_is_refused_through_the_master(setup: Setup) -> None:
+    a = setup.users["a"]
+    with imaplib.IMAP4("127.0.0.1", setup.ports["imap"], timeout=20) as imap:
+        try:
+            imap.login(a.name, "wrong")
+            raise AssertionError("logged in with a wrong password")
+        except imaplib.IMAP4.error as exc:
+            assert "[AUTHENTICATIONFAILED] Authentication failed." in str(exc)
