@@ -3,12 +3,31 @@ UNIX socket, POP3 to read back), users alice and bob."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.integration.pop3.maa_pop3_harness import MaaStack
+
+
+@pytest.fixture
+def tmp_path(tmp_path: Path) -> Iterator[Path]:
+    """Under root, a 0755 directory in /tmp instead of pytest's 0700 one:
+    maa-lda (as dovecot-lda) drops to the mail user's uid before it touches
+    the Maildir, and that user must be able to reach it."""
+    if os.geteuid() != 0:
+        yield tmp_path
+        return
+    root = Path(tempfile.mkdtemp(prefix="maa-lmtp-", dir="/tmp"))
+    root.chmod(0o755)
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture

@@ -7,10 +7,33 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from tests.integration.pop3.maa_pop3_harness import MaaStack
 
+NOBODY = 65534
 MESSAGE = b"From: a@example.org\nSubject: via lda\nMessage-ID: <lda1@x>\n\nbody \xc3\xa4\n"
+
+
+def lda_stack(root: Path, **kwargs: Any) -> MaaStack:
+    """maa-lda, as dovecot-lda, drops to the userdb uid/gid before it
+    touches the Maildir, and as root it refuses users without one (and uid 0
+    in a passwd-file): under root the users are nobody's, homes included."""
+    uid, gid = (NOBODY, NOBODY) if os.geteuid() == 0 else (os.getuid(), os.getgid())
+    # (MaaStack's config sets first_valid_uid = 0, so nobody's 65534 passes)
+    stack = MaaStack(root, uid=uid, gid=gid, **kwargs)
+    own_homes(root)
+    return stack
+
+
+def own_homes(root: Path) -> None:
+    """Under root: everything below home/ belongs to the mail user."""
+    if os.geteuid() != 0:
+        return
+    for dirpath, _dirs, files in os.walk(root / "home"):
+        os.chown(dirpath, NOBODY, NOBODY)
+        for name in files:
+            os.chown(os.path.join(dirpath, name), NOBODY, NOBODY)
 
 
 def run_lda(stack: MaaStack, *args: str, stdin: bytes = MESSAGE) -> subprocess.CompletedProcess[bytes]:
@@ -25,7 +48,7 @@ def stored(stack: MaaStack, user: str) -> list[bytes]:
 
 
 def test_delivers_unchanged_and_exit_0(tmp_path: Path) -> None:
-    stack = MaaStack(tmp_path)  # config and users only; no listener needed
+    stack = lda_stack(tmp_path)  # config and users only; no listener needed
     result = run_lda(stack, "-d", "alice", "-f", "bounce@example.org")
     assert result.returncode == 0, result.stderr
     # dovecot-lda adds no headers (observed)
@@ -34,14 +57,14 @@ def test_delivers_unchanged_and_exit_0(tmp_path: Path) -> None:
 
 
 def test_unknown_user_exits_67(tmp_path: Path) -> None:
-    stack = MaaStack(tmp_path)
+    stack = lda_stack(tmp_path)
     result = run_lda(stack, "-d", "nosuchuser")
     assert result.returncode == 67
     assert b"nosuchuser" in result.stderr
 
 
 def test_missing_mailbox_falls_back_to_inbox(tmp_path: Path) -> None:
-    stack = MaaStack(tmp_path)
+    stack = lda_stack(tmp_path)
     result = run_lda(stack, "-d", "alice", "-m", "NoSuchBox", "-e")
     assert result.returncode == 0, result.stderr
     assert len(stored(stack, "alice")) == 1
@@ -49,21 +72,21 @@ def test_missing_mailbox_falls_back_to_inbox(tmp_path: Path) -> None:
 
 
 def test_mbox_from_line_is_removed(tmp_path: Path) -> None:
-    stack = MaaStack(tmp_path)
+    stack = lda_stack(tmp_path)
     result = run_lda(stack, "-d", "bob", stdin=b"From sender@example.org Thu Nov 26 17:00:00 2026\n" + MESSAGE)
     assert result.returncode == 0, result.stderr
     assert stored(stack, "bob") == [MESSAGE]
 
 
 def test_broken_config_is_a_temporary_failure(tmp_path: Path) -> None:
-    stack = MaaStack(tmp_path)
+    stack = lda_stack(tmp_path)
     stack.config_path.write_text("this is { not a config\n")
     result = run_lda(stack, "-d", "alice")
     assert result.returncode == 75
 
 
 def test_usage_error_exits_64(tmp_path: Path) -> None:
-    stack = MaaStack(tmp_path)
+    stack = lda_stack(tmp_path)
     result = run_lda(stack, "--no-such-option")
     assert result.returncode == 64
 
@@ -73,13 +96,14 @@ def test_lda_delivery_wakes_a_session_in_another_process(tmp_path: Path) -> None
     delivery made by another process (the storage's cross-process wakeup)."""
     import asyncio
 
-    stack = MaaStack(tmp_path).start()
+    stack = lda_stack(tmp_path).start()
     try:
         async def wait_for_lda() -> bool:
             user = await stack.ctx.auth.lookup_user("alice")
             assert user is not None
             box = await (await stack.ctx.open_store(user)).open_mailbox("INBOX")
             await box.sync()
+            own_homes(tmp_path)  # the in-process server wrote as root
             lda = asyncio.ensure_future(asyncio.to_thread(run_lda, stack, "-d", "alice"))
             woke = False
             for _ in range(40):  # bounded: never hang the suite
@@ -98,7 +122,7 @@ def test_lda_delivery_wakes_a_session_in_another_process(tmp_path: Path) -> None
 
 
 def test_message_from_path(tmp_path: Path) -> None:
-    stack = MaaStack(tmp_path)
+    stack = lda_stack(tmp_path)
     message = tmp_path / "message.eml"
     message.write_bytes(MESSAGE.replace(b"\n", b"\r\n"))
     result = run_lda(stack, "-d", "alice", "-p", str(message), stdin=b"")
@@ -107,10 +131,11 @@ def test_message_from_path(tmp_path: Path) -> None:
 
 
 def test_mailbox_flag_saves_into_that_folder(tmp_path: Path) -> None:
-    stack = MaaStack(tmp_path)
+    stack = lda_stack(tmp_path)
     lists = stack.maildir("alice") / ".Lists"  # Maildir++ folder "Lists"
     for sub in ("cur", "new", "tmp"):
         (lists / sub).mkdir(parents=True)
+    own_homes(tmp_path)
     result = run_lda(stack, "-d", "alice", "-m", "Lists", "-f", "list@example.org")
     assert result.returncode == 0, result.stderr
     assert [p.read_bytes() for p in (lists / "new").iterdir()] == [MESSAGE]
@@ -119,7 +144,7 @@ def test_mailbox_flag_saves_into_that_folder(tmp_path: Path) -> None:
 
 
 def test_mailbox_flag_creates_with_lda_mailbox_autocreate(tmp_path: Path) -> None:
-    stack = MaaStack(tmp_path, extra_config="lda_mailbox_autocreate = yes")
+    stack = lda_stack(tmp_path, extra_config="lda_mailbox_autocreate = yes")
     result = run_lda(stack, "-d", "alice", "-m", "Fresh")
     assert result.returncode == 0, result.stderr
     assert len(list((stack.maildir("alice") / ".Fresh" / "new").iterdir())) == 1
@@ -132,7 +157,7 @@ def test_lda_delivery_shows_up_in_imap_idle_of_another_process(tmp_path: Path) -
 
     from tests.integration.pop3.maa_pop3_harness import PASSWORD
 
-    stack = MaaStack(tmp_path).start()
+    stack = lda_stack(tmp_path).start()
     try:
         sock = socket.create_connection(("127.0.0.1", stack.imap_port), timeout=20)
         reader = sock.makefile("rb")
@@ -144,6 +169,7 @@ def test_lda_delivery_shows_up_in_imap_idle_of_another_process(tmp_path: Path) -
             assert line.startswith(tag + b" OK"), line
         sock.sendall(b"a3 IDLE\r\n")
         assert reader.readline().startswith(b"+ ")
+        own_homes(tmp_path)  # the in-process server wrote as root
         result = run_lda(stack, "-d", "alice")
         assert result.returncode == 0, result.stderr
         untagged = [reader.readline()]  # bounded by the socket timeout

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.lmtp.test_lda import run_lda
+from tests.integration.lmtp.test_lda import lda_stack, run_lda
 from tests.integration.pop3.maa_pop3_harness import MaaStack
 
 INTERNAL_ERROR = re.compile(rb"4\.2\.0 <alice> Internal error occurred\. Refer to server log for "
@@ -112,7 +112,7 @@ def test_full_disk_fails_that_recipient_only_and_leaves_no_file(
 
 
 def test_lda_on_a_full_disk_exits_75_and_leaves_no_file(tmp_path: Path, full_disk: Path) -> None:
-    stack = MaaStack(tmp_path)
+    stack = lda_stack(tmp_path)
     result = run_lda(stack, "-d", "alice", stdin=b"Subject: big\n\n" + (b"y" * 70 + b"\n") * 3000)
     assert result.returncode == 75, result.stderr
     assert _maildir_files(full_disk) == []
