@@ -252,6 +252,11 @@ class Master:
         self._reloading = False
         self.started = time.monotonic()
         self.drop_warnings = DropWarnings()
+        # Pre-login connections per login service, in accept order, keyed
+        # by id(conn): a login takes the entry out (see _watch_logins), so
+        # the limit check never walks the logged-in sessions.
+        self.waiting: dict[str, dict[int, OpenConnection]] = {}
+        self._watch_logins()
 
     # --- start ---------------------------------------------------------
 
@@ -372,7 +377,9 @@ class Master:
             task = asyncio.current_task()
             assert task is not None
             self._make_room(state.spec, gen)
-            self.open[task] = OpenConnection(state.spec.protocol, conn, task, state.spec.service)
+            entry = OpenConnection(state.spec.protocol, conn, task, state.spec.service)
+            self.open[task] = entry
+            self.waiting.setdefault(entry.service, {})[id(conn)] = entry
             state.current += 1
             state.total += 1
             try:
@@ -385,6 +392,7 @@ class Master:
             finally:
                 state.current -= 1
                 self.open.pop(task, None)
+                self.waiting.get(state.spec.service, {}).pop(id(conn), None)
                 await conn.close()
         return accepted
 
@@ -394,20 +402,34 @@ class Master:
         limit = login_limit(gen.config, spec.service)
         if limit is None:
             return
-        logged_in = {id(c) for c in map(_session_connection, list(self.registry.sessions)) if c is not None}
-        waiting = [e for e in self.open.values()
-                   if e.service == spec.service and not e.task.done() and id(e.conn) not in logged_in
-                   and not e.conn.closing]
+        waiting = [e for e in self.waiting.get(spec.service, {}).values()
+                   if not e.task.done() and not e.conn.closing]
         if len(waiting) < limit.connections:
             return
         self.drop_warnings.warn(limit)
-        for entry in waiting if limit.drops_all else waiting[:1]:  # self.open keeps accept order
+        for entry in waiting if limit.drops_all else waiting[:1]:  # dicts keep accept order
             entry.conn.disconnect_reason = QUEUE_FULL_REASON
             goodbye = QUEUE_FULL_GOODBYES.get(entry.protocol)
             if goodbye:
                 with contextlib.suppress(Exception):
                     entry.conn.write(goodbye)
             entry.conn.close_soon()
+
+    def _watch_logins(self) -> None:
+        """A session registering itself (it logged in) leaves the pre-login
+        set of its service: registry.add is wrapped, as the registry is the
+        protocols' one signal of a login."""
+        registry = self.registry
+        add = registry.add
+
+        def add_and_leave_waiting(session: LiveSession) -> None:
+            add(session)
+            conn = _session_connection(session)
+            if conn is not None:
+                for entries in self.waiting.values():
+                    entries.pop(id(conn), None)
+
+        registry.add = add_and_leave_waiting  # type: ignore[method-assign]
 
     async def _read_proxy_header(self, spec: ListenerSpec, gen: Generation, reader: asyncio.StreamReader,
                                  writer: asyncio.StreamWriter) -> tuple[bool, ProxiedAddresses | None]:
