@@ -58,7 +58,7 @@ def _take_buffered(conn: Connection) -> bytes:
     """Stop reading and return every byte the client sent that the session
     has not consumed: Connection's buffer, then the StreamReader's. (Both
     are private; this module is the one place allowed to reach in.)"""
-    transport = conn._writer.transport
+    transport: Any = conn._writer.transport
     with contextlib.suppress(AttributeError, RuntimeError):
         transport.pause_reading()
     reader = conn._reader
@@ -99,8 +99,9 @@ async def _send_relayed(conn: Connection, state: dict[str, Any], send: Sender) -
         raise
     finally:
         theirs.close()
+    transport: Any = conn._writer.transport
     with contextlib.suppress(AttributeError, RuntimeError):
-        conn._writer.transport.resume_reading()
+        transport.resume_reading()
     await relay(conn, ours)
 
 

@@ -10,7 +10,6 @@ connections untouched), SIGTERM reaches every process.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import socket
@@ -23,11 +22,8 @@ from maa_server.daemon.master import (
     ListenerState,
     Master,
 )
-from maa_server.daemon.privsep.channel import ChannelClosed
-from maa_server.daemon.privsep.handover import send_connection, user_from_dict
 from maa_server.daemon.privsep.logins import LoginProcesses, LoginUserMissing
-from maa_server.daemon.privsep.pool import WorkerPool, WorkerRefused
-from maa_server.protocols.connection import Connection
+from maa_server.daemon.privsep.pool import WorkerPool
 
 log = logs.get_log("master")
 
@@ -51,7 +47,6 @@ class PrivsepMaster(Master):
         super().__init__(*args, **kwargs)
         self.pool = WorkerPool(self.registry)
         self.pool.set_config(self.gen.config)
-        self.relays: set[asyncio.Task[Any]] = set()
         self.logins = LoginProcesses(self.pool, self.registry)
         self._install(self.gen)
 
@@ -61,12 +56,16 @@ class PrivsepMaster(Master):
         process, which accepts on them."""
         if state.spec.protocol == "lmtp":
             await super()._serve(state)
-        elif state.sock is not None:
+        elif state.sock is not None and not isinstance(state.server, HeldListener):
             state.server = HeldListener(state.sock)
 
     async def start(self) -> None:
-        await super().start()
+        # The login process first, so that READY=1 means "accepting".
+        for state in self.listeners:
+            if state.spec.protocol != "lmtp":
+                await self._serve(state)
         await self._start_logins(self.gen)
+        await super().start()
 
     async def _start_logins(self, gen: Generation) -> None:
         held = [(s.sock, s.spec) for s in self.listeners
@@ -79,7 +78,6 @@ class PrivsepMaster(Master):
             log.error(f"can't start a login process: {exc}")
 
     def _install(self, gen: Generation) -> None:
-        gen.ctx.hand_over = self.hand_over
         self._install_delivery(gen.ctx)
 
     def _install_delivery(self, ctx: Any) -> None:
@@ -100,38 +98,6 @@ class PrivsepMaster(Master):
         self._install(new)
         if self.lmtp_ctx is not None:
             self._install_delivery(self.lmtp_ctx)
-
-    # --- hand-over -------------------------------------------------------
-
-    async def hand_over(self, conn: Connection, protocol: str, state: dict[str, Any]) -> str | None:
-        """ServerContext.hand_over: move a logged-in connection to the user's
-        worker. Returns None when it left this process (for TLS: when the
-        relay ends), else the error line for the log."""
-        user = user_from_dict(state.get("user") or {})
-        username = str(state.get("username") or user.username)
-        try:
-            worker = await self.pool.worker_for(user)
-        except WorkerRefused as exc:
-            return str(exc)
-        count = self.registry.count(username, conn.remote_ip, protocol)
-
-        async def send(message: dict[str, Any], fds: list[int]) -> None:
-            reply = await worker.request(dict(message, op="session"), fds)
-            if not reply.get("ok"):
-                raise WorkerRefused(str(reply.get("error") or "mail process failed"))
-
-        task = asyncio.current_task()
-        if task is not None and conn.secured:
-            self.relays.add(task)
-        try:
-            await send_connection(conn, {"protocol": protocol, "session": state, "userip_count": count}, send)
-        except (WorkerRefused, ChannelClosed, OSError) as exc:
-            log.error(f"{protocol}({username}): hand-over to mail process {worker.pid} failed: {exc}")
-            return "Internal error: the mail process did not take the session"
-        finally:
-            if task is not None:
-                self.relays.discard(task)
-        return None
 
     # --- control ---------------------------------------------------------
 
@@ -158,10 +124,5 @@ class PrivsepMaster(Master):
         # process's relays; then the login processes end what is pre-login.
         await self.pool.shutdown(SHUTDOWN_GRACE_SECS + 2)
         await self.logins.shutdown(SHUTDOWN_GRACE_SECS + 2)
-        if self.relays:
-            # TLS relays end once their worker closed its side.
-            await asyncio.wait(list(self.relays), timeout=2)
-        for task in list(self.relays):
-            task.cancel()
         with contextlib.suppress(Exception):
             await super().shutdown()

@@ -325,10 +325,10 @@ class WorkerPool:
             self.registry.add(live)
             self._changed(live)
         elif op == "session-remove":
-            live = worker.sessions.pop(str(message.get("session_id", "")), None)
-            if live is not None:
-                self.registry.remove(live)
-                self._changed(live)
+            gone = worker.sessions.pop(str(message.get("session_id", "")), None)
+            if gone is not None:
+                self.registry.remove(gone)
+                self._changed(gone)
         elif op == "idle":
             # The worker has nothing to do: no new work goes to it; it exits.
             self._retire(worker)

@@ -77,3 +77,53 @@ async def test_channel_carries_messages_and_descriptors_in_order() -> None:
         os.close(r)
         os.close(w)
         b.close()
+
+
+async def test_remote_authenticator_carries_plain_and_multi_step_sasl(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from maa_server.auth import build_authenticator
+    from maa_server.auth.interface import AuthStatus, ClientInfo
+    from maa_server.auth.remote import AuthService, RemoteAuthenticator
+
+    users = tmp_path / "users"
+    users.write_text(f"bob:{{PLAIN}}pw:1500:1500::{tmp_path}/bob::\n")
+    cfg = parse_config_text(f"""\
+auth_mechanisms = plain login cram-md5
+disable_plaintext_auth = no
+passdb {{
+  driver = passwd-file
+  args = {users}
+}}
+userdb {{
+  driver = passwd-file
+  args = {users}
+}}
+""")
+    service = AuthService(build_authenticator(cfg))
+    seen: list[dict[str, object]] = []
+
+    async def call(request: dict[str, object]) -> dict[str, object]:
+        seen.append(request)
+        # Through JSON, as over the channel.
+        import json
+
+        return json.loads(json.dumps(await service.handle(json.loads(json.dumps(request)))))
+
+    remote = RemoteAuthenticator(build_authenticator(cfg), call)
+    client = ClientInfo(protocol="imap", remote_ip="127.0.0.1", local_ip="127.0.0.1", secured=True)
+    assert remote.mechanisms(client) == ["PLAIN", "LOGIN", "CRAM-MD5"]
+    ok = await remote.verify_plain("bob", "pw", client)
+    assert ok.status is AuthStatus.OK and ok.user is not None and ok.user.home == f"{tmp_path}/bob"
+    assert all("password" not in str(r.get("client")) for r in seen)
+    exchange = remote.start_sasl("LOGIN", client)
+    assert exchange is not None
+    step = await exchange.step(None)
+    assert step.challenge is not None
+    step = await exchange.step(b"bob")
+    assert step.challenge is not None
+    step = await exchange.step(b"pw")
+    assert step.result is not None and step.result.ok and step.result.username == "bob"
+    assert remote.start_sasl("NOSUCH", client) is None
+    user = await remote.lookup_user("bob", client)
+    assert user is not None and (user.uid, user.gid) == (1500, 1500)
+    assert await remote.lookup_user("nobody-here", client) is None
+    assert not service.exchanges  # finished exchanges are forgotten

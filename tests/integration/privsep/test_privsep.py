@@ -385,3 +385,30 @@ def test_a_wrong_password_is_refused_through_the_master(setup: Setup) -> None:
             raise AssertionError("logged in with a wrong password")
         except imaplib.IMAP4.error as exc:
             assert "[AUTHENTICATIONFAILED] Authentication failed." in str(exc)
+
+
+def test_a_dying_login_process_is_replaced(setup: Setup) -> None:
+    (login,) = [pid for pid in _children(setup.daemon.proc.pid)
+                if b"privsep.login" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    os.kill(login, signal.SIGKILL)
+    _wait_for(lambda: f"child {login} killed with signal 9" in setup.daemon.log_text(),
+              "the master to log the death")
+    a = setup.users["a"]
+    with imaplib.IMAP4("127.0.0.1", setup.ports["imap"], timeout=20) as imap:
+        assert imap.login(a.name, PASSWORD)[0] == "OK"
+    assert setup.daemon.proc.poll() is None
+
+
+def test_missing_default_login_user_is_fatal_as_in_dovecot(setup: Setup) -> None:
+    import subprocess
+    import sys
+
+    setup.daemon.stop()
+    text = setup.daemon.config.read_text() + "default_login_user = nosuchloginuserx\n"
+    setup.daemon.config.write_text(text)
+    done = subprocess.run([sys.executable, "-m", "maa_server.cli.server", "-F", "-c", str(setup.daemon.config)],
+                          capture_output=True, text=True, timeout=60, check=False,
+                          env={**os.environ, "MAA_SERVER_SINGLE_PROCESS": "0"})
+    assert done.returncode == 89
+    assert (f"Fatal: Error in configuration file {setup.daemon.config}: "
+            "default_login_user doesn't exist: nosuchloginuserx") in done.stderr
