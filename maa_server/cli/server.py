@@ -30,6 +30,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-F", "--foreground", action="store_true",
                         help="stay in the foreground (systemd, tests); default: daemonize")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
+    # As `dovecot -n` / `dovecot -a` (doveconf) and `dovecot reload|stop`.
+    parser.add_argument("-n", dest="dump", action="store_const", const="n",
+                        help="print the settings that differ from the defaults and exit")
+    parser.add_argument("-a", dest="dump", action="store_const", const="a",
+                        help="print all settings and exit")
+    parser.add_argument("command", nargs="?", choices=("reload", "stop"),
+                        help="tell the running server to reload or stop (as maa-adm reload|stop)")
     return parser
 
 
@@ -46,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.version:
         print(f"maa-server {__version__} (Dovecot 2.3 compatible)")
         return 0
+    if args.dump or args.command:
+        return _admin(args)
     logs.configure_stderr()
     # A reload or log-reopen request that arrives while starting must not
     # kill the process (their default action); the loop installs handlers.
@@ -55,6 +64,19 @@ def main(argv: list[str] | None = None) -> int:
         return _run(args)
     except KeyboardInterrupt:
         return 0
+
+
+def _admin(args: Any) -> int:
+    """`maa-server -n|-a|reload|stop`: what `dovecot` does with them, through
+    maa-adm's own commands (config dump; control socket)."""
+    from maa_server.cli import adm
+
+    argv = ["-c", args.config] if args.config else []
+    if args.dump:
+        argv += ["config", f"-{args.dump}"]
+    else:
+        argv.append(args.command)
+    return adm.main(argv)
 
 
 def _fatal(message: str) -> int:

@@ -101,3 +101,23 @@ def test_reload_with_a_broken_config_as_doveadm(daemon: Daemon) -> None:
     pop.user("alice")
     assert pop.pass_(PASSWORD).startswith(b"+OK")
     pop.quit()
+
+
+def test_maa_server_n_reload_stop_as_the_dovecot_command(daemon: Daemon) -> None:
+    """`dovecot -n`, `dovecot reload`, `dovecot stop` have their maa-server
+    twins, so scripts and units written for Dovecot keep working."""
+    from .conftest import server_command
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(server_command("-c", str(daemon.config), *args), capture_output=True,
+                              text=True, timeout=60, check=False)
+
+    dump = run("-n")
+    assert dump.returncode == 0, dump.stderr
+    assert f"base_dir = {daemon.home}/run\n" in dump.stdout
+    daemon.messages.clear()
+    assert run("reload").returncode == 0
+    daemon.wait_notify("READY=1")
+    assert any("RELOADING=1" in m.split("\n") for m in daemon.messages)
+    assert run("stop").returncode == 0
+    assert daemon.proc.wait(20) == 0
