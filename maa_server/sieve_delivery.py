@@ -14,9 +14,9 @@ active script (`~/.dovecot.sieve.log`), as Pigeonhole writes them."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,8 +36,8 @@ from maa_server.sieve.replies import (
 )
 from maa_server.sieve.scripts import ScriptStore, parse_location
 from maa_server.sieve.sendmail import SendError, send_mail
-from maa_server.sieve.signatures import EXTENSIONS, OPTIONAL_EXTENSIONS
-from maa_server.sieve.spamtest import StatusTest
+from maa_server.sieve.settings import SieveConfig
+from maa_server.sieve.vacation import vacation_skip_reason
 from maa_server.sieve.validator import Script
 from maa_server.storage.interface import (
     MailboxError,
@@ -47,106 +47,6 @@ from maa_server.storage.interface import (
 )
 
 USER_LOG_MAX = 10 * 1024  # Pigeonhole rotates the user log past 10 KiB (sieve-error.c)
-# RFC 5230 4.5 / Pigeonhole ext-vacation-common: never answer these senders.
-_SYSTEM_LOCALPARTS = ("mailer-daemon", "listserv", "majordomo")
-_LIST_HEADERS = ("list-id", "list-owner", "list-subscribe", "list-post", "list-unsubscribe",
-                 "list-help", "list-archive")
-
-
-@dataclass
-class SieveConfig:
-    """The `plugin {}` settings Pigeonhole reads (sieve_*) plus the sending ones."""
-
-    location: str = "file:~/sieve;active=~/.dovecot.sieve"
-    legacy_dir: str = ""  # sieve_dir, for the old `sieve = ~/.dovecot.sieve` form
-    user_log: str = ""  # sieve_user_log; "" = next to the active script
-    default: str = ""
-    before: list[str] = field(default_factory=list)
-    after: list[str] = field(default_factory=list)
-    global_dir: str = ""
-    max_actions: int = 32
-    max_redirects: int = 4
-    extensions: frozenset[str] = EXTENSIONS
-    vacation_min_period: int = 86400
-    vacation_max_period: int = 60 * 86400
-    vacation_default_period: int = 7 * 86400
-    sendmail_path: str = "/usr/sbin/sendmail"
-    submission_host: str = ""
-    postmaster_address: str = ""
-    hostname: str = ""
-    recipient_delimiter: str = "+"
-    status_tests: dict[str, StatusTest] = field(default_factory=dict)  # spamtest / virustest
-
-    @classmethod
-    def from_plugin(cls, plugin: dict[str, str], settings_get: Callable[[str], object]) -> SieveConfig:
-        from maa_server.config.values import parse_time
-
-        def numbered(base: str) -> list[str]:
-            out = [plugin[base]] if plugin.get(base) else []
-            n = 2
-            while plugin.get(f"{base}{n}"):
-                out.append(plugin[f"{base}{n}"])
-                n += 1
-            return out
-
-        def seconds(name: str, default: int) -> int:
-            try:
-                return int(parse_time(plugin[name])) if plugin.get(name) else default
-            except ValueError:
-                return default
-
-        def number(name: str, default: int) -> int:
-            try:
-                return int(plugin.get(name) or default)
-            except ValueError:
-                return default
-
-        exts = set(EXTENSIONS)
-        words = plugin.get("sieve_extensions", "").split()
-        if words and not all(w[:1] in "+-" for w in words):
-            exts = set()  # a plain list replaces the default set (Pigeonhole)
-        for word in words:
-            name = word.lstrip("+-")
-            if word.startswith("-"):
-                exts.discard(name)
-            elif name in EXTENSIONS | OPTIONAL_EXTENSIONS:
-                exts.add(name)
-        return cls(
-            location=plugin.get("sieve", cls.location),
-            legacy_dir=plugin.get("sieve_dir", ""),
-            user_log=plugin.get("sieve_user_log", ""),
-            default=plugin.get("sieve_default", ""),
-            before=numbered("sieve_before"),
-            after=numbered("sieve_after"),
-            global_dir=plugin.get("sieve_global", plugin.get("sieve_global_dir", "")),
-            max_actions=number("sieve_max_actions", 32),
-            max_redirects=number("sieve_max_redirects", 4),
-            extensions=frozenset(exts),
-            vacation_min_period=seconds("sieve_vacation_min_period", 86400),
-            vacation_max_period=seconds("sieve_vacation_max_period", 60 * 86400),
-            vacation_default_period=seconds("sieve_vacation_default_period", 7 * 86400),
-            sendmail_path=str(settings_get("sendmail_path") or "/usr/sbin/sendmail"),
-            submission_host=str(settings_get("submission_host") or ""),
-            postmaster_address=str(settings_get("postmaster_address") or ""),
-            hostname=str(settings_get("hostname") or ""),
-            recipient_delimiter=str(settings_get("recipient_delimiter") or "+"),
-            status_tests={kind: test for kind in ("spamtest", "virustest")
-                          if (test := StatusTest.from_plugin(plugin, kind)) is not None},
-        )
-
-    def postmaster(self, recipient: str) -> str:
-        """postmaster_address; its default `postmaster@%{if;%d;ne;;%d;%{hostname}}`
-        is the recipient's domain, else the host name."""
-        value = self.postmaster_address
-        if value and "%" not in value:
-            return value
-        domain = recipient.rpartition("@")[2] if "@" in recipient else ""
-        return f"postmaster@{domain or self.host()}"
-
-    def host(self) -> str:
-        import socket
-
-        return self.hostname or socket.gethostname()
 
 
 @dataclass(frozen=True)
@@ -514,16 +414,19 @@ class SieveDelivery:
         prefix = f"sieve: msgid={self.msgid}: vacation action: "
         key = "vacation\0{}\0{}".format(
             vac.handle or f"{vac.reason}\0{vac.subject}\0{vac.from_}\0{vac.mime}", sender.lower())
-        skip = _vacation_skip(message, sender, envelope.rcpt_to, vac.addresses,
+        skip = vacation_skip_reason(message, sender, envelope.rcpt_to, vac.addresses,
                               tracker is not None and await asyncio.to_thread(tracker.seen, key),
-                              self.config.recipient_delimiter)
+                              self.config.recipient_delimiter, self.config.vacation_dont_check_recipient)
         if skip:
             self.log.info(prefix + skip)
             return
+        reply = vacation_mail(message, sender=sender, recipient=envelope.rcpt_to, reason=vac.reason,
+                              subject=vac.subject, from_=vac.from_, mime=vac.mime, hostname=self.config.host())
+        if self.config.vacation_send_from_recipient:
+            # Pigeonhole's option for MTAs that refuse the null sender.
+            reply = dataclasses.replace(reply, sender=envelope.rcpt_to)
         try:
-            await self._send(vacation_mail(
-                message, sender=sender, recipient=envelope.rcpt_to, reason=vac.reason,
-                subject=vac.subject, from_=vac.from_, mime=vac.mime, hostname=self.config.host()))
+            await self._send(reply)
         except SendError as exc:
             # Observed wording, without <> around the address but around the error.
             await self._action_error(f"msgid={self.msgid}: vacation action: failed to send vacation "
@@ -540,41 +443,3 @@ def _report_lines(exc: SieveError) -> list[str]:
     kind = "parse" if any("expected" in m or "unterminated" in m for m in exc.messages) \
         else "validation"
     return [*exc.messages, f"error: {kind} failed."]
-
-
-def _strip_detail(address: str, delimiter: str) -> str:
-    local, at, domain = address.rpartition("@")
-    if not at:
-        return address.lower()
-    for ch in delimiter:
-        local = local.split(ch, 1)[0]
-    return f"{local}@{domain}".lower()
-
-
-def _vacation_skip(message: SieveMessage, sender: str, recipient: str, addresses: tuple[str, ...],
-                   duplicate: bool, delimiter: str) -> str:
-    """The reason not to answer, as Pigeonhole logs it, in Pigeonhole's order
-    (ext-vacation.c act_vacation_commit()); "" to answer."""
-    if not sender:
-        return "discarded vacation reply to <>"
-    if duplicate:
-        return f"discarded duplicate vacation response to <{sender}>"
-    if any(message.headers(h) for h in _LIST_HEADERS):
-        return f"discarding vacation response to mailinglist recipient <{sender}>"
-    auto = (message.headers("auto-submitted") or ["no"])[0].strip().lower()
-    if auto != "no":
-        return f"discarding vacation response to auto-submitted message from <{sender}>"
-    precedence = (message.headers("precedence") or [""])[0].strip().lower()
-    if precedence in ("bulk", "list", "junk"):
-        return f"discarding vacation response to precedence={precedence} message from <{sender}>"
-    local = sender.rpartition("@")[0].lower() if "@" in sender else sender.lower()
-    if local in _SYSTEM_LOCALPARTS or local.startswith("owner-") or local.endswith("-request"):
-        return f"not sending vacation response to system address <{sender}>"
-    ours = {_strip_detail(a, delimiter) for a in (recipient, *addresses) if a}
-    seen = {_strip_detail(a, delimiter) for h in ("to", "cc", "bcc", "resent-to", "resent-cc",
-                                                  "resent-bcc") for a in message.addresses(h)}
-    if not ours & seen:
-        extra = "" if addresses else ", and no additional `:addresses' are specified"
-        return ("discarding vacation response for implicitly delivered message; no known (envelope) "
-                f"recipient address found in message headers (recipient=<{recipient}>{extra})")
-    return ""

@@ -27,7 +27,7 @@ from maa_server.protocols.managesieve.parser import (
     response,
 )
 from maa_server.sieve.scripts import Quota, ScriptError, ScriptStore, parse_location
-from maa_server.sieve_delivery import SieveConfig
+from maa_server.sieve.settings import SieveConfig
 
 LINE_LIMIT = 8192
 LOGIN_TIMEOUT = 180.0

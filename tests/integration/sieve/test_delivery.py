@@ -426,3 +426,15 @@ def test_spamtest_files_spam(tmp_path, caplog) -> None:  # type: ignore[no-untyp
         assert len(stack.folder("alice", "Junk")) == 1 and len(stack.folder("alice", "INBOX")) == 2
     finally:
         stack.stop()
+
+
+def test_vacation_options_from_the_plugin(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    plugin = "  sieve_vacation_dont_check_recipient = yes\n  sieve_vacation_send_from_recipient = yes\n"
+    stack = SieveStack(tmp_path, plugin=plugin).start()
+    try:
+        stack.set_script("alice", VACATION)
+        stack.lmtp_send(message(90, to="list@example.org"))  # not addressed to alice: answered anyway
+        [(args, _)] = stack.sent()
+        assert args == "-i -f alice@example.com -- sender@example.org"
+    finally:
+        stack.stop()

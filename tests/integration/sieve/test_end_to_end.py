@@ -4,7 +4,11 @@ decide where LMTP deliveries go; the same through maa-lda."""
 from __future__ import annotations
 
 import os
+import pwd
+import shutil
 import subprocess
+import tempfile
+from collections.abc import Iterator
 import sys
 from pathlib import Path
 
@@ -91,14 +95,45 @@ def test_deactivated_script_no_longer_runs(stack: SieveStack) -> None:
 
 # --- maa-lda ---------------------------------------------------------------
 
+@pytest.fixture
+def lda_root(tmp_path: Path) -> Iterator[Path]:
+    """Under root, a 0755 directory in /tmp instead of pytest's 0700 one:
+    the mail user maa-lda becomes must reach the homes and the outbox."""
+    if os.geteuid() != 0:
+        yield tmp_path
+        return
+    root = Path(tempfile.mkdtemp(prefix="maa-sieve-lda-", dir="/tmp"))
+    root.chmod(0o755)
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def lda_stack(root: Path, **kwargs: str) -> SieveStack:
+    """maa-lda drops to the userdb uid/gid (as dovecot-lda): under root the
+    users are nobody's, and the homes and the sendmail outbox theirs."""
+    if os.geteuid() != 0:
+        return SieveStack(root, **kwargs)
+    nobody = pwd.getpwnam("nobody")
+    stack = SieveStack(root, uid=nobody.pw_uid, gid=nobody.pw_gid, **kwargs)
+    stack.outbox.chmod(0o777)
+    return stack
+
+
 def run_lda(stack: SieveStack, *args: str, stdin: bytes) -> subprocess.CompletedProcess[bytes]:
+    if os.geteuid() == 0:
+        nobody = pwd.getpwnam("nobody")
+        for dirpath, dirnames, filenames in os.walk(stack.root / "home"):
+            for name in [dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)]:
+                os.lchown(name, nobody.pw_uid, nobody.pw_gid)
     return subprocess.run([sys.executable, "-m", "maa_server.cli.lda", "-c", str(stack.config_path), *args],
                           input=stdin, capture_output=True, timeout=60, check=False,
                           env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[3])})
 
 
-def test_lda_runs_the_same_sieve(tmp_path: Path) -> None:
-    stack = SieveStack(tmp_path)  # config and users only
+def test_lda_runs_the_same_sieve(lda_root: Path) -> None:
+    stack = lda_stack(lda_root)  # config and users only
     stack.set_script("alice", 'require ["fileinto", "mailbox"];\nfileinto :create "Work";\n')
     result = run_lda(stack, "-d", "alice", "-f", "sender@example.org", stdin=message(1).replace(b"\r\n", b"\n"))
     assert result.returncode == 0, result.stderr
@@ -107,8 +142,8 @@ def test_lda_runs_the_same_sieve(tmp_path: Path) -> None:
     assert b"sieve: msgid=<m1@example.org>: fileinto action: stored mail into mailbox 'Work'" in result.stderr
 
 
-def test_lda_reject_with_e_exits_77(tmp_path: Path) -> None:
-    stack = SieveStack(tmp_path)
+def test_lda_reject_with_e_exits_77(lda_root: Path) -> None:
+    stack = lda_stack(lda_root)
     stack.set_script("alice", 'require "reject";\nreject "not here";\n')
     result = run_lda(stack, "-d", "alice", "-f", "sender@example.org", "-e", stdin=message(2))
     assert result.returncode == 77
@@ -116,8 +151,8 @@ def test_lda_reject_with_e_exits_77(tmp_path: Path) -> None:
     assert stack.sent() == [] and stack.folder("alice", "INBOX") == []
 
 
-def test_lda_keep_goes_to_the_m_mailbox(tmp_path: Path) -> None:
-    stack = SieveStack(tmp_path, extra_config="lda_mailbox_autocreate = yes\n")
+def test_lda_keep_goes_to_the_m_mailbox(lda_root: Path) -> None:
+    stack = lda_stack(lda_root, extra_config="lda_mailbox_autocreate = yes\n")
     stack.set_script("alice", "keep;\n")
     result = run_lda(stack, "-d", "alice", "-m", "Archive", stdin=message(3))
     assert result.returncode == 0, result.stderr
