@@ -7,9 +7,9 @@ import os
 import pwd
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
-import sys
 from pathlib import Path
 
 import pytest

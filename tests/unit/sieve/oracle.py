@@ -96,5 +96,5 @@ def run_sieve_test(script: Path, message: Path) -> tuple[int, str]:
         proc = subprocess.run(
             [SIEVE_TEST, "-c", str(conf), "-f", ENVELOPE_FROM, "-a", RECIPIENT,
              str(Path(tmp) / script.name), str(Path(tmp) / message.name)],
-            capture_output=True, text=True, timeout=30, cwd=tmp)
+            check=False, capture_output=True, text=True, timeout=30, cwd=tmp)
         return proc.returncode, proc.stdout + proc.stderr
