@@ -76,8 +76,7 @@ def flags(arg: Arg) -> list[str]:
         if text.startswith("\\"):
             canon = system.get(text.upper())
             if canon is None:
-                if text.upper() == "\\RECENT":
-                    raise ImapParseError("\\Recent flag can't be changed")
+                # \Recent too: "Invalid system flag \RECENT" (observed).
                 raise ImapParseError(f"Invalid system flag {text.upper()}")
             out.append(canon)
         else:

@@ -204,6 +204,10 @@ async def cmd_delete(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> st
 async def cmd_rename(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> str | None:
     old_wire, new_wire = A.string_args(args, 2)
     old, new = s.names.from_wire(old_wire), s.names.from_wire(new_wire)
+    if old.upper() == "INBOX":
+        # RFC 3501 6.3.5 would move INBOX's messages; Dovecot 2.3 with
+        # Maildir refuses (observed), and so do we.
+        raise ImapCommandFailed("Renaming INBOX isn't supported.", "CANNOT")
     new = new.rstrip(s.names.separator)
     if not new:
         raise ImapCommandFailed("Invalid mailbox name: Name is empty", "CANNOT")

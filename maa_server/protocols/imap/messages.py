@@ -106,10 +106,8 @@ async def cmd_expunge(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> s
         seqset = parse_sequence_set(A.atom(args[0]))
         uids = [m.uid for _, m in sel.select(seqset, uid=True)]
     # EXPUNGE ignores arguments (cmd-expunge.c).
-    if sel.read_only:
-        raise ImapCommandFailed("Mailbox is read-only.")
-    if uids is not None and not uids:
-        return "Expunge completed."
+    if sel.read_only or (uids is not None and not uids):
+        return "Expunge completed."  # EXAMINE: nothing to do, Dovecot says OK
     removed = await sel.mailbox.expunge(uids)
     s.stats.expunged += len(removed)
     # With QRESYNC the tagged OK gets the new HIGHESTMODSEQ from the
@@ -131,11 +129,11 @@ async def _copy_or_move(s: ImapSession, args: list[Arg], uid: bool, *, move: boo
     assert sel is not None
     seqset = parse_sequence_set(set_text)
     chosen = sel.select(seqset, uid)
+    if not chosen:  # before the target is looked at, as Dovecot (observed)
+        return "No messages found."
     dest = await _open_target(s, wire)
     if move and sel.read_only:
         raise ImapCommandFailed("Mailbox is read-only.")
-    if not chosen:
-        return "No messages found."
     src_uids = [m.uid for _, m in chosen]
     if move and dest is sel.mailbox:
         raise ImapCommandFailed("Can't move to the same mailbox.")
@@ -191,7 +189,7 @@ async def cmd_store(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> str
     flags = A.flags(rest[1] if len(rest) == 2 else rest[1:]) if len(rest) > 1 else []
     chosen = sel.select(seqset, uid)
     if sel.read_only:
-        raise ImapCommandFailed("Mailbox is read-only.")
+        return "Store ignored with read-only mailbox."  # Dovecot's OK (cmd-store.c)
     if not chosen:
         return "Store completed."
     before = {m.uid: m for _, m in chosen}

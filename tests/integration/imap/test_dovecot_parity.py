@@ -314,3 +314,30 @@ def test_preview_and_snippet(preview_pair: Pair) -> None:
         "FETCH 1 PREVIEW",
         "FETCH 1 (SNIPPET (FOO))",
     ])
+
+
+def test_mailbox_and_read_only_answers(pair: Pair) -> None:
+    run(pair, [
+        "CREATE Old",
+        "RENAME Old INBOX",
+        "RENAME inbox Foo",  # Dovecot refuses to move INBOX's mail away
+        "RENAME nosuch Foo",
+        "RENAME Old Sent",
+        "RENAME Old Old",
+        "SELECT INBOX",
+        "STORE 1 +FLAGS (\\Recent)",
+        "APPEND INBOX (\\Seen kwx) \"05-Jun-2024 10:00:00 +0200\" {21+}\r\nSubject: a\r\n\r\nhello\r\n",
+        "COPY 1:2 Old",
+        "UID COPY 4:* Old",
+        "MOVE 1 Old",
+        "UID MOVE 100 Old",
+        "EXAMINE INBOX",
+        "STORE 1 +FLAGS (\\Seen)",
+        "UID STORE 1 +FLAGS (\\Seen)",
+        "EXPUNGE",
+        "UID EXPUNGE 1",
+        "COPY 1 Sent",
+        "STATUS Old (MESSAGES UIDNEXT UNSEEN RECENT)",
+        "CLOSE",
+        "CLOSE",
+    ])
