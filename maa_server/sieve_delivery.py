@@ -357,7 +357,8 @@ class SieveDelivery:
 
     async def _redirect(self, data: bytes, envelope: Envelope, address: str) -> None:
         try:
-            await self._send(redirect_mail(data, envelope.mail_from, address, envelope.rcpt_to))
+            sender = self.config.redirect_sender(envelope.mail_from, envelope.rcpt_to, self.user.username)
+            await self._send(redirect_mail(data, sender, address, envelope.rcpt_to))
         except SendError as exc:
             # Observed: any sendmail failure aborts the whole delivery with a
             # temporary failure, so the MTA tries again later.

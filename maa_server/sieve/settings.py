@@ -38,6 +38,7 @@ class SieveConfig:
     sendmail_path: str = "/usr/sbin/sendmail"
     submission_host: str = ""
     postmaster_address: str = ""
+    redirect_envelope_from: str = "sender"  # sieve_redirect_envelope_from
     hostname: str = ""
     recipient_delimiter: str = "+"
     status_tests: dict[str, StatusTest] = field(default_factory=dict)  # spamtest / virustest
@@ -95,6 +96,7 @@ class SieveConfig:
             sendmail_path=str(settings_get("sendmail_path") or "/usr/sbin/sendmail"),
             submission_host=str(settings_get("submission_host") or ""),
             postmaster_address=str(settings_get("postmaster_address") or ""),
+            redirect_envelope_from=plugin.get("sieve_redirect_envelope_from", "sender").strip() or "sender",
             hostname=str(settings_get("hostname") or ""),
             recipient_delimiter=str(settings_get("recipient_delimiter") or "+"),
             status_tests={kind: test for kind in ("spamtest", "virustest")
@@ -109,6 +111,20 @@ class SieveConfig:
             return value
         domain = recipient.rpartition("@")[2] if "@" in recipient else ""
         return f"postmaster@{domain or self.host()}"
+
+    def redirect_sender(self, mail_from: str, recipient: str, user: str) -> str:
+        """The envelope sender of a redirected message (sieve_redirect_envelope_from:
+        sender, recipient, orig_recipient, user_email, postmaster or <address>)."""
+        choice = self.redirect_envelope_from
+        if choice.startswith("<") and choice.endswith(">"):
+            return choice[1:-1]
+        if choice in ("recipient", "orig_recipient"):
+            return recipient
+        if choice == "user_email":
+            return user if "@" in user else recipient
+        if choice == "postmaster":
+            return self.postmaster(recipient)
+        return mail_from
 
     def host(self) -> str:
         import socket

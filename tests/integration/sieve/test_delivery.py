@@ -438,3 +438,17 @@ def test_vacation_options_from_the_plugin(tmp_path) -> None:  # type: ignore[no-
         assert args == "-i -f alice@example.com -- sender@example.org"
     finally:
         stack.stop()
+
+
+@pytest.mark.parametrize(("setting", "sender"), [
+    ("recipient", "alice@example.com"), ("postmaster", "postmaster@example.com"),
+    ('"<bounces@example.com>"', "bounces@example.com")])  # quoted: a bare < reads a file
+def test_redirect_envelope_from(tmp_path, setting: str, sender: str) -> None:  # type: ignore[no-untyped-def]
+    stack = SieveStack(tmp_path, plugin=f"  sieve_redirect_envelope_from = {setting}\n").start()
+    try:
+        stack.set_script("alice", 'redirect "carol@example.net";\n')
+        stack.lmtp_send(message(95))
+        [(args, _)] = stack.sent()
+        assert args == f"-i -f {sender} -- carol@example.net"
+    finally:
+        stack.stop()
