@@ -15,9 +15,10 @@ connections of each login service; logged-in sessions never count.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from maa_server import logs
 
@@ -99,3 +100,51 @@ class DropWarnings:
         logs.get_log("master").warning(
             f"service({limit.service}): {limit.limit_name} ({limit.limit_value}) reached, "
             "client connections are being dropped")
+
+
+class WaitingConnection(Protocol):
+    """What the master keeps of an accepted connection (master.OpenConnection)."""
+
+    protocol: str
+    service: str
+    conn: Any  # protocols.connection.Connection
+    task: Any  # asyncio.Task
+
+
+@dataclass
+class PreLogin:
+    """The pre-login connections of each login service, in accept order,
+    keyed by id(conn). A login takes its connection out (logged_in), so a
+    limit check never walks the logged-in sessions."""
+
+    waiting: dict[str, dict[int, WaitingConnection]] = field(default_factory=dict)
+    warnings: DropWarnings = field(default_factory=DropWarnings)
+
+    def add(self, entry: WaitingConnection) -> None:
+        self.waiting.setdefault(entry.service, {})[id(entry.conn)] = entry
+
+    def discard(self, entry: WaitingConnection) -> None:
+        self.waiting.get(entry.service, {}).pop(id(entry.conn), None)
+
+    def logged_in(self, conn: Any) -> None:
+        for entries in self.waiting.values():
+            entries.pop(id(conn), None)
+
+    def make_room(self, cfg: Any, service: str) -> None:
+        """Before serving a new connection: a service at its limit drops
+        its waiting clients (all of them, or the oldest one; see above)."""
+        limit = login_limit(cfg, service)
+        if limit is None:
+            return
+        waiting = [e for e in self.waiting.get(service, {}).values()
+                   if not e.task.done() and not e.conn.closing]
+        if len(waiting) < limit.connections:
+            return
+        self.warnings.warn(limit)
+        for entry in waiting if limit.drops_all else waiting[:1]:  # dicts keep accept order
+            entry.conn.disconnect_reason = QUEUE_FULL_REASON
+            goodbye = QUEUE_FULL_GOODBYES.get(entry.protocol)
+            if goodbye:
+                with contextlib.suppress(Exception):
+                    entry.conn.write(goodbye)
+            entry.conn.close_soon()

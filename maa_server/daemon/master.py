@@ -24,12 +24,7 @@ from typing import Any
 from maa_server import __version__, logs
 from maa_server.daemon import proxy_protocol
 from maa_server.daemon.control import control_path, start_control_server
-from maa_server.daemon.limits import (
-    QUEUE_FULL_GOODBYES,
-    QUEUE_FULL_REASON,
-    DropWarnings,
-    login_limit,
-)
+from maa_server.daemon.limits import PreLogin
 from maa_server.daemon.listeners import ListenError, ListenerSpec, bind, listener_specs
 from maa_server.daemon.notify import sd_notify
 from maa_server.daemon.proxy_protocol import ProxiedAddresses, is_trusted
@@ -251,11 +246,7 @@ class Master:
         self.lmtp_ctx: ServerContext | None = None
         self._reloading = False
         self.started = time.monotonic()
-        self.drop_warnings = DropWarnings()
-        # Pre-login connections per login service, in accept order, keyed
-        # by id(conn): a login takes the entry out (see _watch_logins), so
-        # the limit check never walks the logged-in sessions.
-        self.waiting: dict[str, dict[int, OpenConnection]] = {}
+        self.prelogin = PreLogin()  # login services' limits (daemon/limits.py)
         self._watch_logins()
 
     # --- start ---------------------------------------------------------
@@ -376,10 +367,10 @@ class Master:
                 conn.local_ip, conn.local_port = proxied.server_ip, proxied.server_port
             task = asyncio.current_task()
             assert task is not None
-            self._make_room(state.spec, gen)
+            self.prelogin.make_room(gen.config, state.spec.service)
             entry = OpenConnection(state.spec.protocol, conn, task, state.spec.service)
             self.open[task] = entry
-            self.waiting.setdefault(entry.service, {})[id(conn)] = entry
+            self.prelogin.add(entry)
             state.current += 1
             state.total += 1
             try:
@@ -392,28 +383,9 @@ class Master:
             finally:
                 state.current -= 1
                 self.open.pop(task, None)
-                self.waiting.get(state.spec.service, {}).pop(id(conn), None)
+                self.prelogin.discard(entry)
                 await conn.close()
         return accepted
-
-    def _make_room(self, spec: ListenerSpec, gen: Generation) -> None:
-        """A login service at its limit drops pre-login connections with
-        `Connection queue full` before serving a new one (daemon/limits.py)."""
-        limit = login_limit(gen.config, spec.service)
-        if limit is None:
-            return
-        waiting = [e for e in self.waiting.get(spec.service, {}).values()
-                   if not e.task.done() and not e.conn.closing]
-        if len(waiting) < limit.connections:
-            return
-        self.drop_warnings.warn(limit)
-        for entry in waiting if limit.drops_all else waiting[:1]:  # dicts keep accept order
-            entry.conn.disconnect_reason = QUEUE_FULL_REASON
-            goodbye = QUEUE_FULL_GOODBYES.get(entry.protocol)
-            if goodbye:
-                with contextlib.suppress(Exception):
-                    entry.conn.write(goodbye)
-            entry.conn.close_soon()
 
     def _watch_logins(self) -> None:
         """A session registering itself (it logged in) leaves the pre-login
@@ -426,8 +398,7 @@ class Master:
             add(session)
             conn = _session_connection(session)
             if conn is not None:
-                for entries in self.waiting.values():
-                    entries.pop(id(conn), None)
+                self.prelogin.logged_in(conn)
 
         registry.add = add_and_leave_waiting  # type: ignore[method-assign]
 
