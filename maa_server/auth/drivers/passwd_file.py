@@ -13,6 +13,7 @@ import os
 import pwd
 import stat
 import time
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -124,7 +125,11 @@ class PasswdFileCache:
 
     def __init__(self) -> None:
         self._files: dict[str, _Loaded] = {}
-        self._lock = asyncio.Lock()
+        # One lock per event loop: the cache is process-wide, and an
+        # asyncio.Lock that ever waited is bound to its loop (the test
+        # harnesses and helper threads run servers in loops of their own).
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = \
+            weakref.WeakKeyDictionary()
 
     def _read(self, path: str) -> _Loaded | None:
         try:
@@ -146,7 +151,11 @@ class PasswdFileCache:
 
     async def get(self, path: str) -> _Loaded | None:
         """Raises OSError when the file exists but cannot be read."""
-        async with self._lock:
+        loop = asyncio.get_running_loop()
+        lock = self._locks.get(loop)
+        if lock is None:
+            lock = self._locks[loop] = asyncio.Lock()
+        async with lock:
             return await run_blocking(self._read, path)
 
 

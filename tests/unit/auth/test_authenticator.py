@@ -371,3 +371,21 @@ async def test_fifty_concurrent_bcrypt_logins_keep_the_loop_free(make_auth: Make
     await task
     assert [r.ok for r in results] == [bool(i % 2) for i in range(50)]
     assert ticks >= 5  # the loop kept serving other work meanwhile
+
+
+def test_passwd_file_cache_serves_several_event_loops(make_auth: Make, tmp_path: Path) -> None:
+    """The passwd-file cache is per process; contended lookups from a second
+    event loop (a server thread of its own) must not trip over a lock bound
+    to the first one."""
+    (tmp_path / "users").write_text("alice:{PLAIN}secret\n")
+    text = f"auth_failure_delay = 0\npassdb {{\n driver = passwd-file\n args = {tmp_path}/users\n}}\n"
+
+    async def contended() -> list[bool]:
+        auth = make_auth(text)
+        results = await asyncio.gather(*(auth.verify_plain("alice", "secret", LOCAL) for _ in range(8)))
+        return [r.ok for r in results]
+
+    for _ in range(2):
+        users = tmp_path / "users"
+        users.write_text(users.read_text() + "#\n")  # changed on disk: every loop re-reads
+        assert asyncio.run(contended()) == [True] * 8
