@@ -75,6 +75,8 @@ COMMANDS: dict[str, CommandSpec] = {
     "UNSUBSCRIBE": CommandSpec(mailboxes.cmd_unsubscribe, LOGGED_IN),
     "LIST": CommandSpec(listing.cmd_list, LOGGED_IN),
     "LSUB": CommandSpec(listing.cmd_lsub, LOGGED_IN),
+    # Gmail's old XLIST: Dovecot still answers it as LIST (observed).
+    "XLIST": CommandSpec(listing.cmd_list, LOGGED_IN),
     "STATUS": CommandSpec(mailboxes.cmd_status, LOGGED_IN),
     "NAMESPACE": CommandSpec(mailboxes.cmd_namespace, LOGGED_IN),
     "APPEND": CommandSpec(messages.cmd_append, LOGGED_IN, **SYNC),

@@ -71,20 +71,34 @@ async def cmd_lsub(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> str 
     rx = [pattern_regex(full, sep)]
     irx = [pattern_regex(_inbox_pattern(full), sep)]
     entries = {e.name: e for e in await s.store.list_mailboxes()}
-    for name in await s.store.subscriptions():
+    subscribed = await s.store.subscriptions()
+    wires = {s.names.to_wire(name) for name in subscribed}
+    done: set[str] = set()
+
+    def lsub(attrs: list[str], wire: str) -> None:
+        done.add(wire)
+        s.write(b"* LSUB (" + " ".join(attrs).encode() + b") " + quoted_or_literal(sep) + b" "
+                + mailbox_name(wire) + b"\r\n")
+
+    for name in subscribed:
         wire = s.names.to_wire(name)
         if not matches(wire, rx, irx):
+            # RFC 3501 6.3.9: `%` matching an unsubscribed parent of a
+            # subscribed mailbox lists the parent as \Noselect (Dovecot too).
+            levels = wire.split(sep)
+            for depth in range(1, len(levels)):
+                parent = sep.join(levels[:depth])
+                if parent not in wires and parent not in done and matches(parent, rx, irx):
+                    lsub(["\\Noselect"], parent)
             continue
         entry = entries.get(name)
         attrs: list[str] = []
-        if entry is None:
-            attrs.append("\\Noselect")
-        else:
+        # A subscription to a mailbox that is gone: no attributes (observed).
+        if entry is not None:
             if "\\Noselect" in entry.attributes:
                 attrs.append("\\Noselect")
             attrs.extend(sorted(entry.special_use))
-        s.write(b"* LSUB (" + " ".join(attrs).encode() + b") " + quoted_or_literal(sep) + b" "
-                + mailbox_name(wire) + b"\r\n")
+        lsub(attrs, wire)
     return "Lsub completed."
 
 
@@ -99,12 +113,15 @@ async def cmd_list(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> str 
         selection = {A.atom(a).upper() for a in A.plist(rest.pop(0))}
         unknown = selection - SELECTION_OPTIONS
         if unknown:
-            raise ImapParseError(f"Unknown LIST selection option {min(unknown)}")
+            raise ImapParseError("Unknown select options")  # Dovecot's text (cmd-list.c)
     if len(rest) < 2:
         raise ImapParseError("Invalid arguments")
     reference = A.astring(rest.pop(0))
     pat_arg = rest.pop(0)
     patterns = [A.astring(p) for p in pat_arg] if isinstance(pat_arg, list) else [A.astring(pat_arg)]
+    # RFC 5258: a list of patterns is the extended syntax too (then no
+    # CHILDREN attributes unless asked for, as Dovecot answers).
+    extended = extended or isinstance(pat_arg, list)
     returns: set[str] = set()
     status_items: list[str] = []
     if rest:

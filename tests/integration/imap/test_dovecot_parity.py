@@ -106,6 +106,9 @@ def run(pair: Pair, script: list[str]) -> None:
             second = second or pair.client_pair()
             clients, line = second, line[3:]
         theirs, ours = pair.both(line.encode("utf-8", "surrogateescape"), clients)
+        if line.startswith(("LIST", "XLIST")):
+            # Dovecot lists in its directory-reading order: compare as sets.
+            theirs, ours = (b"\r\n".join(sorted(x.split(b"\r\n"))) for x in (theirs, ours))
         if theirs != ours:
             differences.append(f"{line}\n  dovecot: {theirs!r}\n  maa:     {ours!r}")
     assert not differences, "\n".join(differences)
@@ -340,4 +343,28 @@ def test_mailbox_and_read_only_answers(pair: Pair) -> None:
         "STATUS Old (MESSAGES UIDNEXT UNSEEN RECENT)",
         "CLOSE",
         "CLOSE",
+    ])
+
+
+def test_list_lsub_xlist(pair: Pair) -> None:
+    run(pair, [
+        "CREATE a/b/c",
+        "CREATE x",
+        "SUBSCRIBE a/b/c",
+        "SUBSCRIBE x",
+        "DELETE x",
+        'LSUB "" "*"',  # a subscription whose mailbox is gone: no attributes
+        'LSUB "" "%"',  # RFC 3501 6.3.9: the parent of a subscribed one, \\Noselect
+        'LIST (SUBSCRIBED) "" "*"',
+        'LIST (SUBSCRIBED RECURSIVEMATCH) "" "%"',
+        'LIST "" "%" RETURN (CHILDREN)',
+        'LIST "" "a/%"',
+        'LIST "a/" "%"',
+        'LIST "" "*" RETURN (STATUS (MESSAGES))',
+        'LIST (FOO) "" "a"',
+        'LIST "" ("a" "x")',
+        'LIST "" "A/B/C"',
+        'LIST "" "Inbox*"',
+        'XLIST "" "*"',
+        "GETQUOTAROOT INBOX",
     ])
