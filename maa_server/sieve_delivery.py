@@ -24,7 +24,12 @@ from maa_server.auth.interface import UserInfo
 from maa_server.delivery import DeliveryFailed, disk_full_failure
 from maa_server.logs import MailLog, get_log
 from maa_server.sieve import SieveError, compile_script, run
-from maa_server.sieve.duplicates import DUPLICATES_FILE, DuplicateTracker
+from maa_server.sieve.duplicates import (
+    DUPLICATES_FILE,
+    DuplicateTracker,
+    vacation_handle,
+    vacation_id,
+)
 from maa_server.sieve.enotify import Notify, notify_mail
 from maa_server.sieve.interpreter import Action, RunLimits, Vacation
 from maa_server.sieve.message import Envelope, SieveMessage
@@ -193,7 +198,9 @@ class SieveDelivery:
     # --- running ------------------------------------------------------------
 
     def _tracker(self) -> DuplicateTracker | None:
-        return DuplicateTracker(Path(self.user.home) / DUPLICATES_FILE) if self.user.home else None
+        if not self.user.home:
+            return None
+        return DuplicateTracker(Path(self.user.home) / DUPLICATES_FILE, self.user.username)
 
     async def deliver(self, data: bytes, envelope: Envelope) -> SieveOutcome:
         scripts = await asyncio.to_thread(self._scripts)
@@ -275,7 +282,8 @@ class SieveDelivery:
                 self.log.info(f"sieve: msgid={self.msgid}: fileinto action: stored mail into "
                               f"mailbox '{outcome.stored[-1][0]}'")
             elif action.kind == "redirect":
-                await self._redirect(data, envelope, action.address)
+                if not await self._redirect(data, envelope, action.address, tracker):
+                    keep = True  # Pigeonhole keeps a message whose forward was a duplicate (observed)
             elif action.kind in ("reject", "ereject"):
                 try:
                     outcome.rejected = await self._reject(data, envelope, action.reason)
@@ -355,7 +363,17 @@ class SieveDelivery:
                               f"Terminated with non-zero exit code {exc.exit_code}")
             raise
 
-    async def _redirect(self, data: bytes, envelope: Envelope, address: str) -> None:
+    async def _redirect(self, data: bytes, envelope: Envelope, address: str,
+                        tracker: DuplicateTracker | None) -> bool:
+        """Forward; False when this message already went to `address`
+        (Pigeonhole's record in the duplicate database, 12 hours)."""
+        ident = f"{self.msgid}-{envelope.rcpt_to}-{address}--".encode("utf-8", "surrogateescape")
+        if self.msgid == "unspecified":
+            tracker = None  # no Message-ID: nothing to recognise it by
+        if tracker is not None and await asyncio.to_thread(tracker.seen, ident):
+            self.log.info(f"sieve: msgid={self.msgid}: redirect action: discarded duplicate forward "
+                          f"to <{address}>")
+            return False
         try:
             sender = self.config.redirect_sender(envelope.mail_from, envelope.rcpt_to, self.user.username)
             await self._send(redirect_mail(data, sender, address, envelope.rcpt_to))
@@ -370,6 +388,9 @@ class SieveDelivery:
             raise DeliveryFailed("Execution of Sieve filters was aborted due to temporary failure",
                                  temporary=True) from exc
         self.log.info(f"sieve: msgid={self.msgid}: redirect action: forwarded to <{address}>")
+        if tracker is not None:
+            await asyncio.to_thread(tracker.mark, ident, self.config.redirect_duplicate_period)
+        return True
 
     async def _reject(self, data: bytes, envelope: Envelope, reason: str) -> str | None:
         sender = envelope.mail_from
@@ -413,8 +434,7 @@ class SieveDelivery:
                         tracker: DuplicateTracker | None) -> None:
         sender = envelope.mail_from
         prefix = f"sieve: msgid={self.msgid}: vacation action: "
-        key = "vacation\0{}\0{}".format(
-            vac.handle or f"{vac.reason}\0{vac.subject}\0{vac.from_}\0{vac.mime}", sender.lower())
+        key = vacation_id(sender, vac.handle or vacation_handle(vac.reason, vac.subject, vac.from_, vac.mime))
         skip = vacation_skip_reason(message, sender, envelope.rcpt_to, vac.addresses,
                               tracker is not None and await asyncio.to_thread(tracker.seen, key),
                               self.config.recipient_delimiter, self.config.vacation_dont_check_recipient)

@@ -39,6 +39,7 @@ class SieveConfig:
     submission_host: str = ""
     postmaster_address: str = ""
     redirect_envelope_from: str = "sender"  # sieve_redirect_envelope_from
+    redirect_duplicate_period: int = 12 * 3600  # sieve_redirect_duplicate_period
     hostname: str = ""
     recipient_delimiter: str = "+"
     status_tests: dict[str, StatusTest] = field(default_factory=dict)  # spamtest / virustest
@@ -97,6 +98,7 @@ class SieveConfig:
             submission_host=str(settings_get("submission_host") or ""),
             postmaster_address=str(settings_get("postmaster_address") or ""),
             redirect_envelope_from=plugin.get("sieve_redirect_envelope_from", "sender").strip() or "sender",
+            redirect_duplicate_period=seconds("sieve_redirect_duplicate_period", 12 * 3600),
             hostname=str(settings_get("hostname") or ""),
             recipient_delimiter=str(settings_get("recipient_delimiter") or "+"),
             status_tests={kind: test for kind in ("spamtest", "virustest")

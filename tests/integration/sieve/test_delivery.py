@@ -452,3 +452,16 @@ def test_redirect_envelope_from(tmp_path, setting: str, sender: str) -> None:  #
         assert args == f"-i -f {sender} -- carol@example.net"
     finally:
         stack.stop()
+
+
+def test_redirect_of_the_same_message_twice(stack: SieveStack, caplog: pytest.LogCaptureFixture) -> None:
+    # Observed with Pigeonhole: the second copy is not forwarded, and is kept.
+    stack.set_script("alice", 'redirect "dave@example.net";\n')
+    stack.lmtp_send(message(77))
+    stack.lmtp_send(message(77))
+    assert len(stack.sent()) == 1 and len(stack.folder("alice", "INBOX")) == 1
+    assert sieve_log(caplog) == [
+        "Info: sieve: msgid=<m77@example.org>: redirect action: forwarded to <dave@example.net>",
+        "Info: sieve: msgid=<m77@example.org>: redirect action: discarded duplicate forward to "
+        "<dave@example.net>",
+        "Info: sieve: msgid=<m77@example.org>: stored mail into mailbox 'INBOX'"]

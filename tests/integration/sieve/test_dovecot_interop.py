@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import smtplib
 import socket
 import subprocess
 import tempfile
@@ -37,8 +38,9 @@ DOVECOT_CONF = """
 base_dir = {root}/dovecot-run
 state_dir = {root}/dovecot-state
 log_path = {root}/dovecot.log
-protocols = sieve
+protocols = sieve lmtp
 listen = 127.0.0.1
+sendmail_path = {root}/sendmail.sh
 ssl = no
 auth_mechanisms = plain login
 disable_plaintext_auth = no
@@ -61,6 +63,15 @@ service managesieve-login {{
     address = 127.0.0.1
     port = {port}
   }}
+}}
+service lmtp {{
+  inet_listener lmtp {{
+    address = 127.0.0.1
+    port = {lmtp_port}
+  }}
+}}
+protocol lmtp {{
+  mail_plugins = sieve
 }}
 service anvil {{
   chroot =
@@ -95,9 +106,10 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes]) -> None:
 class Both:
     """Our stack and a real Dovecot serving the same homes."""
 
-    def __init__(self, stack: SieveStack, dovecot_port: int) -> None:
+    def __init__(self, stack: SieveStack, dovecot_port: int, lmtp_port: int) -> None:
         self.stack = stack
         self.dovecot_port = dovecot_port
+        self.lmtp_port = lmtp_port
         self.nobody = pwd.getpwnam("nobody")
 
     def give_homes_to_nobody(self) -> None:
@@ -128,15 +140,16 @@ def both() -> Iterator[Both]:
     (root / "dovecot-users").write_text("".join(
         f"{u}:{{PLAIN}}{PASSWORD}:{nobody.pw_uid}:{nobody.pw_gid}::{root}/home/{u}::\n" for u in ("alice", "bob")))
     (root / "home").chmod(0o755)
-    port = free_port()
+    port, lmtp_port = free_port(), free_port()
     conf = root / "dovecot.conf"
-    conf.write_text(DOVECOT_CONF.format(root=root, port=port, plugin=PLUGIN))
+    conf.write_text(DOVECOT_CONF.format(root=root, port=port, lmtp_port=lmtp_port, plugin=PLUGIN))
+    stack.outbox.chmod(0o777)  # Dovecot's sendmail runs as the mail user
     proc = subprocess.Popen([DOVECOT, "-F", "-c", str(conf)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
     try:
         wait_for_port(port, proc)
         stack.start()
-        yield Both(stack, port)
+        yield Both(stack, port, lmtp_port)
     finally:
         proc.terminate()
         proc.wait(timeout=20)
@@ -214,3 +227,19 @@ def _capabilities(greeting: bytes) -> list[tuple[str, str]]:
         key, _, value = line.partition(" ")
         out.append((key.strip('"'), value))
     return out
+
+
+def test_vacation_memory_is_shared_with_dovecot(both: Both) -> None:
+    """We answer once; Dovecot, delivering the next mail of the same sender
+    into the same home, finds our record in ~/.dovecot.lda-dupes."""
+    both.stack.set_script("alice", 'require "vacation";\nvacation :days 2 "I am away";\n')
+    both.stack.lmtp_send(message(1))
+    assert len(both.stack.sent()) == 1
+    assert (both.stack.home("alice") / ".dovecot.lda-dupes").exists()
+    both.give_homes_to_nobody()
+    with smtplib.LMTP("127.0.0.1", both.lmtp_port) as client:
+        assert client.sendmail("sender@example.org", ["alice"], message(2)) == {}
+    log = (both.stack.root / "dovecot.log").read_text()
+    assert "sieve: msgid=<m2@example.org>: vacation action: discarded duplicate vacation response " \
+           "to <sender@example.org>" in log
+    assert len(both.stack.sent()) == 1
