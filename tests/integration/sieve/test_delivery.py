@@ -462,6 +462,6 @@ def test_redirect_of_the_same_message_twice(stack: SieveStack, caplog: pytest.Lo
     assert len(stack.sent()) == 1 and len(stack.folder("alice", "INBOX")) == 1
     assert sieve_log(caplog) == [
         "Info: sieve: msgid=<m77@example.org>: redirect action: forwarded to <dave@example.net>",
-        "Info: sieve: msgid=<m77@example.org>: redirect action: discarded duplicate forward to "
-        "<dave@example.net>",
+        ("Info: sieve: msgid=<m77@example.org>: redirect action: discarded duplicate forward to "
+        "<dave@example.net>"),
         "Info: sieve: msgid=<m77@example.org>: stored mail into mailbox 'INBOX'"]
