@@ -158,6 +158,9 @@ def commit(folder: Folder, items: list[Incoming], hardlinks: bool = True) -> lis
         additions: list[Rec] = []
         result: list[int] = []
         used: set[str] = set()
+        # One save (a COPY of many messages too) is one Dovecot transaction:
+        # all its messages share one new modseq (mail-index-modseq.c).
+        modseq = folder.highest_modseq + 1
         for item in items:
             letters = flags_to_letters(item.flags, index)
             placed = _place(folder, item, letters, hardlinks)
@@ -173,7 +176,7 @@ def commit(folder: Folder, items: list[Incoming], hardlinks: bool = True) -> lis
             if vsize is None:
                 with open(path, "rb") as fh:
                     vsize = virtual_size(fh.read())
-            folder.highest_modseq += 1
+            folder.highest_modseq = modseq
             flags, unknown = letters_to_flags(letters, folder.keywords)
             records.append(UidRecord(uid, base, {}))
             # Keywords past the 26 letters stay in our index only (as Dovecot's).
@@ -183,7 +186,7 @@ def commit(folder: Folder, items: list[Incoming], hardlinks: bool = True) -> lis
                 folder.extra_names.extend(sorted(n for n in extra if n.lower() not in known))
             additions.append(Rec(uid, base, subdir, name, flags, unknown, "", st.st_mtime,
                                  parsed.size if parsed.size is not None else st.st_size, vsize,
-                                 folder.highest_modseq, extra=extra))
+                                 modseq, extra=extra))
             result.append(uid)
             uid += 1
         for subdir in used:

@@ -368,3 +368,30 @@ def test_list_lsub_xlist(pair: Pair) -> None:
         'XLIST "" "*"',
         "GETQUOTAROOT INBOX",
     ])
+
+
+def test_qresync_move_expunge_and_saved_results(pair: Pair) -> None:
+    run(pair, [
+        "ENABLE QRESYNC",
+        "SELECT INBOX",
+        "CREATE Arc",
+        "MOVE 1 Arc",  # VANISHED, not EXPUNGE, with QRESYNC
+        "UID MOVE 3 Arc",
+        "STORE 1 +FLAGS (\\Deleted)",
+        "UID EXPUNGE 2",
+        "EXPUNGE",
+        "SEARCH RETURN (SAVE) ALL",
+        "UID SEARCH RETURN (ALL) $",
+        "SEARCH RETURN () UID 4:*",
+        "UID SEARCH RETURN (MIN MAX) 1:*",
+        "COPY $ Arc",  # one transaction: one modseq for both copies
+        "FETCH $ (UID)",
+        "SEARCH $ SEEN",
+        "SEARCH OR $ 1 ALL",
+        "UID SEARCH RETURN (COUNT) UID $",
+        "APPEND INBOX {21+}\r\nSubject: b\r\n\r\nhello\r\n",
+        "NOOP",
+        "SELECT Arc",
+        "EXPUNGE",
+        "CLOSE",
+    ])
