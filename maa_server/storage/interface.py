@@ -158,6 +158,12 @@ class Mailbox(abc.ABC):
         holding a copy: an idle session must cost little memory)."""
         return tuple(m.uid for m in self.messages())
 
+    def changes_since(self, version: int) -> tuple[set[int], set[int]] | None:
+        """(UIDs added or changed, UIDs removed) since `version`, or None
+        when the store cannot tell (the caller then compares everything).
+        Lets a session catch up in O(changes) on a big mailbox."""
+        return None
+
     @abc.abstractmethod
     def get(self, uid: int) -> MessageInfo | None: ...
 

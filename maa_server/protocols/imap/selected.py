@@ -43,6 +43,7 @@ class SelectedMailbox:
         self.search_result: list[int] = []  # RFC 5182 `$` (UIDs)
         self.has_saved_result = False
         self._deferred_expunge = False  # an expunge we could not report yet
+        self._pending_gone: set[int] = set()  # UIDs gone from the mailbox, still in our view
         if not self.read_only:
             self.recent = set(mailbox.claim_recent())
         else:
@@ -128,34 +129,25 @@ class SelectedMailbox:
         box = self.mailbox
         if box.version == self.seen_version and not (allow_expunge and self._deferred_expunge):
             return []
-        # The loops over every message run in C (map, compress): a big
-        # mailbox where one message changed must not cost a Python loop
-        # per session per command.
         current = box.messages()
-        by_uid = dict(zip(map(_UID, current), current))
-        fetches: list[bytes] = []
-        shown: list[MessageInfo] = []
-        # Flag changes made by others. The mailbox makes a new MessageInfo
-        # only for a message that changed, so identity finds the candidates.
-        news = list(map(by_uid.get, self.uids))
-        for i in compress(range(len(news)), map(operator.is_not, news, self.infos)):
-            old, new = self.infos[i], news[i]
-            if new is None or new == old:
-                continue
-            self._own()[0][i] = new
-            if new.flags == old.flags:
-                continue  # e.g. only the modseq moved: nothing to tell
-            shown.append(new)
-            fetches.append(self.flags_fetch(i + 1, new, uid=qresync, condstore=condstore))
+        delta = box.changes_since(self.seen_version)
+        if delta is None:
+            fetches, shown, gone = self._diff_all(current, condstore=condstore, qresync=qresync)
+        else:
+            fetches, shown, gone = self._diff_changes(delta, condstore=condstore, qresync=qresync)
+        self._pending_gone |= gone
         out = fetches
         if allow_expunge:
-            out.extend(self._expunges(by_uid, qresync))
-            self._deferred_expunge = False
-        else:
-            self._deferred_expunge = not all(map(by_uid.__contains__, self.uids))
+            out.extend(self._expunges(self._pending_gone, qresync))
+            self._pending_gone = set()
+        self._deferred_expunge = bool(self._pending_gone)
         # New messages (UIDs only grow, RFC 3501 2.3.1.1).
         last = self.last_uid
-        added = list(compress(current, map(last.__lt__, by_uid)))
+        if delta is None:
+            added = list(compress(current, map(last.__lt__, map(_UID, current))))
+        else:
+            found = (box.get(u) for u in sorted(u for u in delta[0] if u > last))
+            added = [m for m in found if m is not None]
         if added:
             infos, uids = self._own()
             infos.extend(added)
@@ -174,24 +166,66 @@ class SelectedMailbox:
         self._share(current)
         return out
 
-    def _expunges(self, by_uid: dict[int, MessageInfo], qresync: bool) -> list[bytes]:
+    def _flag_change(self, i: int, new: MessageInfo | None, fetches: list[bytes], shown: list[MessageInfo],
+                     condstore: bool, qresync: bool) -> None:
+        """Take the mailbox's MessageInfo for view index i; a FETCH when
+        its flags moved (only the modseq moving tells nothing)."""
+        old = self.infos[i]
+        if new is None or new is old or new == old:
+            return
+        self._own()[0][i] = new
+        if new.flags != old.flags:
+            shown.append(new)
+            fetches.append(self.flags_fetch(i + 1, new, uid=qresync, condstore=condstore))
+
+    def _diff_all(self, current: Sequence[MessageInfo], *, condstore: bool, qresync: bool,
+                  ) -> tuple[list[bytes], list[MessageInfo], set[int]]:
+        """Compare every message (the mailbox could not say what changed).
+        The loops run in C (map, compress): the mailbox makes a new
+        MessageInfo only for a message that changed, so identity finds the
+        candidates. Returns (flag FETCHes, infos shown, UIDs gone)."""
+        by_uid = dict(zip(map(_UID, current), current))
+        fetches: list[bytes] = []
+        shown: list[MessageInfo] = []
+        news = list(map(by_uid.get, self.uids))
+        for i in compress(range(len(news)), map(operator.is_not, news, self.infos)):
+            self._flag_change(i, news[i], fetches, shown, condstore, qresync)
+        gone = set(compress(self.uids, map(operator.not_, map(by_uid.__contains__, self.uids))))
+        return fetches, shown, gone
+
+    def _diff_changes(self, delta: tuple[set[int], set[int]], *, condstore: bool, qresync: bool,
+                      ) -> tuple[list[bytes], list[MessageInfo], set[int]]:
+        """The same from the mailbox's list of what changed: O(changes)."""
+        touched, removed = delta
+        fetches: list[bytes] = []
+        shown: list[MessageInfo] = []
+        get = self.mailbox.get
+        for seq in sorted(filter(None, map(self.seq_of, touched))):
+            self._flag_change(seq - 1, get(self.uids[seq - 1]), fetches, shown, condstore, qresync)
+        gone = {u for u in removed if self.seq_of(u)}
+        return fetches, shown, gone
+
+    def _expunges(self, gone: set[int], qresync: bool) -> list[bytes]:
         """EXPUNGE (or VANISHED) for what left the mailbox; drops them."""
         out: list[bytes] = []
-        expunged = list(compress(self.uids, map(operator.not_, map(by_uid.__contains__, self.uids))))
-        if not expunged:
+        if not gone:
             return out
-        gone = set(expunged)
+        seqs = sorted(filter(None, map(self.seq_of, gone)))
         if qresync:
-            out.append(b"* VANISHED " + format_uid_set(expunged).encode() + b"\r\n")
+            out.append(b"* VANISHED " + format_uid_set([self.uids[q - 1] for q in seqs]).encode() + b"\r\n")
         else:
             # Each EXPUNGE renumbers the rest, so report from the highest
             # sequence number down (the numbers stay right).
-            for seq in range(len(self.uids), 0, -1):
-                if self.uids[seq - 1] in gone:
-                    out.append(b"* %d EXPUNGE\r\n" % seq)
-        keep = [(u, m) for u, m in zip(self.uids, self.infos) if u not in gone]
-        self.uids = [u for u, _ in keep]
-        self.infos = [m for _, m in keep]
+            out.extend(b"* %d EXPUNGE\r\n" % q for q in reversed(seqs))
+        if len(seqs) <= 64:
+            infos, uids = self._own()
+            for q in reversed(seqs):
+                del infos[q - 1]
+                del uids[q - 1]
+        else:
+            keep = [(u, m) for u, m in zip(self.uids, self.infos) if u not in gone]
+            self.uids = [u for u, _ in keep]
+            self.infos = [m for _, m in keep]
         if self.recent & gone:
             # Dovecot follows the expunges with the new RECENT count.
             self.recent -= gone

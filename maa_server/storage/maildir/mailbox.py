@@ -11,6 +11,7 @@ of new/, cur/ and dovecot-uidlist.
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import os
 from collections.abc import Callable, Coroutine, Iterable, Sequence
@@ -45,6 +46,7 @@ log = get_log("maildir: ")
 T = TypeVar("T")
 POLL_INTERVAL = 0.5  # seconds between stat checks for other processes' changes
 CACHE_WRITE_DELAY = 5.0  # coalesce index cache writes (flushed at shutdown too)
+JOURNAL_VERSIONS = 512  # versions whose changes sessions can ask for (changes_since)
 
 
 class StorageIOError(MailboxError):
@@ -70,6 +72,10 @@ class MaildirMailbox(Mailbox):
         self._snapshot: tuple[MessageInfo, ...] | None = ()
         self._uid_order: tuple[int, ...] | None = ()  # the UIDs ascending (None: to be built)
         self._read_ahead = ReadAhead()
+        # (version, UIDs added/changed or None for "everything", UIDs removed)
+        self._journal: collections.deque[tuple[int, frozenset[int] | None, frozenset[int]]] = \
+            collections.deque(maxlen=JOURNAL_VERSIONS)
+        self._pending: tuple[set[int], set[int]] | None = (set(), set())  # for the next version
         self._structures: dict[int, MessageStructure] = {}
         # Structures parsed since the last write of maa-index.structs, and
         # what that file holds (entries, dead ones too; None: rewrite it).
@@ -152,6 +158,30 @@ class MaildirMailbox(Mailbox):
             self._snapshot = tuple(self._infos.values())
         return self._snapshot
 
+    def _log_version(self) -> None:
+        pending, self._pending = self._pending, (set(), set())
+        if pending is None:
+            self._journal.append((self.version, None, frozenset()))
+        else:
+            self._journal.append((self.version, frozenset(pending[0]), frozenset(pending[1])))
+
+    def changes_since(self, version: int) -> tuple[set[int], set[int]] | None:
+        if version == self.version:
+            return set(), set()
+        journal = self._journal
+        if not journal or journal[0][0] > version + 1 or version > self.version:
+            return None  # older than what we remember
+        touched: set[int] = set()
+        gone: set[int] = set()
+        for ver, added, removed in reversed(journal):
+            if ver <= version:
+                break
+            if added is None:
+                return None
+            touched |= added
+            gone |= removed
+        return touched, gone
+
     def message_uids(self) -> Sequence[int]:
         if self._uid_order is None:
             self._uid_order = tuple(self._infos)
@@ -185,6 +215,7 @@ class MaildirMailbox(Mailbox):
 
     def _rebuild(self) -> None:
         self._folder.take_journal()
+        self._pending = None
         self.uidvalidity = self._folder.uidvalidity
         self._infos = {uid: rec.info() for uid, rec in self._folder.recs.items()}
         self._snapshot = self._uid_order = None
@@ -200,6 +231,9 @@ class MaildirMailbox(Mailbox):
             return True
         if not touched and not gone:
             return False
+        if self._pending is not None:
+            self._pending[0].update(touched)
+            self._pending[1].update(gone)
         for uid in gone:
             self._infos.pop(uid, None)
             self._structures.pop(uid, None)
@@ -217,6 +251,7 @@ class MaildirMailbox(Mailbox):
 
     def _changed(self) -> None:
         self.version += 1
+        self._log_version()
         self._event.set()
         self._event = asyncio.Event()
         self._schedule_cache_write()
@@ -390,7 +425,9 @@ class MaildirMailbox(Mailbox):
         if self._save_handle is not None:
             self._save_handle.cancel()
             self._save_handle = None
+        self._pending = None
         self.version += 1
+        self._log_version()
         self._event.set()
         self._event = asyncio.Event()
 
