@@ -144,7 +144,6 @@ class CommandParser:
 
     def _parse_args(self, line: bytes, pos: int) -> Command | NeedLiteral:
         n = len(line)
-        first = True
         while True:
             if pos >= n:
                 break
@@ -155,9 +154,8 @@ class CommandParser:
                     pos += 1
                 if pos >= n:
                     break
-            elif first and self._stack[-1]:
-                raise self._error("Missing space between arguments")
-            first = False
+            # No space is needed right after a literal: Dovecot's parser reads
+            # on (observed: `FROM {6+}` + 7 bytes makes the 7th an argument).
             c = line[pos]
             if c == 0x28:  # (
                 if len(self._stack) > MAX_LIST_DEPTH:
@@ -166,7 +164,6 @@ class CommandParser:
                 self._stack[-1].append(new)
                 self._stack.append(new)
                 pos += 1
-                first = True
                 continue
             if c == 0x29:  # )
                 if len(self._stack) == 1:
@@ -174,7 +171,6 @@ class CommandParser:
                 self._stack.pop()
                 pos += 1
                 # `(FLAGS)(UID)`: Dovecot's parser needs no space after ')'.
-                first = False
                 continue
             if c == 0x22:  # "
                 pos = self._parse_quoted(line, pos)
