@@ -118,11 +118,18 @@ class _Sections:
     not at all for what the top-level header answers (get_section's fast
     path for the message list's HEADER.FIELDS)."""
 
-    def __init__(self, raw: bytes) -> None:
+    def __init__(self, raw: bytes, crlf: bool = False) -> None:
         self.raw = raw
+        # The file is known to have CRLF line ends only (its size equals
+        # its virtual size, as Dovecot's index tells it): BODY[] is then
+        # the file as it is, without the two counting passes of to_crlf
+        # (40% of a FETCH 1:* BODY[] in the profile).
+        self.crlf = crlf
         self._root: MimePart | None = None
 
     def get(self, part: tuple[int, ...], spec: str, fields: list[str]) -> bytes:
+        if self.crlf and not part and not spec:
+            return self.raw.replace(b"\x00", b"\x80") if b"\x00" in self.raw else self.raw
         if not part and spec != "MIME":
             return get_section(self.raw, part, spec, fields)
         if self._root is None:
@@ -154,10 +161,10 @@ def _section_bytes(sections: _Sections, item: SectionItem) -> tuple[bytes, bool]
     return binary_content(header, body, include_header=False)
 
 
-def _render_sections(raw: bytes, items: list[SectionItem]) -> list[bytes]:
+def _render_sections(raw: bytes, items: list[SectionItem], crlf: bool = False) -> list[bytes]:
     """Every section's response bytes (name, literal), computed together so a
     big message is walked in one worker-thread hop."""
-    sections = _Sections(raw)
+    sections = _Sections(raw, crlf)
     cache: dict[tuple[object, ...], tuple[bytes, bool]] = {}
     out: list[bytes] = []
     for item in items:
@@ -184,9 +191,9 @@ def _simple_content(sections: _Sections, name: str) -> bytes:
     return name.encode("ascii") + b" " + _literal(sections.get((), spec, []))
 
 
-def _render_content(raw: bytes, items: list[FetchItem]) -> list[bytes]:
-    rendered = iter(_render_sections(raw, [i for i in items if isinstance(i, SectionItem)]))
-    sections = _Sections(raw)
+def _render_content(raw: bytes, items: list[FetchItem], crlf: bool = False) -> list[bytes]:
+    rendered = iter(_render_sections(raw, [i for i in items if isinstance(i, SectionItem)], crlf))
+    sections = _Sections(raw, crlf)
     return [next(rendered) if isinstance(i, SectionItem) else _simple_content(sections, i.name)
             for i in items]
 
@@ -219,10 +226,11 @@ async def render_fetch(
     content: list[bytes] = []
     if content_items:
         raw = await mailbox.read_message(info.uid)
+        crlf = len(raw) == info.size  # RFC822.SIZE counts CRLFs: no bare LF in the file
         if len(raw) > THREAD_THRESHOLD:
-            content = await asyncio.to_thread(_render_content, raw, content_items)
+            content = await asyncio.to_thread(_render_content, raw, content_items, crlf)
         else:
-            content = _render_content(raw, content_items)
+            content = _render_content(raw, content_items, crlf)
     pending = iter(content)
 
     parts: list[bytes] = []
