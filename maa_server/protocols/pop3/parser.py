@@ -97,15 +97,17 @@ def multiline(first: bytes, lines: list[str]) -> bytes:
 
 def to_crlf(data: bytes) -> bytes:
     """Every LF not already preceded by CR becomes CRLF."""
-    if b"\n" not in data:
-        return data
+    lf = data.count(b"\n")
+    if lf == 0 or data.count(b"\r\n") == lf:
+        return data  # the common case, decided at C speed (the regex is ~10x slower)
     return _BARE_LF.sub(b"\r\n", data)
 
 
 def dot_stuff(crlf_data: bytes) -> bytes:
     """Byte-stuff lines starting with `.` (RFC 1939 section 3) and make sure
     the data ends with CRLF so the terminating `.` line stands alone."""
-    stuffed = _DOT_AT_LINE_START.sub(b"..", crlf_data) if b"." in crlf_data else crlf_data
+    needs = crlf_data.startswith(b".") or b"\n." in crlf_data
+    stuffed = _DOT_AT_LINE_START.sub(b"..", crlf_data) if needs else crlf_data
     if stuffed and not stuffed.endswith(CRLF):
         stuffed += CRLF
     return stuffed
