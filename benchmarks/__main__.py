@@ -1,9 +1,21 @@
 """`python -m benchmarks`: maa-server beside Dovecot 2.3, same data, same run.
 
-Each workload runs against both servers, alternating (D M, M D, ...) for
-several rounds; the table shows each server's median and the ratio
-maa/dovecot, with the direction that is better. Results go to
-benchmarks/results/ as JSON, a text table and (with matplotlib) a PNG."""
+Run as root (both servers start as root, as in production; a `maabench`
+system user owns the mail). Each workload runs against both servers,
+alternating (D M, M D, ...) for several rounds; the table shows each
+server's median and the ratio maa/dovecot, with the direction that is
+better. Results go to benchmarks/results/ (latest.txt, latest.md,
+latest.json and, with matplotlib from the `bench` extra, latest.png).
+
+    python -m benchmarks                      # everything, 3 rounds (~30 min)
+    python -m benchmarks --quick              # a smoke run of a few seconds
+    python -m benchmarks --only stress BODY   # workloads whose name contains a word
+    python -m benchmarks --big 0 --idle 1000  # skip the 100,000-message folder and 10,000 IDLE
+
+Generated Maildirs are kept under --data (/tmp/maa-bench-data) between runs.
+`python -m benchmarks.profile WORKLOAD` runs one workload against
+maa-server under py-spy and prints where the time goes.
+"""
 
 from __future__ import annotations
 
@@ -88,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--big", type=int, default=100_000,
                         help="size of the folder 'big' for the large envelope fetch (0: skip)")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--big-rounds", type=int, default=0,
+                        help="rounds for the big-folder fetches (default: --rounds; a cold one takes minutes)")
     parser.add_argument("--idle", type=int, nargs="*", default=[1000, 10_000],
                         help="idle IDLE connection counts (default 1000 10000)")
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of timed loops")
@@ -155,8 +169,8 @@ def _plan(args: argparse.Namespace) -> list[tuple[str, str, bool, str, object]]:
     ]
     if args.big:
         big = functools.partial(workloads.envelope_fetch, mailbox="big")
-        plan += [(f"envelope fetch {args.big} cold", "s", False, "cold", big),
-                 (f"envelope fetch {args.big} warm", "s", False, "", big)]
+        plan += [(f"envelope fetch {args.big} cold", "s", False, "big-cold", big),
+                 (f"envelope fetch {args.big} warm", "s", False, "big", big)]
     plan += [
         ("stress 1 client", "ops/s", True, "", lambda srv: workloads.stress(srv, 1, s)),
         ("stress 10 clients", "ops/s", True, "", lambda srv: workloads.stress(srv, 10, s)),
@@ -187,10 +201,11 @@ async def run_all(pair: list[servers.Server], args: argparse.Namespace, user: An
         fig = Figure(name, unit, higher, [], [])
         extra = Figure(name.replace("PSS per conn", "CPU idle"), "CPU s/min", False, [], []) \
             if kind == "idle" else None
-        for rnd in range(args.rounds):
+        rounds = (args.big_rounds or args.rounds) if kind.startswith("big") else args.rounds
+        for rnd in range(rounds):
             order = pair if rnd % 2 == 0 else pair[::-1]
             for srv in order:
-                if kind == "cold":
+                if kind.endswith("cold"):
                     srv.stop()
                     remove_caches(srv.maildir)
                     srv.start(user)
@@ -222,10 +237,11 @@ def report(figures: list[Figure], args: argparse.Namespace, command: str) -> Non
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     header = (f"maa-server vs Dovecot 2.3 — {args.messages} messages in INBOX, {args.rounds} rounds "
               f"alternating, medians; {stamp}")
+    rounds = f"{args.rounds} rounds" + (f" ({args.big_rounds} for the big folder)" if args.big_rounds else "")
     rows = [header, f"machine: {machine()}", f"command: {command}", "",
             f"{'workload':<30} {'unit':<10} {'dovecot':>12} {'maa':>12} {'maa/dovecot':>12}  better"]
     md = [f"Run {stamp}", "", f"- machine: {machine()}", f"- command: `{command}`",
-          f"- {args.rounds} rounds, servers alternating A B / B A, median of the rounds", "",
+          f"- {rounds}, servers alternating A B / B A, median of the rounds", "",
           "| workload | unit | Dovecot | maa-server | maa/Dovecot | better |",
           "|---|---|---:|---:|---:|---|"]
     for f in figures:

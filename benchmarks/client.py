@@ -71,7 +71,7 @@ class ImapClient:
         else:
             self.writer.write(tag + b" " + raw + b"\r\n")
         await self.writer.drain()
-        lines = []
+        lines: list[bytes] = []
         while True:
             line = await self._read_response_line()
             if line.startswith(tag + b" "):

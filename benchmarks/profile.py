@@ -16,13 +16,15 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 from benchmarks import servers, workloads
 from benchmarks.__main__ import RESULTS, raise_fd_limit
 from benchmarks.generate import cached_maildir, link_copy
 
-WORKLOADS = {
+WORKLOADS: dict[str, Callable[[servers.Server], Coroutine[Any, Any, Any]]] = {
     "envelope": workloads.envelope_fetch,
     "stress1": functools.partial(workloads.stress, clients=1, seconds=10.0),
     "stress50": functools.partial(workloads.stress, clients=50, seconds=10.0),
@@ -79,12 +81,13 @@ def main(argv: list[str] | None = None) -> int:
             if args.warm:
                 asyncio.run(WORKLOADS[name](srv))
             out = RESULTS / f"profile-{name}.txt"
+            assert srv.proc is not None
             spy = subprocess.Popen([py_spy, "record", "--pid", str(srv.proc.pid), "--rate", "200",
                                     "--format", "raw", "--output", str(out), "--nonblocking", "--subprocesses", *os.environ.get("SPY_ARGS", "").split()],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             time.sleep(1.0)
             t0 = time.perf_counter()
-            value = asyncio.run(WORKLOADS[name](srv))
+            value: Any = asyncio.run(WORKLOADS[name](srv))
             elapsed = time.perf_counter() - t0
             spy.send_signal(2)
             spy.wait(30)
