@@ -465,3 +465,22 @@ def test_redirect_of_the_same_message_twice(stack: SieveStack, caplog: pytest.Lo
         ("Info: sieve: msgid=<m77@example.org>: redirect action: discarded duplicate forward to "
         "<dave@example.net>"),
         "Info: sieve: msgid=<m77@example.org>: stored mail into mailbox 'INBOX'"]
+
+
+def test_include_personal_and_global(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    global_dir = tmp_path / "global-scripts"
+    global_dir.mkdir()
+    (global_dir / "spam.sieve").write_text('require ["fileinto", "mailbox"];\n'
+                                            'if header :contains "subject" "spam" { fileinto :create "Spam"; }\n')
+    stack = SieveStack(tmp_path, plugin=f"  sieve_global = file:{global_dir}\n").start()
+    try:
+        (stack.home("alice") / "sieve").mkdir()
+        (stack.home("alice") / "sieve" / "lists.sieve").write_text(
+            'require ["fileinto", "mailbox"];\nif exists "list-id" { fileinto :create "Lists"; }\n')
+        stack.set_script("alice", 'require "include";\ninclude :global "spam";\ninclude :personal "lists";\n')
+        stack.lmtp_send(message(1, subject="buy spam"))
+        stack.lmtp_send(message(2, extra="List-Id: <x.example.org>\r\n"))
+        stack.lmtp_send(message(3))
+        assert [len(stack.folder("alice", f)) for f in ("Spam", "Lists", "INBOX")] == [1, 1, 1]
+    finally:
+        stack.stop()
