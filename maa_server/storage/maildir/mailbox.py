@@ -46,6 +46,7 @@ log = get_log("maildir: ")
 T = TypeVar("T")
 POLL_INTERVAL = 0.5  # seconds between stat checks for other processes' changes
 CACHE_WRITE_DELAY = 5.0  # coalesce index cache writes (flushed at shutdown too)
+PARSE_AHEAD = 16  # structures parsed per thread hop at most (keeps each hop short)
 JOURNAL_VERSIONS = 512  # versions whose changes sessions can ask for (changes_since)
 
 
@@ -343,15 +344,18 @@ class MaildirMailbox(Mailbox):
         if cached is not None:
             return cached
         raw = await self.read_message(uid)
-        from maa_server.storage.message import parse_structure
-
-        struct = await asyncio.to_thread(parse_structure, raw)
-        if uid in self._infos:
-            self._structures[uid] = struct
-            self._unsaved[uid] = struct
-            self._folder.dirty = True
-            self._schedule_cache_write()
-        return struct
+        # The following messages already read ahead are parsed in the same
+        # thread hop (a first ENVELOPE fetch of a folder walks them all).
+        batch = [(uid, raw)] + [(u, data) for u, data in self._read_ahead.pending()
+                                if u > uid and u not in self._structures][:PARSE_AHEAD]
+        parsed = await asyncio.to_thread(_parse_all, batch)
+        for one, struct in zip(batch, parsed):
+            if one[0] in self._infos:
+                self._structures[one[0]] = struct
+                self._unsaved[one[0]] = struct
+        self._folder.dirty = True
+        self._schedule_cache_write()
+        return parsed[0]
 
     # Changes -------------------------------------------------------------------
 
@@ -482,6 +486,12 @@ class MaildirMailbox(Mailbox):
             except OSError as exc:
                 self._structs_written = None  # start the file afresh next time
                 log.warning(f"Cannot write index cache {folder.paths.cache_path}: {exc}")
+
+def _parse_all(batch: list[tuple[int, bytes]]) -> list[MessageStructure]:
+    from maa_server.storage.message import parse_structure
+
+    return [parse_structure(raw) for _, raw in batch]
+
 
 def mailbox_exists(mail_dir: str) -> bool:
     return os.path.isdir(os.path.join(mail_dir, "cur")) or os.path.isdir(os.path.join(mail_dir, "new"))

@@ -28,6 +28,10 @@ class ReadAhead:
     def take(self, uid: int) -> bytes | None:
         return self._ahead.pop(uid, None)
 
+    def pending(self) -> list[tuple[int, bytes]]:
+        """What was read ahead and not taken yet, in UID order (left in place)."""
+        return sorted(self._ahead.items())
+
     def clear(self) -> None:
         self._ahead.clear()
         self._next, self._run = 0, 1
