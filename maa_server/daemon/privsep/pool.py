@@ -58,8 +58,8 @@ def uid_refusal(user: UserInfo, config: Any) -> str:
     if uid is None:
         mail_uid = str(config.get("mail_uid") or "")
         if not mail_uid:
-            return ("Mail access not permitted: no uid from userdb lookup and mail_uid "
-                    "is not set (running as root)")
+            # Dovecot's words (observed from 2.3.19, lib/restrict-access.c).
+            return "Couldn't drop privileges: User is missing UID (see mail_uid setting)"
         uid = _resolve_uid(mail_uid)
         if uid is None:
             return f"mail_uid: User doesn't exist: {mail_uid}"

@@ -79,6 +79,8 @@ def write_config(base: Path, users: dict[str, SystemUser], ports: dict[str, int]
     # the worker (running as A) must fail to open it.
     lines.append(f"{a.name}-peek:{{PLAIN}}{PASSWORD}:{a.uid}:{a.gid}::{a.home}::"
                  f"userdb_mail=maildir:{b.maildir}")
+    # No uid from the userdb and no mail_uid: nobody to run as.
+    lines.append(f"nouid:{{PLAIN}}{PASSWORD}::::{base}/nouid::")
     # uid 1 (daemon) is under first_valid_uid (500).
     lines.append(f"lowuid:{{PLAIN}}{PASSWORD}:1:1::{base}/lowuid::")
     passwd = base / "users"

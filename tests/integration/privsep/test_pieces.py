@@ -48,7 +48,8 @@ def test_uid_checks_are_dovecots() -> None:
         "uid from userdb lookup).")
     assert "UID 2001 not permitted" in uid_refusal(UserInfo("u", uid=2001, gid=100), cfg)
     assert "GID 5 not permitted" in uid_refusal(UserInfo("u", uid=1500, gid=5), cfg)
-    assert "mail_uid" in uid_refusal(UserInfo("u"), cfg)
+    assert uid_refusal(UserInfo("u"), cfg) == \
+        "Couldn't drop privileges: User is missing UID (see mail_uid setting)"
     uid, gid, groups = credentials(UserInfo("u", uid=1500, gid=1500), cfg)
     assert (uid, gid) == (1500, 1500) and groups[0] == 1500
 

@@ -412,3 +412,28 @@ def test_missing_default_login_user_is_fatal_as_in_dovecot(setup: Setup) -> None
     assert done.returncode == 89
     assert (f"Fatal: Error in configuration file {setup.daemon.config}: "
             "default_login_user doesn't exist: nosuchloginuserx") in done.stderr
+
+
+def test_a_user_without_uid_gets_dovecots_answer(setup: Setup) -> None:
+    """Observed from Dovecot 2.3.19: the login succeeds, the mail process
+    cannot become the user."""
+    with socket.create_connection(("127.0.0.1", setup.ports["imap"]), timeout=20) as raw:
+        reader = raw.makefile("rb")
+        reader.readline()
+        raw.sendall(f"a LOGIN nouid {PASSWORD}\r\n".encode())
+        assert reader.readline() == b"a OK Logged in, but initialization failed.\r\n"
+        assert reader.readline() == b"* BYE Internal error occurred. Refer to server log for more information.\r\n"
+        assert reader.readline() == b""
+    with socket.create_connection(("127.0.0.1", setup.ports["pop3"]), timeout=20) as raw:
+        reader = raw.makefile("rb")
+        reader.readline()
+        raw.sendall(f"USER nouid\r\nPASS {PASSWORD}\r\n".encode())
+        assert reader.readline() == b"+OK\r\n"
+        assert reader.readline() == \
+            b"-ERR [SYS/TEMP] Internal error occurred. Refer to server log for more information.\r\n"
+    log = _wait_for(lambda: setup.daemon.log_text() if "pop3(nouid)" in setup.daemon.log_text() else "",
+                    "the log lines")
+    assert "imap-login: Info: Login: user=<nouid>, method=PLAIN, rip=127.0.0.1, lip=127.0.0.1, secured" in log
+    assert "imap(nouid): Error: Couldn't drop privileges: User is missing UID (see mail_uid setting)" in log
+    assert "pop3(nouid): Error: Couldn't drop privileges: User is missing UID (see mail_uid setting)" in log
+    assert not (setup.base / "nouid").exists()
