@@ -27,9 +27,10 @@ from maa_server.daemon.privsep.handover import user_from_dict
 from maa_server.daemon.privsep.pool import (
     WorkerPool,
     WorkerRefused,
-    _write_all,
+    child_env,
     exit_description,
     relay_child_logs,
+    write_payload,
 )
 from maa_server.protocols.context import SessionRegistry
 
@@ -101,20 +102,17 @@ class LoginProcesses:
         payload = pickle.dumps({"config": config, "preload": names,
                                 "listeners": [(spec, sock.fileno()) for sock, spec in listeners]})
         level = logging.getLogger("maa").getEffectiveLevel()
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": os.environ.get("LANG", "C.UTF-8")}
-        if "PYTHONPATH" in os.environ:
-            env["PYTHONPATH"] = os.environ["PYTHONPATH"]
         try:
             proc = await asyncio.to_thread(
                 subprocess.Popen,
                 [sys.executable, "-m", "maa_server.daemon.privsep.login", str(theirs.fileno()), str(level),
                  str(uid), str(gid), str(gid)],
                 stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                pass_fds=fds, start_new_session=True, cwd="/", env=env)
+                pass_fds=fds, start_new_session=True, cwd="/", env=child_env())
         finally:
             theirs.close()
         assert proc.stdin is not None and proc.stderr is not None
-        await asyncio.to_thread(_write_all, proc.stdin, payload)
+        await asyncio.to_thread(write_payload, proc.stdin, payload)
         protocols = ",".join(sorted({spec.protocol for _, spec in listeners}))
         login = LoginProcess(proc, Channel(ours), AuthService(auth), protocols)
         login.tasks.append(asyncio.ensure_future(self._serve(login)))

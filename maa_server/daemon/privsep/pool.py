@@ -245,7 +245,7 @@ class WorkerPool:
                 [sys.executable, "-m", "maa_server.daemon.privsep.worker", str(theirs.fileno()),
                  str(level), str(uid), str(gid), ",".join(map(str, groups))],
                 stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                pass_fds=(theirs.fileno(),), start_new_session=True, cwd="/", env=_worker_env())
+                pass_fds=(theirs.fileno(),), start_new_session=True, cwd="/", env=child_env())
         except OSError as exc:
             ours.close()
             raise WorkerRefused(f"can't start a mail process for uid {uid}: {exc.strerror or exc}") from exc
@@ -258,7 +258,7 @@ class WorkerPool:
             self._preload = await asyncio.to_thread(preload_names)
         blob = pickle.dumps((self._config, self._preload))
         stdin = proc.stdin
-        await asyncio.to_thread(_write_all, stdin, blob)
+        await asyncio.to_thread(write_payload, stdin, blob)
         worker = Worker(key=key, proc=proc, channel=Channel(ours))
         worker.tasks.append(asyncio.ensure_future(self._read_messages(worker)))
         worker.tasks.append(asyncio.ensure_future(self._read_logs(worker)))
@@ -420,7 +420,7 @@ class _Kicker:
         asyncio.ensure_future(self.pool._send_quietly(self.worker, {"op": "kick", "session_id": self.session_id}))
 
 
-def _write_all(stream: Any, data: bytes) -> None:
+def write_payload(stream: Any, data: bytes) -> None:
     try:
         stream.write(len(data).to_bytes(8, "big") + data)
         stream.flush()
@@ -431,11 +431,17 @@ def _write_all(stream: Any, data: bytes) -> None:
             stream.close()
 
 
-def _worker_env() -> dict[str, str]:
-    """A clean environment: nothing of root's, but the same Python paths."""
+def child_env() -> dict[str, str]:
+    """A clean environment for a child: nothing of root's, but the same
+    Python paths, starting with where this package was imported from (a
+    checkout run with `python -m` from its directory has no install)."""
+    import maa_server
+
     env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
            "LANG": os.environ.get("LANG", "C.UTF-8")}
-    for name in ("PYTHONPATH", "TZ"):
-        if name in os.environ:
-            env[name] = os.environ[name]
+    if "TZ" in os.environ:
+        env["TZ"] = os.environ["TZ"]
+    paths = [os.path.dirname(os.path.dirname(os.path.abspath(maa_server.__file__)))]
+    paths += [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p not in paths]
+    env["PYTHONPATH"] = os.pathsep.join(paths)
     return env
