@@ -78,6 +78,15 @@ async def cmd_fetch(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> str
                 # FETCH never sits in memory as a whole.
                 await s.conn.drain()
                 unflushed = 0
+    if flags_changed and s.condstore:
+        # The implicit \\Seen moved these messages' modseqs: with CONDSTORE
+        # Dovecot's closing sync tells them (`* 2 FETCH (MODSEQ (5))`, captured).
+        for seq, _ in chosen:
+            info = sel.infos[seq - 1]
+            if info.uid in flags_changed:
+                uid_part = b"UID %d " % info.uid if s.qresync else b""
+                s.write(b"* %d FETCH (%sMODSEQ (%d))\r\n" % (seq, uid_part, info.modseq))
+                sel.note_modseq(info.modseq)
     if missing:
         raise ImapCommandFailed("Some of the requested messages no longer exist.",
                                 "EXPUNGEISSUED")

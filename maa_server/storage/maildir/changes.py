@@ -104,6 +104,8 @@ def store(folder: Folder, uids: Iterable[int], flags: frozenset[str], mode: str,
     if changed:
         folder.highest_modseq = modseq
         folder.dirty = True
+        if mode != "remove":
+            folder.note_keywords(flags)
     return changed, failed
 
 

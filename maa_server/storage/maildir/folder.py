@@ -105,6 +105,8 @@ class Folder:
         self.uidvalidity = 0
         self.highest_modseq = 1
         self._pass_modseq = 0  # the modseq of the current sync pass (sync_modseq)
+        self._pass_recs: list[Rec] = []  # the records stamped with it
+        self._index_keywords: set[str] = set()  # keywords our index has met on a message
         self.next_uid = 1
         self.new_recent: set[int] = set()  # uids found or saved since the last claim
         self._dir_stamps: tuple[FileStamp | None, FileStamp | None] = (None, None)
@@ -234,6 +236,33 @@ class Folder:
             self._pass_modseq = self.highest_modseq
         return self._pass_modseq
 
+    def note_keywords(self, flags: Iterable[str]) -> None:
+        """Keywords set by our own STORE/APPEND: known to the index from now
+        on, without a modseq of their own (observed: a new keyword by STORE
+        moves HIGHESTMODSEQ by one, like any STORE)."""
+        self._index_keywords.update(f for f in flags if not f.startswith("\\"))
+
+    def _stamp(self, rec: Rec, flags: frozenset[str]) -> None:
+        """Give rec this pass's modseq. A keyword the index meets for the
+        first time costs Dovecot an index transaction of its own before the
+        sync's: HIGHESTMODSEQ moves one further per new keyword and every
+        record of the pass takes the final value (observed: a fresh Maildir
+        using two keywords is all MODSEQ 4, with none MODSEQ 2)."""
+        new = [f for f in flags if not f.startswith("\\") and f not in self._index_keywords]
+        modseq = self.sync_modseq()
+        if new:
+            self._index_keywords.update(new)
+            self.highest_modseq += len(new)
+            modseq = self._pass_modseq = self.highest_modseq
+            for earlier in self._pass_recs:
+                earlier.modseq = modseq
+        rec.modseq = modseq
+        self._pass_recs.append(rec)
+
+    def _start_pass(self) -> None:
+        self._pass_modseq = 0
+        self._pass_recs = []
+
     def _make_rec(self, uid: int, base: str, subdir: str, name: str, urec: UidRecord | None) -> Rec | None:
         letters, tail = split_info(name)
         flags, unknown = self._flags_of(letters)
@@ -244,7 +273,9 @@ class Folder:
                       extra=frozenset(self._cached_extra.get(uid, ())))
             if cached[1] != name:
                 # Renamed by someone else while we were away: a flag change.
-                rec.modseq = self.sync_modseq()
+                self._stamp(rec, flags)
+            else:
+                self.note_keywords(flags)
         else:
             path = self.path(subdir, name)
             parsed = parse_name(name)
@@ -262,8 +293,8 @@ class Folder:
                         vsize = virtual_size(fh.read())
                 except FileNotFoundError:
                     return None
-            rec = Rec(uid, base, subdir, name, flags, unknown, tail, st.st_mtime, size, vsize,
-                      self.sync_modseq())
+            rec = Rec(uid, base, subdir, name, flags, unknown, tail, st.st_mtime, size, vsize, 0)
+            self._stamp(rec, flags)
         if urec is not None:
             rec.pop3_uidl = _uidl_of(urec)
         return rec
@@ -309,7 +340,7 @@ class Folder:
 
     def sync(self, force: bool = False) -> bool:
         """Bring recs in line with the disk. Returns True when anything changed."""
-        self._pass_modseq = 0
+        self._start_pass()
         if not os.path.isdir(self.paths.mail_dir):
             # Deleted (or renamed) under us: it has no messages any more.
             if not self.recs:
@@ -433,7 +464,7 @@ class Folder:
                 letters, tail = split_info(name)
                 flags, unknown = self._flags_of(letters)
                 if flags != rec.flags:
-                    rec.modseq = self.sync_modseq()
+                    self._stamp(rec, flags)
                     self.touched.add(uid)
                     changed = True
                 rec.subdir, rec.name, rec.flags, rec.unknown, rec.tail = subdir, name, flags, unknown, tail
@@ -463,7 +494,7 @@ class Folder:
     def _assign_uids(self, files: dict[str, tuple[str, str]]) -> bool:
         """Files no uidlist line names yet (an LDA, a crashed saver) get UIDs in
         Dovecot's order: time stamp, microseconds, name (spec 5.5)."""
-        self._pass_modseq = 0
+        self._start_pass()
         with self.locked():
             self.uidlist.refresh()
             data = self.uidlist.data

@@ -187,6 +187,7 @@ def commit(folder: Folder, items: list[Incoming], hardlinks: bool = True) -> lis
             additions.append(Rec(uid, base, subdir, name, flags, unknown, "", st.st_mtime,
                                  parsed.size if parsed.size is not None else st.st_size, vsize,
                                  modseq, extra=extra))
+            folder.note_keywords(item.flags)
             result.append(uid)
             uid += 1
         for subdir in used:

@@ -90,6 +90,19 @@ def pair(tmp_path: Path) -> Iterator[Pair]:
     yield from _pair(tmp_path, build)
 
 
+def build_with_keywords(maildir: Path) -> None:
+    """Two keywords in use and no dovecot-uidlist yet: Dovecot's first sync
+    spends a modseq per keyword it registers (all messages MODSEQ 4)."""
+    write_maildir(maildir, [(message(1, "a"), "Sa"), (message(2, "b"), "b"), (message(3, "c"), "")],
+                  ["$Forwarded", "Project_X"])
+    (maildir / "dovecot-uidlist").unlink()
+
+
+@pytest.fixture
+def keyword_pair(tmp_path: Path) -> Iterator[Pair]:
+    yield from _pair(tmp_path, build_with_keywords)
+
+
 @pytest.fixture
 def preview_pair(tmp_path: Path) -> Iterator[Pair]:
     yield from _pair(tmp_path, build_previews)
@@ -394,4 +407,16 @@ def test_qresync_move_expunge_and_saved_results(pair: Pair) -> None:
         "SELECT Arc",
         "EXPUNGE",
         "CLOSE",
+    ])
+
+
+def test_first_sync_modseqs_with_keywords(keyword_pair: Pair) -> None:
+    run(keyword_pair, [
+        "SELECT INBOX",
+        "FETCH 1:* (MODSEQ FLAGS)",
+        "STORE 3 +FLAGS (kw_new)",  # a new keyword by STORE: one modseq, like any STORE
+        "STORE 2 +FLAGS ($Forwarded)",
+        "FETCH 1:* (FLAGS) (CHANGEDSINCE 4)",
+        "FETCH 3 (BODY[TEXT])",  # the implicit \\Seen: its MODSEQ follows
+        "SEARCH MODSEQ 5",
     ])
