@@ -12,7 +12,11 @@ SORT ordering of the matches (sort.py, RFC 5256/5957) and THREAD (thread.py).
 
 from maa_server.protocols.imap.search.commands import sort_response, thread_response
 from maa_server.protocols.imap.search.evaluate import evaluate_search
-from maa_server.protocols.imap.search.parser import check_charset, parse_search, parse_search_date
+from maa_server.protocols.imap.search.parser import (
+    check_charset,
+    parse_search,
+    parse_search_date,
+)
 from maa_server.protocols.imap.search.program import SearchProgram
 from maa_server.protocols.imap.search.sort import (
     SortCriterion,

@@ -13,8 +13,8 @@ from collections.abc import Collection, Sequence
 from maa_server.protocols.imap.errors import ImapParseError
 from maa_server.protocols.imap.search.evaluate import evaluate_search
 from maa_server.protocols.imap.search.parser import check_charset, parse_search
-from maa_server.protocols.imap.search.sort import parse_sort_criteria, sort_messages
 from maa_server.protocols.imap.search.program import SearchProgram
+from maa_server.protocols.imap.search.sort import parse_sort_criteria, sort_messages
 from maa_server.protocols.imap.search.thread import (
     ThreadNode,
     parse_thread_algorithm,
