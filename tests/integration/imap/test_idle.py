@@ -117,3 +117,33 @@ def test_idle_keepalive(make_server):
         assert w.until("i")[-1].startswith("i OK Idle completed")
     finally:
         w.close()
+
+
+def test_idle_with_qresync_tells_vanished_and_highestmodseq(server: ImapServer):
+    """RFC 7162 3.2.10: in IDLE, VANISHED instead of EXPUNGE, then the new
+    HIGHESTMODSEQ untagged (Dovecot: `* OK [HIGHESTMODSEQ n] Highest`)."""
+    fill(server, 3)
+    watcher, actor = Wire(server.port), Wire(server.port)
+    try:
+        watcher.login()
+        actor.login()
+        watcher.cmd("ENABLE QRESYNC")
+        lines = answers(watcher, "SELECT INBOX")
+        assert "* OK [HIGHESTMODSEQ 4] Highest" in lines  # three APPENDs after creation
+        actor.cmd("SELECT INBOX")
+        watcher.send(b"i1 IDLE\r\n")
+        assert watcher.readline() == "+ idling"
+        actor.cmd("STORE 2 +FLAGS (\\Flagged)")
+        assert watcher.readline() == "* 2 FETCH (UID 2 MODSEQ (5) FLAGS (\\Flagged \\Recent))"
+        actor.cmd("EXPUNGE")  # nothing deleted: no change, nothing to tell
+        actor.cmd("STORE 3 +FLAGS.SILENT (\\Deleted)")
+        assert watcher.readline() == "* 3 FETCH (UID 3 MODSEQ (6) FLAGS (\\Deleted \\Recent))"
+        actor.cmd("EXPUNGE")
+        assert watcher.readline() == "* VANISHED 3"
+        assert watcher.readline() == "* 2 RECENT"
+        assert watcher.readline() == "* OK [HIGHESTMODSEQ 7] Highest"
+        watcher.send(b"DONE\r\n")
+        assert watcher.until("i1")[-1].startswith("i1 OK Idle completed")
+    finally:
+        watcher.close()
+        actor.close()
