@@ -68,8 +68,11 @@ class LoginMaster(Master):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.relaying: set[int] = set()  # id() of connections relayed to a worker
+        self.retired = False
 
     async def start(self) -> None:
+        if self.retired:  # replaced before it even started
+            return
         for state in self.listeners:
             await self._serve(state)
 
@@ -96,6 +99,7 @@ class LoginMaster(Master):
 
     def retire(self) -> None:
         """Stop accepting; the open connections go on."""
+        self.retired = True
         for state in self.listeners:
             if state.server is not None:
                 state.server.close()

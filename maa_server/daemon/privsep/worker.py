@@ -47,8 +47,24 @@ RESUMERS = {
     "pop3": "maa_server.protocols.pop3.session",
     "sieve": "maa_server.protocols.managesieve.session",
 }
-# A worker with nothing to do for this long offers to exit.
+# A worker with nothing to do for this long offers to exit (Dovecot's
+# default_idle_kill); `service imap { idle_kill = ... }` and its
+# siblings set it.
 IDLE_EXIT_SECS = 60.0
+MAIL_SERVICES = ("imap", "pop3", "lmtp", "managesieve")
+
+
+def idle_exit_secs(config: Any) -> float:
+    from maa_server.config.values import parse_time
+
+    found = []
+    for name in MAIL_SERVICES:
+        section = getattr(config, "services", {}).get(name)
+        text = section.get("idle_kill", "") if section is not None else ""
+        with contextlib.suppress(ValueError):
+            if text and float(parse_time(text)) > 0:
+                found.append(float(parse_time(text)))
+    return min(found) if found else IDLE_EXIT_SECS
 SHUTDOWN_GRACE_SECS = 3.0
 
 log = logs.get_log("master")
@@ -168,6 +184,7 @@ class Worker:
                                  ssl_context=None, sessions=self.registry)
         self.tasks: set[asyncio.Task[Any]] = set()
         self.exiting = False
+        self.idle_secs = idle_exit_secs(config)
         self.done = asyncio.Event()
         self._idle_handle: asyncio.TimerHandle | None = None
         self._outbox: list[asyncio.Task[None]] = []
@@ -199,7 +216,7 @@ class Worker:
             self.done.set()
             return
         self._idle_handle = asyncio.get_running_loop().call_later(
-            IDLE_EXIT_SECS, lambda: self.tell({"op": "idle"}))
+            self.idle_secs, lambda: self.tell({"op": "idle"}))
 
     def _track(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)

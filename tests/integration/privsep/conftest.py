@@ -171,4 +171,5 @@ def setup(ca: TestCA) -> Iterator[Setup]:
             daemon.notify.close()
         for name in made:
             _del_user(name)
-        shutil.rmtree(base, ignore_errors=True)
+        if not os.environ.get("KEEP_PRIVSEP"):
+            shutil.rmtree(base, ignore_errors=True)

@@ -437,3 +437,23 @@ def test_a_user_without_uid_gets_dovecots_answer(setup: Setup) -> None:
     assert "imap(nouid): Error: Couldn't drop privileges: User is missing UID (see mail_uid setting)" in log
     assert "pop3(nouid): Error: Couldn't drop privileges: User is missing UID (see mail_uid setting)" in log
     assert not (setup.base / "nouid").exists()
+
+
+def test_an_idle_worker_exits_and_the_next_login_starts_another(setup: Setup) -> None:
+    a = setup.users["a"]
+    config = setup.daemon.config
+    config.write_text(config.read_text() + "service imap {\n  idle_kill = 1s\n}\n")
+    setup.daemon.signal(signal.SIGHUP)
+    setup.daemon.wait_notify("RELOADING=1")
+    setup.daemon.wait_notify("READY=1")
+    with imaplib.IMAP4("127.0.0.1", setup.ports["imap"], timeout=20) as imap:
+        imap.login(a.name, PASSWORD)
+        (pid,) = {int(row[2].strip("()")) for row in _who(setup)}
+    _wait_for(lambda: not Path(f"/proc/{pid}").exists() or
+              Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z",
+              "the idle worker to exit")
+    with imaplib.IMAP4("127.0.0.1", setup.ports["imap"], timeout=20) as imap:
+        imap.login(a.name, PASSWORD)
+        (again,) = {int(row[2].strip("()")) for row in _who(setup)}
+    assert again != pid
+    assert f"child {pid}" not in setup.daemon.log_text()  # a clean exit, nothing to report
