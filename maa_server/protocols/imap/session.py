@@ -327,7 +327,12 @@ class ImapSession:
                 code = f"[{exc.code}] " if exc.code else ""
                 self.tagged(exc.tag or "*", "NO", code + exc.text)
             elif self.state == NOT_AUTHENTICATED:
-                self.pre_login_bad(exc.tag or "*")
+                # imap-login sends the parser's own words, bare (observed:
+                # `a1 BAD 8bit data in atom`, `a3 BAD Unexpected ')'`).
+                # (Literal size errors keep the generic text.)
+                specific = exc.tag and "literal" not in exc.text.lower()
+                detail = exc.text if specific else BAD_COMMAND
+                self.pre_login_bad(exc.tag or "*", detail)
             elif exc.tag:
                 from maa_server.protocols.imap.commands import syntax_error_text
                 self.tagged(exc.tag, "BAD", syntax_error_text(exc.name, exc.text))

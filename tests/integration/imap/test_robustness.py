@@ -44,3 +44,13 @@ def test_twenty_bad_commands_in_a_row_end_the_session(wire: Wire):
     wire.send(b"last BOGUS\r\n")
     assert wire.readline().startswith("last BAD ")
     assert wire.readline() == "* BYE Too many invalid IMAP commands."
+
+
+def test_pre_login_parse_errors_in_imap_logins_words(wire):
+    """imap-login answers a line its parser refuses with the parser's own
+    text, bare (observed from Dovecot 2.3.19); the session goes on."""
+    wire.send(b"a1 LOGIN h\xc3\xa9llo x\r\n")
+    assert wire.readline() == "a1 BAD 8bit data in atom"
+    wire.send(b"a2 FOO bar)\r\n")
+    assert wire.readline() == "a2 BAD Unexpected ')'"
+    assert wire.cmd("NOOP")[-1] == "t1 OK NOOP completed."
