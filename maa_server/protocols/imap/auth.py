@@ -323,10 +323,11 @@ async def cmd_enable(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> st
 
 
 async def cmd_compress(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> str | None:
-    A.count(args, 1)
     if not s._compress_enabled():
-        s.tagged(tag, "BAD", "Error in IMAP command received by server.")
+        # Without the imap_zlib plugin Dovecot has no such command (observed).
+        s.tagged(tag, "BAD", "Error in IMAP command COMPRESS: Unknown command.")
         return None
+    A.count(args, 1)
     if A.atom(args[0]).upper() != "DEFLATE":
         s.tagged(tag, "NO", "Unknown compression mechanism.")
         return None

@@ -188,6 +188,9 @@ def test_enable_and_compress_refused_without_plugin(server: ImapServer, tls: boo
         w.login()
         assert w.cmd("ENABLE CONDSTORE QRESYNC")[:1] == ["* ENABLED CONDSTORE QRESYNC"]
         assert "COMPRESS" not in " ".join(w.cmd("CAPABILITY"))
+        # Dovecot without imap_zlib does not know the command at all.
+        assert w.cmd("COMPRESS DEFLATE")[-1].startswith(
+            "t4 BAD Error in IMAP command COMPRESS: Unknown command")
     finally:
         w.close()
 
