@@ -195,6 +195,9 @@ class LoginProcess:
             asyncio.ensure_future(self._exit_when_idle())
 
     async def _exit_when_idle(self) -> None:
+        # A connection accepted just before the listeners closed may not
+        # have registered yet: look only after a moment.
+        await asyncio.sleep(1)
         while self.master.open:
             await asyncio.sleep(1)
         self.master.stopping.set()
