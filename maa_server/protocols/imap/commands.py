@@ -77,6 +77,9 @@ COMMANDS: dict[str, CommandSpec] = {
     "LSUB": CommandSpec(listing.cmd_lsub, LOGGED_IN),
     # Gmail's old XLIST: Dovecot still answers it as LIST (observed).
     "XLIST": CommandSpec(listing.cmd_list, LOGGED_IN),
+    "GETMETADATA": CommandSpec(mailboxes.cmd_metadata, LOGGED_IN),
+    "SETMETADATA": CommandSpec(mailboxes.cmd_metadata, LOGGED_IN),
+    "CANCELUPDATE": CommandSpec(query.cmd_cancelupdate, LOGGED_IN),
     "STATUS": CommandSpec(mailboxes.cmd_status, LOGGED_IN),
     "NAMESPACE": CommandSpec(mailboxes.cmd_namespace, LOGGED_IN),
     "APPEND": CommandSpec(messages.cmd_append, LOGGED_IN, **SYNC),

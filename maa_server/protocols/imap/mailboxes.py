@@ -318,3 +318,11 @@ __all__ = [
     "parse_status_items",
     "status_line",
 ]
+
+
+async def cmd_metadata(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> str | None:
+    """GETMETADATA / SETMETADATA (RFC 5464): Dovecot knows the commands but,
+    without `imap_metadata = yes` (not supported here), refuses them so."""
+    if not args:
+        raise ImapParseError("Invalid arguments")
+    raise ImapCommandFailed("Generic mailbox attributes not enabled.", "CANNOT")

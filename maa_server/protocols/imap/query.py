@@ -240,3 +240,11 @@ async def cmd_search(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> st
         return "Search completed."
     s.write(esearch_answer(s, tag, uid, results, return_opts, modseq, sorted_order=False))
     return "Search completed."
+
+
+async def cmd_cancelupdate(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> str | None:
+    """CANCELUPDATE (RFC 5267 4.3): we never keep RETURN (UPDATE) searches,
+    so every tag is unknown, in Dovecot's words."""
+    if not args:
+        raise ImapParseError("Invalid parameters")
+    raise ImapCommandFailed("Unknown tag.")

@@ -275,6 +275,14 @@ def test_error_texts(pair: Pair) -> None:
         "EXAMINE",
         "SELECT INBOX x",
         "CLOSE x",
+        "COMPRESS DEFLATE",  # no imap_zlib: unknown
+        "GETMETADATA",
+        'GETMETADATA "INBOX" /private/comment',
+        'SETMETADATA INBOX (/private/comment "x")',
+        "CANCELUPDATE",
+        'CANCELUPDATE "t1"',
+        "UID",
+        "UID FOO",
     ])
 
 
