@@ -13,7 +13,9 @@ WORDS = ["FETCH", "UID", "STORE", "SEARCH", "COPY", "MOVE", "LIST", "LSUB", "STA
          "NIL", "INBOX", "(FLAGS)", "BODY[]", "BODY.PEEK[HEADER.FIELDS (A)]<0.5>", "+FLAGS",
          "(\\Seen)", "RETURN", "(MIN)", "CHARSET", "UTF-8", "ALL", "(CHANGEDSINCE", "1)",
          "(UNCHANGEDSINCE 0)", "(QRESYNC (1 1))", "\\Recent", '"a\\"b"', "%", "4294967296", "-1",
-         "\x01", "ÿ"]
+         "\x01", "ÿ", "SORT", "THREAD", "REFERENCES", "REFS", "ORDEREDSUBJECT", "(SUBJECT)",
+         "(REVERSE DATE)", "(DISPLAYFROM)", "PREVIEW", "(PREVIEW (LAZY))", "SNIPPET", "XLIST",
+         "GETMETADATA", "CANCELUPDATE", "MODSEQ", "(SAVE)", "(ALL COUNT)"]
 
 
 def test_random_commands_never_break_the_session(server: ImapServer):
