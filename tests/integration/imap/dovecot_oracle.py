@@ -144,7 +144,11 @@ class Pair:
             self.maa.stop()
             raise
         self.clients: list[Raw] = []
-        self.d = self.client_pair()
+        try:
+            self.d = self.client_pair()
+        except Exception:
+            self.close()  # never leave a Dovecot running behind a failed start
+            raise
 
     def client_pair(self) -> tuple[Raw, Raw]:
         pair = (Raw(self.dovecot.port, "bob", PASSWORD), Raw(self.maa.port, "alice", PASSWORD))
