@@ -173,8 +173,7 @@ class HandedOverConnection(Connection):
 
 async def receive_connection(fd: int, state: dict[str, Any]) -> HandedOverConnection:
     """The worker's side of send_connection."""
-    family = socket.AF_UNIX if state.get("connection", {}).get("tls") else None
-    sock = socket.socket(fileno=fd) if family is None else socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, fileno=fd)
+    sock = socket.socket(fileno=fd)  # TCP (plain) or a socketpair end (TLS relay)
     sock.setblocking(False)
     reader, writer = await asyncio.open_connection(sock=sock, limit=RELAY_CHUNK * 4)
     buffered = base64.b64decode(state.get("buffered", ""))
