@@ -181,6 +181,9 @@ class LoginProcess:
                         self.registry.counts.pop(key, None)
                 elif op == "retire":
                     self.retire()
+                    # The master waits for this before it says READY=1: from
+                    # now on only the new login process accepts.
+                    await self.channel.send({"op": "retired"})
         except ChannelClosed:
             # The master is gone: nobody can authenticate or take sessions.
             self.master.stopping.set()

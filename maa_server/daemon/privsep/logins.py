@@ -36,6 +36,7 @@ from maa_server.protocols.context import SessionRegistry
 
 log = logs.get_log("master")
 RESPAWN_DELAY_SECS = 1.0
+RETIRE_TIMEOUT_SECS = 5.0
 
 
 class LoginUserMissing(Exception):
@@ -62,6 +63,8 @@ class LoginProcess:
     protocols: str
     retired: bool = False
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    retired_ack: asyncio.Future[None] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future())
 
     @property
     def pid(self) -> int:
@@ -88,9 +91,11 @@ class LoginProcesses:
             await self.retire(old)
 
     async def retire(self, login: LoginProcess) -> None:
+        """Stop it accepting, and wait until it has (or is gone)."""
         login.retired = True
-        with contextlib.suppress(ChannelClosed, OSError):
+        with contextlib.suppress(ChannelClosed, OSError, asyncio.TimeoutError):
             await login.channel.send({"op": "retire"})
+            await asyncio.wait_for(asyncio.shield(login.retired_ack), RETIRE_TIMEOUT_SECS)
 
     async def _spawn(self, config: Any, auth: Any, listeners: list[Any]) -> LoginProcess:
         uid, gid = login_credentials(config)
@@ -130,11 +135,17 @@ class LoginProcesses:
         try:
             while True:
                 message, fds = await login.channel.recv()
+                if message.get("op") == "retired":
+                    if not login.retired_ack.done():
+                        login.retired_ack.set_result(None)
+                    continue
                 task = asyncio.ensure_future(self._answer(login, message, fds))
                 running.add(task)
                 task.add_done_callback(running.discard)
         except ChannelClosed:
             pass
+        if not login.retired_ack.done():
+            login.retired_ack.set_result(None)
         for task in running:
             task.cancel()
         await self._reap(login)

@@ -13,6 +13,8 @@ import stat
 import time
 from pathlib import Path
 
+from tests.integration.daemon.pki import TestCA
+
 from .conftest import PASSWORD, Setup, SystemUser
 
 MESSAGE = b"From: x@example.org\r\nSubject: privsep\r\n\r\nhello\r\n"
@@ -457,3 +459,48 @@ def test_an_idle_worker_exits_and_the_next_login_starts_another(setup: Setup) ->
         (again,) = {int(row[2].strip("()")) for row in _who(setup)}
     assert again != pid
     assert f"child {pid}" not in setup.daemon.log_text()  # a clean exit, nothing to report
+
+
+def test_sighup_serves_a_renewed_certificate_to_new_connections(setup: Setup, ca: TestCA) -> None:
+    from tests.integration.daemon.pki import peer_common_name
+
+    a = setup.users["a"]
+    old = imaplib.IMAP4_SSL("127.0.0.1", setup.ports["imaps"], ssl_context=_tls(setup), timeout=20)
+    old.login(a.name, PASSWORD)
+    assert peer_common_name(old.sock.getpeercert(binary_form=True)) == "localhost"
+    ca.issue(setup.base, "server", ["127.0.0.1", "localhost"])  # certbot renews in place
+    setup.daemon.signal(signal.SIGHUP)
+    setup.daemon.wait_notify("RELOADING=1")
+    setup.daemon.wait_notify("READY=1")
+    with imaplib.IMAP4_SSL("127.0.0.1", setup.ports["imaps"], ssl_context=_tls(setup), timeout=20) as new:
+        assert peer_common_name(new.sock.getpeercert(binary_form=True)) == "127.0.0.1"
+        assert new.login(a.name, PASSWORD)[0] == "OK"
+    assert old.noop()[0] == "OK"  # relayed by the old login process, untouched
+    old.logout()
+
+
+def test_mail_max_userip_connections_counts_every_process(setup: Setup) -> None:
+    a = setup.users["a"]
+    config = setup.daemon.config
+    config.write_text(config.read_text() + "mail_max_userip_connections = 2\n")
+    setup.daemon.signal(signal.SIGHUP)
+    setup.daemon.wait_notify("RELOADING=1")
+    setup.daemon.wait_notify("READY=1")
+    first = imaplib.IMAP4("127.0.0.1", setup.ports["imap"], timeout=20)
+    second = imaplib.IMAP4_SSL("127.0.0.1", setup.ports["imaps"], ssl_context=_tls(setup), timeout=20)
+    first.login(a.name, PASSWORD)
+    second.login(a.name, PASSWORD)
+    _wait_for(lambda: len(_who(setup)) == 2, "both sessions in who")
+    time.sleep(0.2)  # the counts reach the login process asynchronously
+    with socket.create_connection(("127.0.0.1", setup.ports["imap"]), timeout=20) as raw:
+        reader = raw.makefile("rb")
+        reader.readline()
+        raw.sendall(f"a LOGIN {a.name} {PASSWORD}\r\n".encode())
+        assert reader.readline() == (b"a NO [LIMIT] Maximum number of connections from user+IP exceeded "
+                                     b"(mail_max_userip_connections=2)\r\n")
+    first.logout()
+    _wait_for(lambda: len(_who(setup)) == 1, "one session left")
+    time.sleep(0.2)
+    with imaplib.IMAP4("127.0.0.1", setup.ports["imap"], timeout=20) as third:
+        assert third.login(a.name, PASSWORD)[0] == "OK"
+    second.logout()
