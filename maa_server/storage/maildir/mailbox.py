@@ -346,8 +346,7 @@ class MaildirMailbox(Mailbox):
         raw = await self.read_message(uid)
         # The following messages already read ahead are parsed in the same
         # thread hop (a first ENVELOPE fetch of a folder walks them all).
-        batch = [(uid, raw)] + [(u, data) for u, data in self._read_ahead.pending()
-                                if u > uid and u not in self._structures][:PARSE_AHEAD]
+        batch = [(uid, raw), *self._read_ahead.take_after(uid, PARSE_AHEAD, self._structures)]
         parsed = await asyncio.to_thread(_parse_all, batch)
         for one, struct in zip(batch, parsed):
             if one[0] in self._infos:

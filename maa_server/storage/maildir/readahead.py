@@ -13,7 +13,7 @@ by the mailbox before it looks here. Any read out of order drops the rest.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 
 READ_AHEAD_MAX = 64  # files per thread hop
 READ_AHEAD_BYTES = 1 << 20  # at most this much read ahead (beyond the one asked for)
@@ -28,9 +28,11 @@ class ReadAhead:
     def take(self, uid: int) -> bytes | None:
         return self._ahead.pop(uid, None)
 
-    def pending(self) -> list[tuple[int, bytes]]:
-        """What was read ahead and not taken yet, in UID order (left in place)."""
-        return sorted(self._ahead.items())
+    def take_after(self, uid: int, limit: int, skip: Container[int] = ()) -> list[tuple[int, bytes]]:
+        """Take up to `limit` contents read ahead past `uid` (UID order),
+        leaving out UIDs in `skip`."""
+        found = sorted(u for u in self._ahead if u > uid and u not in skip)[:limit]
+        return [(u, self._ahead.pop(u)) for u in found]
 
     def clear(self) -> None:
         self._ahead.clear()
@@ -39,10 +41,12 @@ class ReadAhead:
     def plan(self, uid: int, order: Sequence[int]) -> list[int]:
         """The UIDs to read in this hop: `uid` first. `order` is the
         mailbox's UIDs, ascending."""
+        # A new hop: whatever is left over was skipped by the reader (it
+        # asked past it), so at most one hop's worth is ever held here.
+        self._ahead.clear()
         if uid == self._next:
             self._run = min(self._run * 2, READ_AHEAD_MAX)
         else:
-            self._ahead.clear()
             self._run = 1
         i = bisect.bisect_left(order, uid)
         if i >= len(order) or order[i] != uid:

@@ -89,6 +89,10 @@ def test_read_ahead_doubles_on_sequential_reads_and_resets_otherwise():
     ra.keep([4, 5, 6, 7], [b"4", b"5", None], order)  # budget stopped after 6; 6 was gone
     assert ra.take(5) == b"5" and ra.take(6) is None
     assert ra.plan(7, order)[:1] == [7] and len(ra.plan(50, order)) == 1  # out of order: back to one
+    ra.keep([50], [b"50"], order)
+    assert ra.plan(51, order) == [51, 52]
+    ra.keep([51, 52], [b"51", b"52"], order)
+    assert ra.take_after(50, 5) == [(52, b"52")] and ra.take(52) is None
 
 
 def test_read_files_stops_at_the_budget_and_skips_missing(tmp_path):
