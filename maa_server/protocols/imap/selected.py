@@ -102,9 +102,11 @@ class SelectedMailbox:
             wanted = set(self.search_result)
             return [(i, m) for i, m in enumerate(self.infos, 1) if m.uid in wanted]
         if uid:
-            infos = self.infos
-            return [(seq, infos[seq - 1])
-                    for seq in map(self.seq_of, seqset.resolve_in(self.uids, self.last_uid))]
+            # Whole slices of the view at C speed (UID FETCH 1:* of 100,000).
+            out: list[tuple[int, MessageInfo]] = []
+            for start, end in seqset.index_ranges(self.uids, self.last_uid):
+                out.extend(zip(range(start + 1, end + 1), self.infos[start:end]))
+            return out
         if seqset.out_of_range(self.count):
             raise ImapParseError("Invalid messageset")
         return [(s, self.infos[s - 1]) for s in seqset.resolve(self.count)]

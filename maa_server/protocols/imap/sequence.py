@@ -64,6 +64,14 @@ class SequenceSet:
         """The members of the sorted `values` (existing UIDs) in the set;
         cheap for huge ranges like `1:4294967295` and for huge mailboxes
         (a binary search per range, not a test per value)."""
+        out: list[int] = []
+        for start, end in self.index_ranges(values, max_value):
+            out.extend(values[start:end])
+        return out
+
+    def index_ranges(self, values: Sequence[int], max_value: int) -> list[tuple[int, int]]:
+        """The members of the sorted `values` in the set as slices
+        (start, end) of `values`, ascending and disjoint."""
         merged: list[tuple[int, int]] = []
         for lo, hi in sorted(self._bounds(max_value)):
             if merged and lo <= merged[-1][1] + 1:
@@ -71,10 +79,8 @@ class SequenceSet:
                     merged[-1] = (merged[-1][0], hi)
             else:
                 merged.append((lo, hi))
-        out: list[int] = []
-        for lo, hi in merged:
-            out.extend(values[bisect.bisect_left(values, lo):bisect.bisect_right(values, hi)])
-        return out
+        slices = [(bisect.bisect_left(values, lo), bisect.bisect_right(values, hi)) for lo, hi in merged]
+        return [(start, end) for start, end in slices if start < end]
 
     def out_of_range(self, max_value: int) -> bool:
         """A message sequence number above the last one (RFC 3501 9: invalid).
