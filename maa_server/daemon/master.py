@@ -17,7 +17,7 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +58,20 @@ SHUTDOWN_GOODBYES: dict[tuple[str, bool], bytes] = {
     ("pop3", False): b"-ERR Shutting down\r\n",
 }
 STATUS_INTERVAL_SECS = 30.0
+
+
+def say_pre_login_goodbyes(entries: Iterable[OpenConnection], skip: set[int]) -> None:
+    """On SIGTERM, what Dovecot tells connections not logged in
+    (SHUTDOWN_GOODBYES), then close them. `skip`: id() of the connections
+    that hear their goodbye elsewhere (logged-in sessions, relays)."""
+    for entry in entries:
+        if entry.task.done() or id(entry.conn) in skip:
+            continue
+        goodbye = SHUTDOWN_GOODBYES.get((entry.protocol, False))
+        if goodbye and not entry.conn.closing:
+            with contextlib.suppress(Exception):
+                entry.conn.write(goodbye)
+        entry.conn.close_soon()
 
 
 def _session_connection(session: LiveSession) -> Connection | None:
@@ -569,14 +583,7 @@ class Master:
                 continue
             if conn is not None:
                 told.add(id(conn))
-        for entry in list(self.open.values()):
-            if entry.task.done() or id(entry.conn) in told:
-                continue
-            goodbye = SHUTDOWN_GOODBYES.get((entry.protocol, False))
-            if goodbye and not entry.conn.closing:
-                with contextlib.suppress(Exception):
-                    entry.conn.write(goodbye)
-            entry.conn.close_soon()
+        say_pre_login_goodbyes(list(self.open.values()), told)
         if self.open:
             await asyncio.wait(list(self.open), timeout=SHUTDOWN_GRACE_SECS)
         stragglers = [entry.task for entry in self.open.values() if not entry.task.done()]

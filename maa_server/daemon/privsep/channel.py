@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import array
 import asyncio
+import itertools
 import json
 import os
 import socket
@@ -128,3 +129,37 @@ class Channel:
             self.sock.close()
         except OSError:
             pass
+
+
+class Requests:
+    """Requests on a Channel that wait for their reply: each goes out with
+    an `id`, and the reader hands every `op: reply` message to answer()."""
+
+    def __init__(self, channel: Channel) -> None:
+        self.channel = channel
+        self.pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._ids = itertools.count(1)
+
+    async def ask(self, message: dict[str, Any], fds: list[int] | None = None) -> dict[str, Any]:
+        """Send and wait for the other side's answer to this message."""
+        request_id = next(self._ids)
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self.pending[request_id] = future
+        try:
+            await self.channel.send(dict(message, id=request_id), fds)
+            return await future
+        finally:
+            self.pending.pop(request_id, None)
+
+    def answer(self, reply: dict[str, Any]) -> None:
+        """A reply arrived: wake the request with its id (a late or unknown
+        one is dropped)."""
+        future = self.pending.get(int(reply.get("id", 0)))
+        if future is not None and not future.done():
+            future.set_result(reply)
+
+    def fail(self, reason: str) -> None:
+        """The other side is gone: every waiting request raises ChannelClosed."""
+        for future in self.pending.values():
+            if not future.done():
+                future.set_exception(ChannelClosed(reason))

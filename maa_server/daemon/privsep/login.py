@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import os
 import pickle
@@ -28,14 +27,14 @@ from typing import Any
 from maa_server import logs
 from maa_server.auth.remote import RemoteAuthenticator
 from maa_server.daemon.master import (
-    SHUTDOWN_GOODBYES,
     SHUTDOWN_GRACE_SECS,
     Generation,
     ListenerState,
     Master,
     load_handlers,
+    say_pre_login_goodbyes,
 )
-from maa_server.daemon.privsep.channel import Channel, ChannelClosed
+from maa_server.daemon.privsep.channel import Channel, ChannelClosed, Requests
 from maa_server.daemon.privsep.drop import drop_privileges
 from maa_server.daemon.privsep.handover import send_connection
 from maa_server.daemon.privsep.worker import JsonLogHandler, preload
@@ -84,14 +83,7 @@ class LoginMaster(Master):
         TLS sessions hear theirs from the worker through the relay, which
         ends when the worker closes."""
         self.retire()
-        for entry in list(self.open.values()):
-            if entry.task.done() or id(entry.conn) in self.relaying:
-                continue
-            goodbye = SHUTDOWN_GOODBYES.get((entry.protocol, False))
-            if goodbye and not entry.conn.closing:
-                with contextlib.suppress(Exception):
-                    entry.conn.write(goodbye)
-            entry.conn.close_soon()
+        say_pre_login_goodbyes(list(self.open.values()), self.relaying)
         if self.open:
             await asyncio.wait([e.task for e in self.open.values()], timeout=SHUTDOWN_GRACE_SECS)
         for entry in list(self.open.values()):
@@ -109,8 +101,7 @@ class LoginProcess:
     def __init__(self, channel: Channel, config: Any, tls: Any, local_auth: Any,
                  listeners: list[ListenerState], handlers: dict[str, Any]) -> None:
         self.channel = channel
-        self.pending: dict[int, asyncio.Future[tuple[dict[str, Any], list[int]]]] = {}
-        self.ids = itertools.count(1)
+        self.requests = Requests(channel)
         self.registry = MirrorRegistry()
         ctx = ServerContext(config=config, auth=RemoteAuthenticator(local_auth, self.call),
                             open_store=_no_mail_here, ssl_context=tls.base.default if tls else None,
@@ -119,28 +110,14 @@ class LoginProcess:
         self.master = LoginMaster("", generation, listeners, handlers)
         self.retired = False
 
-    async def request(self, message: dict[str, Any], fds: list[int] | None = None
-                      ) -> tuple[dict[str, Any], list[int]]:
-        request_id = next(self.ids)
-        future: asyncio.Future[tuple[dict[str, Any], list[int]]] = asyncio.get_running_loop().create_future()
-        self.pending[request_id] = future
-        try:
-            await self.channel.send(dict(message, id=request_id), fds)
-            return await future
-        finally:
-            self.pending.pop(request_id, None)
-
     async def call(self, message: dict[str, Any]) -> dict[str, Any]:
-        reply, fds = await self.request(message)
-        for fd in fds:
-            os.close(fd)
-        return reply
+        return await self.requests.ask(message)
 
     async def hand_over(self, conn: Any, protocol: str, state: dict[str, Any]) -> str | None:
         error: list[str] = []
 
         async def send(message: dict[str, Any], fds: list[int]) -> None:
-            reply = await self.call_with_fds(dict(message, op="session"), fds)
+            reply = await self.requests.ask(dict(message, op="session"), fds)
             if not reply.get("ok"):
                 error.append(str(reply.get("error") or "mail process failed"))
                 raise ChannelClosed(error[-1])
@@ -155,12 +132,6 @@ class LoginProcess:
             self.master.relaying.discard(id(conn))
         return None
 
-    async def call_with_fds(self, message: dict[str, Any], fds: list[int]) -> dict[str, Any]:
-        reply, extra = await self.request(message, fds)
-        for fd in extra:
-            os.close(fd)
-        return reply
-
     async def _read(self) -> None:
         try:
             while True:
@@ -169,9 +140,7 @@ class LoginProcess:
                     os.close(fd)
                 op = message.get("op")
                 if op == "reply":
-                    future = self.pending.get(int(message.get("id", 0)))
-                    if future is not None and not future.done():
-                        future.set_result((message, []))
+                    self.requests.answer(message)
                 elif op == "count":
                     key = (str(message.get("user")), str(message.get("ip")), str(message.get("protocol")))
                     count = int(message.get("count", 0))
@@ -187,9 +156,7 @@ class LoginProcess:
         except ChannelClosed:
             # The master is gone: nobody can authenticate or take sessions.
             self.master.stopping.set()
-        for future in self.pending.values():
-            if not future.done():
-                future.set_exception(ChannelClosed("master gone"))
+        self.requests.fail("master gone")
 
     def retire(self) -> None:
         if not self.retired:

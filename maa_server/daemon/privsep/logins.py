@@ -30,6 +30,7 @@ from maa_server.daemon.privsep.pool import (
     child_env,
     exit_description,
     relay_child_logs,
+    stop_children,
     write_payload,
 )
 from maa_server.protocols.context import SessionRegistry
@@ -183,7 +184,7 @@ class LoginProcesses:
         facts = dict(message.get("connection") or {})
         count = self.registry.count(username, str(facts.get("remote_ip", "")), str(message.get("protocol")))
         try:
-            reply = await worker.request(dict(message, op="session", userip_count=count), fds)
+            reply = await worker.requests.ask(dict(message, op="session", userip_count=count), fds)
         except ChannelClosed:
             return {"ok": False, "error": "Internal error: the mail process exited"}
         return {"ok": bool(reply.get("ok")), "error": reply.get("error")}
@@ -235,13 +236,4 @@ class LoginProcesses:
     async def shutdown(self, timeout: float) -> None:
         """SIGTERM to every login process (pre-login goodbyes), then wait."""
         self.stopping = True
-        logins = list(self.all)
-        for login in logins:
-            with contextlib.suppress(ProcessLookupError):
-                login.proc.send_signal(signal.SIGTERM)
-        tasks = [task for login in logins for task in login.tasks]
-        if tasks:
-            await asyncio.wait(tasks, timeout=timeout)
-        for login in list(self.all):
-            with contextlib.suppress(ProcessLookupError):
-                login.proc.kill()
+        await stop_children(self.all, timeout)

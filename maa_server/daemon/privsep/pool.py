@@ -31,7 +31,12 @@ from typing import Any
 
 from maa_server import logs
 from maa_server.auth.interface import UserInfo
-from maa_server.daemon.privsep.channel import Channel, ChannelClosed, channel_pair
+from maa_server.daemon.privsep.channel import (
+    Channel,
+    ChannelClosed,
+    Requests,
+    channel_pair,
+)
 from maa_server.protocols.context import LiveSession, SessionRegistry
 
 log = logs.get_log("master")
@@ -158,25 +163,15 @@ class Worker:
     channel: Channel
     retired: bool = False
     sessions: dict[str, LiveSession] = field(default_factory=dict)
-    pending: dict[int, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
-    next_id: int = 0
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    requests: Requests = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.requests = Requests(self.channel)
 
     @property
     def pid(self) -> int:
         return self.proc.pid
-
-    async def request(self, message: dict[str, Any], fds: list[int]) -> dict[str, Any]:
-        """Send and wait for the worker's answer to this message."""
-        self.next_id += 1
-        request_id = self.next_id
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self.pending[request_id] = future
-        try:
-            await self.channel.send(dict(message, id=request_id), fds)
-            return await future
-        finally:
-            self.pending.pop(request_id, None)
 
 
 class WorkerPool:
@@ -286,13 +281,13 @@ class WorkerPool:
         """Give a logged-in connection to the user's worker. Raises
         WorkerRefused (Dovecot's reason) or ChannelClosed."""
         worker = await self.worker_for(user)
-        reply = await worker.request(dict(message, op="session"), fds)
+        reply = await worker.requests.ask(dict(message, op="session"), fds)
         if not reply.get("ok"):
             raise WorkerRefused(str(reply.get("error") or "mail process failed"))
 
     async def deliver(self, user: UserInfo, message: dict[str, Any], fds: list[int]) -> dict[str, Any]:
         worker = await self.worker_for(user)
-        return await worker.request(dict(message, op="deliver"), fds)
+        return await worker.requests.ask(dict(message, op="deliver"), fds)
 
     # --- what workers say ----------------------------------------------
 
@@ -312,9 +307,7 @@ class WorkerPool:
     def _on_message(self, worker: Worker, message: dict[str, Any]) -> None:
         op = message.get("op")
         if op == "reply":
-            future = worker.pending.get(int(message.get("id", 0)))
-            if future is not None and not future.done():
-                future.set_result(message)
+            worker.requests.answer(message)
         elif op == "session-add":
             sid = str(message.get("session_id", ""))
             live = LiveSession(user=str(message.get("user", "")), protocol=str(message.get("protocol", "")),
@@ -339,9 +332,7 @@ class WorkerPool:
 
     async def _reap(self, worker: Worker) -> None:
         worker.channel.close()
-        for future in worker.pending.values():
-            if not future.done():
-                future.set_exception(ChannelClosed("mail process exited"))
+        worker.requests.fail("mail process exited")
         for live in worker.sessions.values():
             self.registry.remove(live)
             self._changed(live)
@@ -364,16 +355,23 @@ class WorkerPool:
         """SIGTERM to every worker (they say goodbye to their clients and
         log the disconnects), then wait for them to exit."""
         self.stopping = True
-        workers = list(self.all)
-        for worker in workers:
-            with contextlib.suppress(ProcessLookupError):
-                worker.proc.send_signal(signal.SIGTERM)
-        tasks = [task for worker in workers for task in worker.tasks]
-        if tasks:
-            await asyncio.wait(tasks, timeout=timeout)
-        for worker in list(self.all):
-            with contextlib.suppress(ProcessLookupError):
-                worker.proc.kill()
+        await stop_children(self.all, timeout)
+
+
+async def stop_children(children: set[Any], timeout: float) -> None:
+    """SIGTERM to each child process (`.proc`), wait up to `timeout` for
+    its tasks (`.tasks`: they reap it and drop it from `children`), then
+    SIGKILL whatever is still in `children`."""
+    stopping = list(children)
+    for child in stopping:
+        with contextlib.suppress(ProcessLookupError):
+            child.proc.send_signal(signal.SIGTERM)
+    tasks = [task for child in stopping for task in child.tasks]
+    if tasks:
+        await asyncio.wait(tasks, timeout=timeout)
+    for child in list(children):
+        with contextlib.suppress(ProcessLookupError):
+            child.proc.kill()
 
 
 async def relay_child_logs(stream: Any, label: str) -> None:
