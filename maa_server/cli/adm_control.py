@@ -237,7 +237,9 @@ def who_rows(sessions: list[dict[str, Any]], wanted: WhoFilter) -> list[list[str
     return rows
 
 
-def cmd_who(args: Any) -> int:
+def _masks_and_sessions(args: Any) -> tuple[WhoFilter, list[dict[str, Any]]] | int:
+    """The user/ip masks on the command line and every session the master
+    knows, or the exit code of what went wrong (said on stderr)."""
     try:
         wanted = parse_masks(args.masks)
     except UsageError as exc:
@@ -246,7 +248,14 @@ def cmd_who(args: Any) -> int:
     reply = _request(args, {"command": "who"})
     if isinstance(reply, int):
         return reply
-    sessions = list(reply.get("sessions", []))
+    return wanted, list(reply.get("sessions", []))
+
+
+def cmd_who(args: Any) -> int:
+    found = _masks_and_sessions(args)
+    if isinstance(found, int):
+        return found
+    wanted, sessions = found
     if args.one_line:
         rows = [[str(s["user"]), str(s["protocol"]), str(s["pid"]), str(s["ip"])]
                 for s in sessions if wanted.matches(s)]
@@ -262,15 +271,11 @@ def cmd_kick(args: Any) -> int:
     if not args.masks:
         print("Error: user and/or ip[/bits] must be specified.", file=sys.stderr)
         return EX_USAGE
-    try:
-        wanted = parse_masks(args.masks)
-    except UsageError as exc:
-        print(f"Error: {exc}", file=sys.stderr)
-        return EX_USAGE
-    who = _request(args, {"command": "who"})
-    if isinstance(who, int):
-        return who
-    chosen = [s for s in who.get("sessions", []) if wanted.matches(s)]
+    found = _masks_and_sessions(args)
+    if isinstance(found, int):
+        return found
+    wanted, sessions = found
+    chosen = [s for s in sessions if wanted.matches(s)]
     kicked: list[str] = []
     if chosen:
         reply = _request(args, {"command": "kick", "sessions": [s["session"] for s in chosen]})
