@@ -4,19 +4,19 @@ of the interop tests: IMAP, POP3 and LMTP over TCP, passwd-file users."""
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import time
 from pathlib import Path
 
-DOVECOT = "/usr/sbin/dovecot"
-NOBODY = 65534
+from tests.support.dovecot import (
+    DOVECOT,
+    NOBODY,
+    STATS_SERVICE,
+    chown_tree,
+    start_dovecot,
+    stop_dovecot,
+)
+from tests.support.net import free_port
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+__all__ = ["DOVECOT", "NOBODY", "RealDovecot", "chown_tree"]
 
 
 class RealDovecot:
@@ -70,40 +70,8 @@ service lmtp {{
     port = {self.lmtp_port}
   }}
 }}
-service stats {{
-  unix_listener stats-reader {{
-    mode = 0600
-  }}
-  unix_listener stats-writer {{
-    mode = 0600
-  }}
-}}
-""")
-        self.process = subprocess.Popen([DOVECOT, "-F", "-c", str(self.config)],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.pop3_port), timeout=1).close()
-                break
-            except OSError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"dovecot did not start: {self.process.stderr.read()!r}")
-                time.sleep(0.05)
+{STATS_SERVICE}""")
+        self.process = start_dovecot(self.config, self.pop3_port)
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(5)
-
-
-def chown_tree(path: Path) -> None:
-    for dirpath, dirnames, filenames in os.walk(path):
-        os.chown(dirpath, NOBODY, NOBODY)
-        for name in filenames:
-            os.chown(os.path.join(dirpath, name), NOBODY, NOBODY)
-
-
+        stop_dovecot(self.process)

@@ -9,29 +9,22 @@ from __future__ import annotations
 
 import imaplib
 import os
-import socket
-import subprocess
-import time
 from pathlib import Path
 from typing import Self
 
-DOVECOT = "/usr/sbin/dovecot"
-NOBODY = 65534
+from tests.support.dovecot import (
+    DOVECOT,
+    NOBODY,
+    STATS_SERVICE,
+    chown_tree,
+    start_dovecot,
+    stop_dovecot,
+)
+from tests.support.net import free_port
+
+__all__ = ["DOVECOT", "NOBODY", "PASSWORD", "RealDovecot", "chown_tree"]
+
 PASSWORD = "secret"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def chown_tree(path: Path) -> None:
-    """Give files we wrote (as root) to the mail user Dovecot runs as."""
-    for dirpath, _dirs, files in os.walk(path):
-        os.chown(dirpath, NOBODY, NOBODY)
-        for name in files:
-            os.chown(os.path.join(dirpath, name), NOBODY, NOBODY)
 
 
 class RealDovecot:
@@ -74,27 +67,8 @@ service imap-login {{
     port = 0
   }}
 }}
-service stats {{
-  unix_listener stats-reader {{
-    mode = 0600
-  }}
-  unix_listener stats-writer {{
-    mode = 0600
-  }}
-}}
-""")
-        self.process = subprocess.Popen([DOVECOT, "-F", "-c", str(self.config)],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                break
-            except OSError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    err = self.process.stderr.read() if self.process.stderr else b""
-                    raise RuntimeError(f"dovecot did not start: {err!r}") from None
-                time.sleep(0.05)
+{STATS_SERVICE}""")
+        self.process = start_dovecot(self.config, self.port)
 
     def imap(self) -> imaplib.IMAP4:
         client = imaplib.IMAP4("127.0.0.1", self.port, timeout=30)
@@ -102,12 +76,7 @@ service stats {{
         return client
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(5)
+        stop_dovecot(self.process)
 
     def __enter__(self) -> Self:
         return self
