@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -22,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.imap.harness import NAMESPACE, PASSWORD, ImapServer
+from tests.support.raw_imap import RawImap
 
 DOVECOT = "/usr/sbin/dovecot"
 TIMING = re.compile(rb" \(\d+\.\d+ \+ \d+\.\d+(?: \+ \d+\.\d+)? secs\)")
@@ -63,54 +63,14 @@ def write_maildir(maildir: Path, messages: Iterable[tuple[bytes, str]],
     (maildir / "dovecot-uidlist").write_text(header + "\n" + "".join(u + "\n" for u in uidlist))
 
 
-class Raw:
-    """A byte-exact client: `command` returns every byte up to the tagged line."""
+class Raw(RawImap):
+    """A byte-exact client, logged in."""
 
     def __init__(self, port: int, user: str, password: str) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=15)
-        self.buf = b""
-        self.counter = 0
-        self.line()
+        super().__init__(port)
         answer = self.command(f"LOGIN {user} {password}".encode())
         if b" OK " not in answer:
             raise RuntimeError(f"login refused: {answer!r}")
-
-    def line(self) -> bytes:
-        while b"\r\n" not in self.buf:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise EOFError(self.buf)
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\r\n", 1)
-        return line + b"\r\n"
-
-    def exact(self, n: int) -> bytes:
-        while len(self.buf) < n:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise EOFError(self.buf)
-            self.buf += chunk
-        data, self.buf = self.buf[:n], self.buf[n:]
-        return data
-
-    def command(self, text: bytes) -> bytes:
-        """`tag text`; literals in `text` must be LITERAL+ (`{n+}`)."""
-        self.counter += 1
-        tag = b"c%d" % self.counter
-        self.sock.sendall(tag + b" " + text + b"\r\n")
-        out = b""
-        while True:
-            line = self.line()
-            out += line
-            while line.endswith(b"}\r\n") and b"{" in line:
-                out += self.exact(int(line[line.rindex(b"{") + 1:-3].rstrip(b"+")))
-                line = self.line()
-                out += line
-            if line.startswith((tag + b" ", b"* BYE")):
-                return out
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 def normalise(data: bytes) -> bytes:

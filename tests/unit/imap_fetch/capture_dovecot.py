@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+from tests.support.raw_imap import RawImap  # noqa: E402
 from tests.unit.imap_fetch.dovecot_fixtures import (  # noqa: E402  (the tests' own tables)
     EXTRA_MESSAGES,
     KEYWORDS,
@@ -99,49 +100,12 @@ def make_maildir(home: Path, extra: bool | str = False) -> None:
     shutil.chown(home, "nobody", "nogroup")
 
 
-class RawClient:
+class RawClient(RawImap):
+    """A byte-exact client of the lab Dovecot (PORT, which
+    replay_against_maa.py points at maa); tags as in the fixtures."""
+
     def __init__(self) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", PORT), timeout=10)
-        self.buf = b""
-        self.counter = 0
-        self._read_line()  # greeting
-
-    def _read_line(self) -> bytes:
-        while b"\r\n" not in self.buf:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise EOFError
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\r\n", 1)
-        return line + b"\r\n"
-
-    def _read_exact(self, n: int) -> bytes:
-        while len(self.buf) < n:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise EOFError
-            self.buf += chunk
-        data, self.buf = self.buf[:n], self.buf[n:]
-        return data
-
-    def command(self, text: bytes) -> bytes:
-        """Send `tag text` (literals must be LITERAL+ `{n+}`); return every
-        byte up to and including the tagged answer."""
-        self.counter += 1
-        tag = b"c%03d" % self.counter
-        self.sock.sendall(tag + b" " + text + b"\r\n")
-        out = b""
-        while True:
-            line = self._read_line()
-            out += line
-            # A literal in the response: read its bytes verbatim.
-            while line.endswith(b"}\r\n") and b"{" in line:
-                size = int(line[line.rindex(b"{") + 1:-3])
-                out += self._read_exact(size)
-                line = self._read_line()
-                out += line
-            if line.startswith(tag + b" "):
-                return out
+        super().__init__(PORT, tag_format=b"c%03d", timeout=10)
 
 
 def run_scenario(user: str, commands: list[bytes],
