@@ -4,14 +4,13 @@ UNIX socket, POP3 to read back), users alice and bob."""
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.integration.pop3.maa_pop3_harness import MaaStack
+from tests.support.tmp import reachable_tmp_dir
 
 
 @pytest.fixture
@@ -22,12 +21,8 @@ def tmp_path(tmp_path: Path) -> Iterator[Path]:
     if os.geteuid() != 0:
         yield tmp_path
         return
-    root = Path(tempfile.mkdtemp(prefix="maa-lmtp-", dir="/tmp"))
-    root.chmod(0o755)
-    try:
+    with reachable_tmp_dir("maa-lmtp-") as root:
         yield root
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture

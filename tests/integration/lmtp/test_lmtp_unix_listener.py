@@ -10,10 +10,8 @@ import grp
 import imaplib
 import os
 import pwd
-import shutil
 import smtplib
 import stat
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +25,7 @@ from tests.integration.daemon.conftest import (
     write_config,
 )
 from tests.integration.daemon.pki import TestCA, make_ca
+from tests.support.tmp import reachable_tmp_dir
 
 
 @pytest.fixture(scope="module")
@@ -57,12 +56,8 @@ def _lmtp_config(home: Path, ca: TestCA, ports: dict[str, int], listener: str) -
 def open_home() -> Iterator[Path]:
     """A home the mail user (uid 65534 under root) can reach: deliveries
     run as the user, as in Dovecot, and pytest's tmp_path is 0700 root."""
-    home = Path(tempfile.mkdtemp(prefix="maa-lmtp-", dir="/tmp"))
-    home.chmod(0o755)
-    try:
+    with reachable_tmp_dir("maa-lmtp-") as home:
         yield home
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="chown of the socket needs root")

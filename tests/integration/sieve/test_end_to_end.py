@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import os
 import pwd
-import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +15,7 @@ from sievelib.managesieve import Client
 
 from tests.integration.pop3.maa_pop3_harness import PASSWORD
 from tests.integration.sieve.harness import SieveStack, message, sieve_log
+from tests.support.tmp import reachable_tmp_dir
 
 FILTER = """require ["fileinto", "mailbox", "variables"];
 if header :matches "subject" "[*] *" {
@@ -102,12 +101,8 @@ def lda_root(tmp_path: Path) -> Iterator[Path]:
     if os.geteuid() != 0:
         yield tmp_path
         return
-    root = Path(tempfile.mkdtemp(prefix="maa-sieve-lda-", dir="/tmp"))
-    root.chmod(0o755)
-    try:
+    with reachable_tmp_dir("maa-sieve-lda-") as root:
         yield root
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def lda_stack(root: Path, **kwargs: str) -> SieveStack:
