@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.daemon.conftest import Daemon, free_port, start_daemon
 from tests.integration.daemon.pki import TestCA, make_ca
+from tests.support.daemon import Daemon, login_services, start_daemon
+from tests.support.net import free_port
 
 PASSWORD = "privsep-pw"
 
@@ -106,25 +107,7 @@ userdb {{
   driver = passwd-file
   args = {passwd}
 }}
-service imap-login {{
-  inet_listener imap {{
-    port = {ports['imap']}
-  }}
-  inet_listener imaps {{
-    port = {ports['imaps']}
-    ssl = yes
-  }}
-}}
-service pop3-login {{
-  inet_listener pop3 {{
-    port = {ports['pop3']}
-  }}
-  inet_listener pop3s {{
-    port = {ports['pop3s']}
-    ssl = yes
-  }}
-}}
-service managesieve-login {{
+{login_services(ports)}service managesieve-login {{
   inet_listener sieve {{
     port = {ports['sieve']}
   }}
