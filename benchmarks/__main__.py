@@ -209,6 +209,11 @@ async def run_all(pair: list[servers.Server], args: argparse.Namespace, user: An
                     srv.stop()
                     remove_caches(srv.maildir)
                     srv.start(user)
+                elif kind == "idle":
+                    # A fresh server: memory freed by earlier workloads would
+                    # otherwise be reused and hide what the sessions cost.
+                    srv.stop()
+                    srv.start(user)
                 if kind == "idle":
                     value, cpu = await work(srv)  # type: ignore[operator]
                     assert extra is not None
