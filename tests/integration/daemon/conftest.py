@@ -11,6 +11,7 @@ from pathlib import Path
 import bcrypt
 import pytest
 
+from tests.support.config import passwd_file_databases
 from tests.support.daemon import (
     START_TIMEOUT,
     Daemon,
@@ -53,15 +54,7 @@ mail_location = maildir:~/Maildir
 ssl = yes
 ssl_cert = <{home}/server.pem
 ssl_key = <{home}/server.key
-passdb {{
-  driver = passwd-file
-  args = scheme=BLF-CRYPT {users}
-}}
-userdb {{
-  driver = passwd-file
-  args = {users}
-}}
-{login_services(ports)}local_name mail.example.test {{
+{passwd_file_databases(users, scheme="BLF-CRYPT")}{login_services(ports)}local_name mail.example.test {{
   ssl_cert = <{home}/sni.pem
   ssl_key = <{home}/sni.key
 }}

@@ -20,6 +20,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from tests.support.config import passwd_file_databases
+
 PASSWORD = "secret"
 
 NAMESPACE = r"""
@@ -94,15 +96,7 @@ mail_location = maildir:~/Maildir:LAYOUT=fs
 first_valid_uid = 0
 login_greeting = Dovecot (Debian) ready.
 {NAMESPACE}
-passdb {{
-  driver = passwd-file
-  args = {users_file}
-}}
-userdb {{
-  driver = passwd-file
-  args = {users_file}
-}}
-{extra_config}
+{passwd_file_databases(users_file)}{extra_config}
 """
         (root / "maa.conf").write_text(self.config_text)
         self.loop = asyncio.new_event_loop()

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.daemon.pki import TestCA, make_ca
+from tests.support.config import passwd_file_databases
 from tests.support.daemon import Daemon, login_services, start_daemon
 from tests.support.net import free_port
 
@@ -99,15 +100,7 @@ mail_location = maildir:~/Maildir
 ssl = yes
 ssl_cert = <{base}/server.pem
 ssl_key = <{base}/server.key
-passdb {{
-  driver = passwd-file
-  args = {passwd}
-}}
-userdb {{
-  driver = passwd-file
-  args = {passwd}
-}}
-{login_services(ports)}service managesieve-login {{
+{passwd_file_databases(passwd)}{login_services(ports)}service managesieve-login {{
   inet_listener sieve {{
     port = {ports['sieve']}
   }}

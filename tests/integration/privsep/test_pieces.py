@@ -11,6 +11,7 @@ from maa_server.auth.interface import UserInfo
 from maa_server.config import parse_config_text
 from maa_server.daemon.privsep.channel import Channel, ChannelClosed, channel_pair
 from maa_server.daemon.privsep.pool import credentials, scrubbed_config, uid_refusal
+from tests.support.config import passwd_file_databases
 
 KEY = "-----BEGIN PRIVATE KEY-----\nMIIsecret\n-----END PRIVATE KEY-----"
 
@@ -90,15 +91,7 @@ async def test_remote_authenticator_carries_plain_and_multi_step_sasl(tmp_path) 
     cfg = parse_config_text(f"""\
 auth_mechanisms = plain login cram-md5
 disable_plaintext_auth = no
-passdb {{
-  driver = passwd-file
-  args = {users}
-}}
-userdb {{
-  driver = passwd-file
-  args = {users}
-}}
-""")
+{passwd_file_databases(users)}""")
     service = AuthService(build_authenticator(cfg))
     seen: list[dict[str, object]] = []
 

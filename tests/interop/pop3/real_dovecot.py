@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from tests.support.config import passwd_file_databases
 from tests.support.dovecot import (
     DOVECOT,
     NOBODY,
@@ -38,15 +39,7 @@ auth_mechanisms = plain
 mail_location = maildir:~/Maildir
 first_valid_uid = 1
 pop3_uidl_format = {uidl_format}
-passdb {{
-  driver = passwd-file
-  args = {users_file}
-}}
-userdb {{
-  driver = passwd-file
-  args = {users_file}
-}}
-service imap-login {{
+{passwd_file_databases(users_file)}service imap-login {{
   inet_listener imap {{
     address = 127.0.0.1
     port = {self.imap_port}

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Self
 
+from tests.support.config import passwd_file_databases
 from tests.support.dovecot import (
     DOVECOT,
     NOBODY,
@@ -50,15 +51,7 @@ auth_mechanisms = plain
 mail_location = {mail_location}
 first_valid_uid = 1
 {extra}
-passdb {{
-  driver = passwd-file
-  args = {users}
-}}
-userdb {{
-  driver = passwd-file
-  args = {users}
-}}
-service imap-login {{
+{passwd_file_databases(users)}service imap-login {{
   inet_listener imap {{
     address = 127.0.0.1
     port = {self.port}
