@@ -12,6 +12,7 @@ import ssl
 import stat
 import time
 from pathlib import Path
+from typing import BinaryIO
 
 from tests.integration.daemon.pki import TestCA
 
@@ -22,6 +23,19 @@ MESSAGE = b"From: x@example.org\r\nSubject: privsep\r\n\r\nhello\r\n"
 
 def _tls(setup: Setup) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=str(setup.ca_file))
+
+
+def _logged_in(setup: Setup, user: SystemUser, port: str = "imap") -> tuple[socket.socket, BinaryIO]:
+    """A raw IMAP connection (TLS on `imaps`) past the greeting and a
+    successful LOGIN, and its reader."""
+    raw = socket.create_connection(("127.0.0.1", setup.ports[port]), timeout=20)
+    if port == "imaps":
+        raw = _tls(setup).wrap_socket(raw, server_hostname="localhost")
+    reader = raw.makefile("rb")
+    reader.readline()
+    raw.sendall(f"a LOGIN {user.name} {PASSWORD}\r\n".encode())
+    assert reader.readline().startswith(b"a OK")
+    return raw, reader
 
 
 def _proc_ids(pid: int) -> tuple[list[int], list[int], list[int]]:
@@ -221,11 +235,7 @@ def test_idle_sees_a_delivery_made_by_another_process(setup: Setup) -> None:
 
 def test_kick_reaches_the_worker(setup: Setup) -> None:
     a = setup.users["a"]
-    raw = socket.create_connection(("127.0.0.1", setup.ports["imap"]), timeout=20)
-    reader = raw.makefile("rb")
-    reader.readline()
-    raw.sendall(f"a LOGIN {a.name} {PASSWORD}\r\n".encode())
-    assert reader.readline().startswith(b"a OK")
+    _raw, reader = _logged_in(setup, a)
     done = setup.adm("kick", a.name)
     assert (done.returncode, done.stdout) == (0, f"{a.name} kicked connections from the following users:\n\n")
     assert reader.readline() == b"* BYE Server shutting down.\r\n"
@@ -253,17 +263,8 @@ def test_sighup_keeps_sessions_and_new_logins_work(setup: Setup) -> None:
 
 def test_sigterm_says_goodbye_from_the_workers(setup: Setup) -> None:
     a, b = setup.users["a"], setup.users["b"]
-    plain = socket.create_connection(("127.0.0.1", setup.ports["imap"]), timeout=20)
-    plain_reader = plain.makefile("rb")
-    plain_reader.readline()
-    plain.sendall(f"a LOGIN {a.name} {PASSWORD}\r\n".encode())
-    assert plain_reader.readline().startswith(b"a OK")
-    tls = _tls(setup).wrap_socket(socket.create_connection(("127.0.0.1", setup.ports["imaps"]), timeout=20),
-                                  server_hostname="localhost")
-    tls_reader = tls.makefile("rb")
-    tls_reader.readline()
-    tls.sendall(f"a LOGIN {b.name} {PASSWORD}\r\n".encode())
-    assert tls_reader.readline().startswith(b"a OK")
+    _plain, plain_reader = _logged_in(setup, a)
+    _tls_sock, tls_reader = _logged_in(setup, b, "imaps")
     workers = {int(row[2].strip("()")) for row in _who(setup)}
     assert len(workers) == 2
     assert setup.daemon.stop() == 0
@@ -277,11 +278,7 @@ def test_sigterm_says_goodbye_from_the_workers(setup: Setup) -> None:
 
 def test_a_dying_worker_does_not_take_the_master_down(setup: Setup) -> None:
     a = setup.users["a"]
-    raw = socket.create_connection(("127.0.0.1", setup.ports["imap"]), timeout=20)
-    reader = raw.makefile("rb")
-    reader.readline()
-    raw.sendall(f"a LOGIN {a.name} {PASSWORD}\r\n".encode())
-    assert reader.readline().startswith(b"a OK")
+    raw, reader = _logged_in(setup, a)
     (pid,) = {int(row[2].strip("()")) for row in _who(setup)}
     os.kill(pid, signal.SIGKILL)
     assert reader.readline() == b""  # the session died with its process
