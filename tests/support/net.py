@@ -11,3 +11,12 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def read_to_eof(sock: socket.socket) -> bytes:
+    """Everything the server still sends until it closes; then close ours."""
+    data = b""
+    while chunk := sock.recv(4096):
+        data += chunk
+    sock.close()
+    return data

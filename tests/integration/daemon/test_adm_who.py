@@ -20,6 +20,7 @@ from maa_server.cli.adm_control import (
     who_rows,
     wildcard_match_icase,
 )
+from tests.support.net import read_to_eof
 
 from .conftest import PASSWORD, Daemon
 
@@ -100,14 +101,6 @@ def imap_login(port: int, source: str) -> socket.socket:
     return sock
 
 
-def rest(sock: socket.socket) -> bytes:
-    data = b""
-    while chunk := sock.recv(4096):
-        data += chunk
-    sock.close()
-    return data
-
-
 def test_kick_by_user_and_ip_as_doveadm(daemon: Daemon) -> None:
     here = imap_login(daemon.ports["imap"], "127.0.0.1")
     there = imap_login(daemon.ports["imap"], "127.0.0.2")
@@ -127,8 +120,8 @@ def test_kick_by_user_and_ip_as_doveadm(daemon: Daemon) -> None:
     kicked = adm(daemon, "kick", "alice", "127.0.0.2")
     assert (kicked.returncode, kicked.stdout) == (0, "alice kicked connections from the following users:\n\n")
     # What Dovecot's SIGTERMed imap/pop3 processes say (observed, 2.3.19).
-    assert rest(there) == b"* BYE Server shutting down.\r\n"
-    assert rest(pop) == b"-ERR [SYS/TEMP] Server shutting down.\r\n"
+    assert read_to_eof(there) == b"* BYE Server shutting down.\r\n"
+    assert read_to_eof(pop) == b"-ERR [SYS/TEMP] Server shutting down.\r\n"
 
     who = adm(daemon, "who", "-1").stdout.splitlines()
     assert [line.split() for line in who[1:]] == [["alice", "imap", str(daemon.proc.pid), "127.0.0.1"]]

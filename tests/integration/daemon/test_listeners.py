@@ -7,6 +7,8 @@ import signal
 import socket
 import ssl
 
+from tests.support.net import read_to_eof
+
 from .conftest import Daemon
 from .pki import TestCA, peer_common_name
 
@@ -64,11 +66,7 @@ def test_sigterm_says_bye_and_exits_zero(daemon: Daemon) -> None:
     assert read_line(sock).startswith(b"* OK")
     daemon.signal(signal.SIGTERM)
     assert daemon.proc.wait(20) == 0
-    rest = b""
-    while chunk := sock.recv(4096):
-        rest += chunk
-    sock.close()
-    assert rest == b"* BYE Shutting down\r\n"
+    assert read_to_eof(sock) == b"* BYE Shutting down\r\n"
     assert any("STOPPING=1" in m for m in daemon.messages) or "STOPPING=1" in "\n".join(
         daemon.wait_notify("STOPPING=1", timeout=5))
 
@@ -181,18 +179,10 @@ def test_sigterm_goodbyes_as_dovecot(daemon: Daemon) -> None:
     imap.login("alice", PASSWORD)
     daemon.signal(signal.SIGTERM)
     assert daemon.proc.wait(20) == 0
-
-    def rest(sock: socket.socket) -> bytes:
-        data = b""
-        while chunk := sock.recv(4096):
-            data += chunk
-        sock.close()
-        return data
-
-    assert rest(imap.sock) == b"* BYE Server shutting down.\r\n"
-    assert rest(pop.sock) == b"-ERR [SYS/TEMP] Server shutting down.\r\n"
-    assert rest(pre_imap) == b"* BYE Shutting down\r\n"
-    assert rest(pre_pop) == b"-ERR Shutting down\r\n"
+    assert read_to_eof(imap.sock) == b"* BYE Server shutting down.\r\n"
+    assert read_to_eof(pop.sock) == b"-ERR [SYS/TEMP] Server shutting down.\r\n"
+    assert read_to_eof(pre_imap) == b"* BYE Shutting down\r\n"
+    assert read_to_eof(pre_pop) == b"-ERR Shutting down\r\n"
 
 
 def test_pop3_applies_the_sni_local_name_block(tmp_path, ca: TestCA) -> None:  # type: ignore[no-untyped-def]
