@@ -4,6 +4,7 @@ no parsing beyond finding the end of an answer (literals are read whole)."""
 from __future__ import annotations
 
 import socket
+from typing import BinaryIO
 
 
 class RawImap:
@@ -54,3 +55,17 @@ class RawImap:
 
     def close(self) -> None:
         self.sock.close()
+
+
+def assert_idle_sees(sock: socket.socket, reader: BinaryIO, expected: bytes, tag: bytes) -> None:
+    """In IDLE (command `tag`): within the next few untagged lines comes
+    `expected` (an EXISTS line; bounded by the socket timeout), then DONE
+    ends the IDLE with a tagged OK."""
+    untagged = [reader.readline()]
+    while b"EXISTS" not in untagged[-1] and len(untagged) < 5:
+        untagged.append(reader.readline())
+    assert untagged[-1] == expected, untagged
+    sock.sendall(b"DONE\r\n")
+    while not (line := reader.readline()).startswith(tag + b" "):
+        pass
+    assert line.startswith(tag + b" OK")

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.integration.pop3.maa_pop3_harness import MaaStack
+from tests.support.raw_imap import assert_idle_sees
 
 NOBODY = 65534
 MESSAGE = b"From: a@example.org\nSubject: via lda\nMessage-ID: <lda1@x>\n\nbody \xc3\xa4\n"
@@ -172,14 +173,7 @@ def test_lda_delivery_shows_up_in_imap_idle_of_another_process(tmp_path: Path) -
         own_homes(tmp_path)  # the in-process server wrote as root
         result = run_lda(stack, "-d", "alice")
         assert result.returncode == 0, result.stderr
-        untagged = [reader.readline()]  # bounded by the socket timeout
-        while b"EXISTS" not in untagged[-1] and len(untagged) < 5:
-            untagged.append(reader.readline())
-        assert untagged[-1] == b"* 1 EXISTS\r\n", untagged
-        sock.sendall(b"DONE\r\n")
-        while not (line := reader.readline()).startswith(b"a3 "):
-            pass
-        assert line.startswith(b"a3 OK")
+        assert_idle_sees(sock, reader, b"* 1 EXISTS\r\n", b"a3")
         sock.close()
     finally:
         stack.stop()

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.pop3.maa_pop3_harness import PASSWORD, MaaStack
+from tests.support.raw_imap import assert_idle_sees
 
 LONG_LINE = b"X-Long: " + b"y" * 5000
 MESSAGE = (b"From: Sender <sender@example.org>\r\n"
@@ -344,14 +345,6 @@ def test_delivery_shows_up_in_imap_idle(stack: MaaStack) -> None:
     sock.sendall(b"a3 IDLE\r\n")
     assert reader.readline().startswith(b"+ ")
     _lmtp_deliver(stack)
-    # bounded by the socket timeout: never hangs the suite
-    untagged = [reader.readline()]
-    while b"EXISTS" not in untagged[-1] and len(untagged) < 5:
-        untagged.append(reader.readline())
-    assert untagged[-1] == b"* 1 EXISTS\r\n", untagged
-    sock.sendall(b"DONE\r\n")
-    while not (line := reader.readline()).startswith(b"a3 "):
-        pass
-    assert line.startswith(b"a3 OK")
+    assert_idle_sees(sock, reader, b"* 1 EXISTS\r\n", b"a3")
     command(b"a4", b"LOGOUT")
     sock.close()
