@@ -11,7 +11,9 @@ import hmac
 import imaplib
 import re
 import socket
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from tests.integration.auth.test_imap_sasl import scram
 
@@ -33,46 +35,44 @@ def _pop3(port: int, *commands: str) -> list[bytes]:
         return replies
 
 
-def _imap_login_every_way(port: int, password: str) -> list[str]:
-    """Each mechanism once with `password`; the tagged results."""
-    results = []
+def _imap_result(port: int, method: str, *args: Any,
+                 refused: tuple[type[Exception], ...] = (imaplib.IMAP4.error,)) -> str:
+    """The tagged result of one login attempt (imaplib's `method`) on a
+    new connection."""
     imap = imaplib.IMAP4("127.0.0.1", port, timeout=10)
     try:
-        results.append(imap.login("alice", password)[0])
-    except imaplib.IMAP4.error:
-        results.append("NO")
-    imap.logout()
+        return str(getattr(imap, method)(*args)[0])
+    except refused:
+        return "NO"
+    finally:
+        imap.logout()
+
+
+def _replies(steps: list[bytes]) -> Callable[[bytes], bytes]:
+    """An imaplib authobject answering each challenge with the next step."""
+    queue = list(steps)
+    return lambda _challenge: queue.pop(0)
+
+
+def _imap_login_every_way(port: int, password: str) -> list[str]:
+    """Each mechanism once with `password`; the tagged results."""
+    results = [_imap_result(port, "login", "alice", password)]
     plain = base64.b64encode(f"\0alice\0{password}".encode()).decode()
     answers: dict[str, list[bytes]] = {
         "PLAIN": [f"\0alice\0{password}".encode()],
         "LOGIN": [b"alice", password.encode()],
     }
     for mech, steps in answers.items():
-        imap = imaplib.IMAP4("127.0.0.1", port, timeout=10)
-        queue = list(steps)
-        try:
-            results.append(imap.authenticate(mech, lambda _challenge, q=queue: q.pop(0))[0])
-        except imaplib.IMAP4.error:
-            results.append("NO")
-        imap.logout()
+        results.append(_imap_result(port, "authenticate", mech, _replies(steps)))
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:  # SASL-IR
         reader = sock.makefile("rb")
         reader.readline()
         sock.sendall(f"i AUTHENTICATE PLAIN {plain}\r\ni LOGOUT\r\n".encode())
         results.append(next(line for line in reader if line.startswith(b"i ")).split()[1].decode())
-    imap = imaplib.IMAP4("127.0.0.1", port, timeout=10)
-    try:
-        results.append(imap.login_cram_md5("alice", password)[0])
-    except imaplib.IMAP4.error:
-        results.append("NO")
-    imap.logout()
+    results.append(_imap_result(port, "login_cram_md5", "alice", password))
     for mech, algo in (("SCRAM-SHA-1", "sha1"), ("SCRAM-SHA-256", "sha256")):
-        imap = imaplib.IMAP4("127.0.0.1", port, timeout=10)
-        try:
-            results.append(imap.authenticate(mech, scram("alice", password, algo))[0])
-        except (imaplib.IMAP4.error, AssertionError):
-            results.append("NO")
-        imap.logout()
+        results.append(_imap_result(port, "authenticate", mech, scram("alice", password, algo),
+                                    refused=(imaplib.IMAP4.error, AssertionError)))
     return results
 
 
