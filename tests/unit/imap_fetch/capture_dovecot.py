@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
-from tests.support.raw_imap import RawImap  # noqa: E402
+from tests.support.raw_imap import RawImap
 from tests.unit.imap_fetch.dovecot_fixtures import (  # noqa: E402  (the tests' own tables)
     EXTRA_MESSAGES,
     KEYWORDS,
