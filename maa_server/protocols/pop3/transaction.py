@@ -30,7 +30,6 @@ from maa_server.storage.interface import SEEN, Mailbox, MailboxError, NoSuchMess
 
 # Messages bigger than this are converted to CRLF in a thread, not on the loop.
 THREAD_CONVERT_THRESHOLD = 1 << 20
-WRITE_CHUNK = 1 << 16
 STORAGE_ERROR = "[SYS/TEMP] Internal error occurred. Refer to server log for more information."
 
 
@@ -84,11 +83,11 @@ class Transaction:
             stuffed = dot_stuff(crlf)
         if b"\0" in stuffed and "outlook-no-nuls" in self.settings.workarounds:
             stuffed = stuffed.replace(b"\0", b"\x80")
+        # One write and one drain: the bytes are in memory already, and the
+        # transport's buffer plus drain() give the backpressure; slicing
+        # into chunks only copied them.
         self.conn.write(first_line)
-        view = memoryview(stuffed)
-        for start in range(0, len(view), WRITE_CHUNK):
-            self.conn.write(bytes(view[start:start + WRITE_CHUNK]))
-            await self.conn.drain()
+        self.conn.write(stuffed)
         await self.conn.send(b".\r\n")
         return len(first_line) + len(stuffed)
 

@@ -11,9 +11,9 @@ client keeps its UIDLs when the template later changes.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 DEFAULT_UIDL_FORMAT = "%08Xu%08Xv"
@@ -82,6 +82,7 @@ def _old_hash(value: str) -> int:
     return h
 
 
+@functools.lru_cache(maxsize=32)
 def uses_header_md5(template: str) -> bool:
     return any((m.group("long") or m.group("key")) in ("m", "md5")
                for m in _VARIABLE.finditer(template))
@@ -104,50 +105,68 @@ def validate(template: str) -> None:
         raise InvalidUidlFormat("pop3_uidl_format setting doesn't contain any %-variables.")
 
 
+@functools.lru_cache(maxsize=32)
+def _pieces(template: str) -> tuple[str | re.Match[str], ...]:
+    """The template split once into literal text and `%` variables: a
+    maildrop expands the same template for every message."""
+    out: list[str | re.Match[str]] = []
+    pos = 0
+    for match in _VARIABLE.finditer(template):
+        if match.start() > pos:
+            out.append(template[pos:match.start()])
+        out.append(match)
+        pos = match.end()
+    if pos < len(template):
+        out.append(template[pos:])
+    return tuple(out)
+
+
+def _variable(match: re.Match[str], keys: UidlKeys) -> str:
+    key = match.group("key")
+    if match.group("long") is not None:
+        key = _LONG_NAMES.get(match.group("long"), "")
+    if key == "%":
+        return "%"
+    if key == "u":
+        raw = str(keys.uid)
+    elif key == "v":
+        raw = str(keys.uidvalidity)
+    elif key == "f":
+        raw = keys.filename
+    elif key == "g":
+        raw = keys.guid or keys.filename
+    elif key == "m":
+        raw = keys.header_md5
+    else:
+        return ""  # unknown keys expand to nothing, as var_expand does
+    width = int(match.group("width") or 0)
+    offset_given = match.group("width2") is not None
+    modulo = width if match.group("mods") and set(match.group("mods")) & {"N", "H"} else 0
+    value = _modify(raw, match.group("mods") or "", modulo)
+    if modulo:
+        return value
+    if offset_given:
+        # %<offset>.<width>X: substring; the zero flag belongs to the width
+        offset = -width if match.group("neg") else width
+        length = int(match.group("width2"))
+        if offset < 0:
+            offset = max(len(value) + offset, 0)
+        if match.group("zero2"):
+            return value[offset:].rjust(length, "0")
+        value = value[offset:]
+        return value[:len(value) - length] if match.group("neg2") else value[:length]
+    if not width:
+        return value
+    if match.group("zero"):
+        return value.rjust(width, "0")  # pad, never truncate
+    if match.group("neg"):
+        return value[:max(len(value) - width, 0)]
+    return value[:width]
+
+
 def expand(template: str, keys: UidlKeys) -> str:
-    values: Mapping[str, Callable[[], str]] = {
-        "u": lambda: str(keys.uid),
-        "v": lambda: str(keys.uidvalidity),
-        "f": lambda: keys.filename,
-        "g": lambda: keys.guid or keys.filename,
-        "m": lambda: keys.header_md5,
-        "%": lambda: "%",
-    }
-
-    def replace(match: re.Match[str]) -> str:
-        key = match.group("key")
-        if match.group("long") is not None:
-            key = _LONG_NAMES.get(match.group("long"), "")
-        if key == "%":
-            return "%"
-        getter = values.get(key or "")
-        if getter is None:
-            return ""  # unknown keys expand to nothing, as var_expand does
-        width = int(match.group("width") or 0)
-        offset_given = match.group("width2") is not None
-        modulo = width if match.group("mods") and set(match.group("mods")) & {"N", "H"} else 0
-        value = _modify(getter(), match.group("mods") or "", modulo)
-        if modulo:
-            return value
-        if offset_given:
-            # %<offset>.<width>X: substring; the zero flag belongs to the width
-            offset = -width if match.group("neg") else width
-            length = int(match.group("width2"))
-            if offset < 0:
-                offset = max(len(value) + offset, 0)
-            if match.group("zero2"):
-                return value[offset:].rjust(length, "0")
-            value = value[offset:]
-            return value[:len(value) - length] if match.group("neg2") else value[:length]
-        if not width:
-            return value
-        if match.group("zero"):
-            return value.rjust(width, "0")  # pad, never truncate
-        if match.group("neg"):
-            return value[:max(len(value) - width, 0)]
-        return value[:width]
-
-    return _VARIABLE.sub(replace, template)
+    return "".join(piece if isinstance(piece, str) else _variable(piece, keys)
+                   for piece in _pieces(template))
 
 
 def message_uidl(template: str, keys: UidlKeys, saved: str = "") -> str:

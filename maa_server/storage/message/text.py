@@ -68,8 +68,46 @@ def _collect(raw: bytes, part: MimePart, out: list[str]) -> None:
     out.append(decode_charset(data, info.param(b"charset")))
 
 
-def body_text(raw: bytes) -> str:
-    """The decoded text/* parts of a message, joined by newlines."""
+def body_text(raw: bytes, root: MimePart | None = None) -> str:
+    """The decoded text/* parts of a message, joined by newlines. `root`:
+    the message's part tree when the caller has parsed it already."""
     out: list[str] = []
-    _collect(raw, parse_mime(raw), out)
+    _collect(raw, parse_mime(raw) if root is None else root, out)
     return "\n".join(out)
+
+
+# Charsets that decode ASCII bytes to the same characters (a whitelist: UTF-7,
+# UTF-16, ISO-2022-* and EBCDIC code pages do not).
+_ASCII_SAFE_CHARSETS = frozenset({
+    "us-ascii", "ascii", "utf-8", "utf8", "iso-8859-1", "iso-8859-15", "latin1",
+    "windows-1252", "cp1252",
+})
+
+
+def _text_leaves(part: MimePart, out: list[MimePart]) -> None:
+    # The very parts _collect() decodes, in the same order.
+    if part.kind in (MULTIPART, RFC822):
+        for child in part.children:
+            _text_leaves(child, out)
+    elif part.info.is_text and not part.info.overflow:
+        out.append(part)
+
+
+def verbatim_text_parts(raw: bytes, root: MimePart) -> list[bytes]:
+    """The bodies of the text parts whose body_text() is their raw bytes
+    unchanged: all-ASCII, no base64/quoted-printable, an ASCII-compatible
+    charset. SEARCH may look for an ASCII key in these without decoding."""
+    leaves: list[MimePart] = []
+    _text_leaves(root, leaves)
+    out = []
+    for part in leaves:
+        info = part.info
+        if (info.encoding or b"7bit").lower() in (b"base64", b"quoted-printable"):
+            continue
+        charset = (info.param(b"charset") or b"us-ascii").decode("ascii", "replace").strip().lower()
+        if charset not in _ASCII_SAFE_CHARSETS:
+            continue
+        data = raw[part.body_start:part.end]
+        if data.isascii():
+            out.append(data)
+    return out

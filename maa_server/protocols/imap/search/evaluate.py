@@ -36,6 +36,8 @@ from maa_server.storage.interface import (
 from maa_server.storage.message import SEARCH_HEADER_FIELDS, body_text
 from maa_server.storage.message.address import Address
 from maa_server.storage.message.headers import HeaderField, field_text, find_fields
+from maa_server.storage.message.parser import MimePart, parse_mime
+from maa_server.storage.message.text import verbatim_text_parts
 
 THREAD_THRESHOLD = 256 * 1024
 YIELD_EVERY = 2000
@@ -54,7 +56,7 @@ class _Message:
     """One message during evaluation: index data now, the rest on demand."""
 
     __slots__ = ("seq", "info", "recent", "raw", "structure", "_fields", "_body", "_text",
-                 "_cache", "_plain", "_envelope")
+                 "_cache", "_plain", "_envelope", "_mime")
 
     def __init__(self, seq: int, info: MessageInfo, recent: bool) -> None:
         self.seq = seq
@@ -68,6 +70,7 @@ class _Message:
         self._cache: dict[str, list[str] | None] = {}
         self._plain: bytes | None = None
         self._envelope: list[Sexp] | None = None
+        self._mime: MimePart | None = None
 
     def envelope_addresses(self, name: str) -> str | None:
         """The folded, Dovecot-written address list of a From/To/Cc/Bcc
@@ -109,21 +112,41 @@ class _Message:
             self._cache[name] = header_haystacks(self.fields, name)
         return self._cache[name]
 
+    @property
+    def mime(self) -> MimePart:
+        """The part tree, parsed once for both the headers and the body."""
+        if self._mime is None:
+            self._mime = parse_mime(self.raw or b"")
+        return self._mime
+
     def body(self) -> str:
         if self._body is None:
-            self._body = fold(body_text(self.raw or b""))
+            self._body = fold(body_text(self.raw or b"", self.mime))
         return self._body
 
     def headers_text(self) -> str:
         if self._text is None:
-            self._text = fold(all_headers_text(self.raw or b""))
+            self._text = fold(all_headers_text(self.raw or b"", self.mime))
         return self._text
+
+    def verbatim_hit(self, needle: str) -> bool:
+        """A cheap exact test for most hits: the decoded text of a plain
+        ASCII text part is its raw bytes, and fold() of ASCII is upper(), so
+        an ASCII key found there is found in body() too."""
+        if not needle.isascii() or self._body is not None:
+            return False
+        key = needle.encode("ascii")
+        return any(key in data.upper() for data in verbatim_text_parts(self.raw or b"", self.mime))
+
+    def has_body(self, needle: str) -> bool:
+        return self.verbatim_hit(needle) or needle in self.body()
 
     def has_text(self, needle: str) -> bool:
         """SEARCH TEXT: every header block (parts and embedded messages
-        included), then the decoded text parts; the body is decoded only when
-        the headers do not already match."""
-        return needle in self.headers_text() or needle in self.body()
+        included), then the decoded text parts; nothing is decoded when a
+        plain text part already holds the key, the body only when the
+        headers do not match."""
+        return self.verbatim_hit(needle) or needle in self.headers_text() or needle in self.body()
 
 
 class _Context:
@@ -240,7 +263,7 @@ def _decide(key: P.Key, msg: _Message, ctx: _Context, level: int) -> bool | None
     if isinstance(key, P.Body):
         if level < CONTENT:
             return None
-        return not msg.surely_lacks(key.needle) and key.needle in msg.body()
+        return not msg.surely_lacks(key.needle) and msg.has_body(key.needle)
     if isinstance(key, P.Text):
         if level < CONTENT:
             return None

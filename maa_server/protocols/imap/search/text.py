@@ -146,9 +146,10 @@ def _walk(part: MimePart) -> list[MimePart]:
     return out
 
 
-def all_headers_text(raw: bytes) -> str:
+def all_headers_text(raw: bytes, root: MimePart | None = None) -> str:
     """Every header block of the message, its parts and embedded messages,
-    decoded, one `Name: value` per line: the header half of SEARCH TEXT."""
+    decoded, one `Name: value` per line: the header half of SEARCH TEXT.
+    `root`: the part tree when the caller has parsed it already."""
     lines = [f"{f.name}: {oneline(f.value)}"
-             for part in _walk(parse_mime(raw)) for f in part.fields]
+             for part in _walk(parse_mime(raw) if root is None else root) for f in part.fields]
     return "\n".join(lines)
