@@ -23,8 +23,8 @@ from maa_server.protocols.pop3.settings import Pop3Settings
 from maa_server.protocols.pop3.uidl import (
     InvalidUidlFormat,
     UidlKeys,
+    expand,
     make_unique,
-    message_uidl,
     uses_header_md5,
     validate,
 )
@@ -94,6 +94,8 @@ async def _compute_uidls(mailbox: Mailbox, messages: list[MessageInfo],
     header MD5 that only Dovecot's mbox storage keeps (observed on Maildir:
     UIDL fails with `Header MD5 not found`)."""
     template = settings.pop3_uidl_format
+    needs_md5 = uses_header_md5(template)
+    uidvalidity = mailbox.uidvalidity
     uidls = []
     for info in messages:
         if info.pop3_uidl:
@@ -105,11 +107,10 @@ async def _compute_uidls(mailbox: Mailbox, messages: list[MessageInfo],
             if match and match.group(1).strip():
                 uidls.append(match.group(1).strip().decode("utf-8", "replace"))
                 continue
-        if uses_header_md5(template):
+        if needs_md5:
             return None
-        keys = UidlKeys(uid=info.uid, uidvalidity=mailbox.uidvalidity,
-                        filename=info.guid, guid=info.guid)
-        uidls.append(message_uidl(template, keys))
+        keys = UidlKeys(uid=info.uid, uidvalidity=uidvalidity, filename=info.guid, guid=info.guid)
+        uidls.append(expand(template, keys))
     if settings.pop3_uidl_duplicates == "rename":
         uidls = make_unique(uidls)
     return uidls

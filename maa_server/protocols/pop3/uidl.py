@@ -105,67 +105,89 @@ def validate(template: str) -> None:
         raise InvalidUidlFormat("pop3_uidl_format setting doesn't contain any %-variables.")
 
 
+@dataclass(frozen=True, slots=True)
+class _Variable:
+    """One `%` variable of a template, its modifiers parsed once."""
+
+    key: str  # u v f g m %, or "" for an unknown one
+    mods: str
+    modulo: int  # the width, for N and H
+    width: int
+    zero: bool
+    neg: bool
+    length: int | None  # %<offset>.<length>: substring
+    zero2: bool
+    neg2: bool
+
+    @classmethod
+    def of(cls, match: re.Match[str]) -> _Variable:
+        key = match.group("key")
+        if match.group("long") is not None:
+            key = _LONG_NAMES.get(match.group("long"), "")
+        mods = match.group("mods") or ""
+        width = int(match.group("width") or 0)
+        width2 = match.group("width2")
+        return cls(key=key or "", mods=mods, modulo=width if set(mods) & {"N", "H"} else 0,
+                   width=width, zero=bool(match.group("zero")), neg=bool(match.group("neg")),
+                   length=None if width2 is None else int(width2),
+                   zero2=bool(match.group("zero2")), neg2=bool(match.group("neg2")))
+
+    def expand(self, keys: UidlKeys) -> str:
+        key = self.key
+        if key == "%":
+            return "%"
+        if key == "u":
+            raw = str(keys.uid)
+        elif key == "v":
+            raw = str(keys.uidvalidity)
+        elif key == "f":
+            raw = keys.filename
+        elif key == "g":
+            raw = keys.guid or keys.filename
+        elif key == "m":
+            raw = keys.header_md5
+        else:
+            return ""  # unknown keys expand to nothing, as var_expand does
+        value = _modify(raw, self.mods, self.modulo) if self.mods else raw
+        if self.modulo:
+            return value
+        width = self.width
+        if self.length is not None:
+            # %<offset>.<width>X: substring; the zero flag belongs to the width
+            offset = -width if self.neg else width
+            if offset < 0:
+                offset = max(len(value) + offset, 0)
+            if self.zero2:
+                return value[offset:].rjust(self.length, "0")
+            value = value[offset:]
+            return value[:len(value) - self.length] if self.neg2 else value[:self.length]
+        if not width:
+            return value
+        if self.zero:
+            return value.rjust(width, "0")  # pad, never truncate
+        if self.neg:
+            return value[:max(len(value) - width, 0)]
+        return value[:width]
+
+
 @functools.lru_cache(maxsize=32)
-def _pieces(template: str) -> tuple[str | re.Match[str], ...]:
+def _pieces(template: str) -> tuple[str | _Variable, ...]:
     """The template split once into literal text and `%` variables: a
     maildrop expands the same template for every message."""
-    out: list[str | re.Match[str]] = []
+    out: list[str | _Variable] = []
     pos = 0
     for match in _VARIABLE.finditer(template):
         if match.start() > pos:
             out.append(template[pos:match.start()])
-        out.append(match)
+        out.append(_Variable.of(match))
         pos = match.end()
     if pos < len(template):
         out.append(template[pos:])
     return tuple(out)
 
 
-def _variable(match: re.Match[str], keys: UidlKeys) -> str:
-    key = match.group("key")
-    if match.group("long") is not None:
-        key = _LONG_NAMES.get(match.group("long"), "")
-    if key == "%":
-        return "%"
-    if key == "u":
-        raw = str(keys.uid)
-    elif key == "v":
-        raw = str(keys.uidvalidity)
-    elif key == "f":
-        raw = keys.filename
-    elif key == "g":
-        raw = keys.guid or keys.filename
-    elif key == "m":
-        raw = keys.header_md5
-    else:
-        return ""  # unknown keys expand to nothing, as var_expand does
-    width = int(match.group("width") or 0)
-    offset_given = match.group("width2") is not None
-    modulo = width if match.group("mods") and set(match.group("mods")) & {"N", "H"} else 0
-    value = _modify(raw, match.group("mods") or "", modulo)
-    if modulo:
-        return value
-    if offset_given:
-        # %<offset>.<width>X: substring; the zero flag belongs to the width
-        offset = -width if match.group("neg") else width
-        length = int(match.group("width2"))
-        if offset < 0:
-            offset = max(len(value) + offset, 0)
-        if match.group("zero2"):
-            return value[offset:].rjust(length, "0")
-        value = value[offset:]
-        return value[:len(value) - length] if match.group("neg2") else value[:length]
-    if not width:
-        return value
-    if match.group("zero"):
-        return value.rjust(width, "0")  # pad, never truncate
-    if match.group("neg"):
-        return value[:max(len(value) - width, 0)]
-    return value[:width]
-
-
 def expand(template: str, keys: UidlKeys) -> str:
-    return "".join(piece if isinstance(piece, str) else _variable(piece, keys)
+    return "".join(piece if isinstance(piece, str) else piece.expand(keys)
                    for piece in _pieces(template))
 
 
