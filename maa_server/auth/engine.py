@@ -344,7 +344,7 @@ class AuthEngine:
         return final, chain.state.fields
 
     def user_info(self, req: AuthRequest, fields: dict[str, str]) -> UserInfo | str:
-        """UserInfo from userdb fields, or an error text (bad uid/gid)."""
+        """UserInfo from userdb fields, or an error text (a uid/gid name that does not exist)."""
         fields = dict(fields)
         username = fields.pop("user", req.user) or req.user
         info = UserInfo(username=username)
@@ -356,13 +356,10 @@ class AuthEngine:
                 number = int(value) if value.isdigit() else (
                     pwd.getpwnam(value).pw_uid if kind == "uid" else grp.getgrnam(value).gr_gid)
             except KeyError:
-                return f"Invalid {kind} '{value}'"
-            s = self.settings
-            first, last = (s.first_valid_uid, s.last_valid_uid) if kind == "uid" else \
-                (s.first_valid_gid, s.last_valid_gid)
-            if number < first or (last and number > last):
-                return (f"Mail access for users with {kind.upper()} {number} not permitted "
-                        f"(see first_valid_{kind} in config file, {kind} from userdb lookup).")
+                # userdb.c userdb_parse_uid/gid: the lookup tempfails. The
+                # first_valid_uid range is not checked here: as in Dovecot the
+                # mail process refuses such a user after the login.
+                return f"Invalid {kind.upper()} value '{value}'"
             setattr(info, kind, number)
         info.home = fields.pop("home", "")
         info.mail = fields.pop("mail", "")

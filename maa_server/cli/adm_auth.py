@@ -228,11 +228,17 @@ def cmd_user(args: argparse.Namespace) -> int:
         return loaded
     cfg, auth = loaded
     from maa_server.auth import AuthLookupError
+    from maa_server.daemon.privsep.pool import mail_access_refusal
 
     status = 0
     for name in args.users:
         try:
             info = asyncio.run(auth.lookup_user(name, _client(args)))
+            # doveadm user also initialises the user's mail storage, which
+            # refuses a uid/gid out of first_valid_uid.. (mail-storage-service.c).
+            refusal = mail_access_refusal(info, cfg) if info is not None else ""
+            if refusal:
+                raise AuthLookupError(refusal)
         except AuthLookupError as exc:
             # doveadm prints the header, then fails (exit 75) without a reason
             # on stdout; ours goes to stderr.

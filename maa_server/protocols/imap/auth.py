@@ -15,9 +15,10 @@ import os
 import shlex
 import socket
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from maa_server.auth.interface import AuthResult, AuthStatus, UserInfo
+from maa_server.daemon.privsep.pool import mail_access_refusal
 from maa_server.logs import get_log
 from maa_server.protocols.connection import LineTooLong
 from maa_server.protocols.imap import args as A
@@ -223,6 +224,9 @@ async def _finish_auth(s: ImapSession, tag: str, result: AuthResult) -> None:
 async def complete_login(s: ImapSession, tag: str, user: UserInfo, username: str) -> None:
     """Open the mail session and answer the LOGIN/AUTHENTICATE: here, or in
     the user's worker after a hand-over (session.resume_connection)."""
+    refusal = mail_access_refusal(user, s.ctx.config)
+    if refusal:  # mail-storage-service.c: the mail process refuses the user
+        _refuse_after_login(s, tag, username, refusal)
     try:
         await s.begin_mail_session(user, username)
     except Exception as exc:  # storage cannot be opened: Dovecot's BYE
@@ -248,6 +252,12 @@ async def _hand_over(s: ImapSession, tag: str, user: UserInfo, username: str) ->
     s.handed_over = True
     if error is None:
         raise ImapBye("handed over")
+    _refuse_after_login(s, tag, username, error)
+
+
+def _refuse_after_login(s: ImapSession, tag: str, username: str, error: str) -> NoReturn:
+    """The login succeeded but the mail process refused the user (e.g. a uid
+    under first_valid_uid): Dovecot's answer, observed from 2.3.19."""
     s.login_log.info(f"Login: {s.login_fields()}")
     get_log(f"imap({username})").error(error)
     s.write(f"{tag} OK Logged in, but initialization failed.\r\n* BYE {INTERNAL_ERROR}\r\n".encode())

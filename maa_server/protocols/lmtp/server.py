@@ -10,6 +10,7 @@ import os
 import stat
 from typing import Any
 
+from maa_server.daemon.privsep.pool import mail_access_refusal
 from maa_server.delivery import (
     DeliveryEnvelope,
     DeliveryFailed,
@@ -69,6 +70,10 @@ class LmtpDeliveryHandler:
         limit = settings.lmtp_user_concurrency_limit
         if limit and self.active.get(rcpt.username, 0) >= limit:
             return f"451 4.3.0 <{rcpt.address}> Too many concurrent deliveries for user"
+        refusal = mail_access_refusal(rcpt.user, self.ctx.config)
+        if refusal:  # lmtp-local.c: mail_storage_service_next() refused the user (observed 2.3.19)
+            log.error(f"Failed to initialize user: {refusal}")
+            return f"451 4.3.0 <{rcpt.address}> Temporary internal error"
         header_address: str | None = None
         if single and settings.lmtp_hdr_delivery_address != "none":
             header_address = str(rcpt.address)

@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from maa_server.auth.interface import AuthResult, AuthStatus, ClientInfo, UserInfo
+from maa_server.daemon.privsep.pool import mail_access_refusal
 from maa_server.logs import get_log, login_fields, mail_process_prefix
 from maa_server.protocols.connection import Connection, ConnectionClosed, LineTooLong
 from maa_server.protocols.context import LiveSession, ServerContext, new_session_id
@@ -207,7 +208,7 @@ class ManageSieveSession:
         except ConnectionClosed:
             reason = "Connection closed"
         finally:
-            if not self.handed_over:
+            if not self.handed_over and reason:
                 self._log_disconnect(reason)
             await self.conn.close()
 
@@ -361,6 +362,12 @@ class ManageSieveSession:
         user = result.user
         self.user = result.username or user.username
         self.log = get_log(mail_process_prefix("managesieve", self.user, self.session_id))
+        refusal = mail_access_refusal(user, self.ctx.config)
+        if refusal:  # mail-storage-service.c: the mail process refuses the user
+            login_log.info(f"Login: {self.login_fields(self.user, mech, os.getpid())}")
+            get_log(f"managesieve({self.user})").error(refusal)
+            await self._bye('BYE "Internal error occurred. Refer to server log for more information."\r\n')
+            raise _Logout("")  # no Disconnected: line: the error was the last one
         script_dir, active = parse_location(self._plugin("sieve"), user.home, self._plugin("sieve_dir"))
         self.scripts = ScriptStore(script_dir, active, Quota(
             max_scripts=int(self._plugin("sieve_quota_max_scripts") or 0),

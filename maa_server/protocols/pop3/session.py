@@ -15,6 +15,7 @@ import re
 import zlib
 
 from maa_server.auth.interface import AuthResult, AuthStatus, UserInfo
+from maa_server.daemon.privsep.pool import mail_access_refusal
 from maa_server.logs import get_log, mail_process_prefix
 from maa_server.protocols.connection import Connection, ConnectionClosed, LineTooLong
 from maa_server.protocols.context import LiveSession, ServerContext, new_session_id
@@ -167,6 +168,12 @@ async def _mail_session(conn: Connection, ctx: ServerContext, login: Authorizati
     # As in Dovecot, the login process logs the login once auth succeeded;
     # troubles opening the mailbox are the mail process's lines.
     login_log.info("Login: " + login.log_fields(mpid=os.getpid()))
+    refusal = mail_access_refusal(user, ctx.config)
+    if refusal:  # mail-storage-service.c: the mail process refuses the user
+        # before it has a session prefix (observed: "pop3(user): Error: ...").
+        get_log(f"pop3({username})").error(refusal)
+        await _send_quietly(conn, err(INTERNAL_ERROR))
+        return
     try:
         opened = await open_maildrop(ctx, user, username, settings, log)
     except MaildropOpenError as exc:

@@ -10,7 +10,12 @@ import pickle
 from maa_server.auth.interface import UserInfo
 from maa_server.config import parse_config_text
 from maa_server.daemon.privsep.channel import Channel, ChannelClosed, channel_pair
-from maa_server.daemon.privsep.pool import credentials, scrubbed_config, uid_refusal
+from maa_server.daemon.privsep.pool import (
+    credentials,
+    mail_access_refusal,
+    scrubbed_config,
+    uid_refusal,
+)
 from tests.support.config import passwd_file_databases
 
 KEY = "-----BEGIN PRIVATE KEY-----\nMIIsecret\n-----END PRIVATE KEY-----"
@@ -53,6 +58,20 @@ def test_uid_checks_are_dovecots() -> None:
         "Couldn't drop privileges: User is missing UID (see mail_uid setting)"
     uid, gid, groups = credentials(UserInfo("u", uid=1500, gid=1500), cfg)
     assert (uid, gid) == (1500, 1500) and groups[0] == 1500
+
+
+def test_single_process_check_is_the_same_range_without_a_uid_requirement() -> None:
+    cfg = parse_config_text("first_valid_uid = 1000\nlast_valid_uid = 2000\nfirst_valid_gid = 10\n")
+    assert mail_access_refusal(UserInfo("u", uid=1500, gid=100), cfg) == ""
+    assert mail_access_refusal(UserInfo("u", uid=100, gid=100), cfg) == (
+        "Mail access for users with UID 100 not permitted (see first_valid_uid in config file, "
+        "uid from userdb lookup).")
+    assert "GID 5 not permitted" in mail_access_refusal(UserInfo("u", uid=1500, gid=5), cfg)
+    # No uid from the userdb and no mail_uid: the process keeps its own, unchecked.
+    assert mail_access_refusal(UserInfo("u"), cfg) == ""
+    with_mail_uid = parse_config_text("first_valid_uid = 1000\nmail_uid = 50\n")
+    assert "UID 50 not permitted" in mail_access_refusal(UserInfo("u"), with_mail_uid)
+    assert mail_access_refusal(UserInfo("u", uid=1200), with_mail_uid) == ""
 
 
 async def test_channel_carries_messages_and_descriptors_in_order() -> None:

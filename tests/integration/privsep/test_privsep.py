@@ -166,12 +166,22 @@ def test_a_users_worker_cannot_open_another_users_maildir(setup: Setup) -> None:
 
 
 def test_uid_under_first_valid_uid_is_refused(setup: Setup) -> None:
-    with imaplib.IMAP4("127.0.0.1", setup.ports["imap"], timeout=20) as imap:
-        try:
-            typ, _ = imap.login("lowuid", PASSWORD)
-        except (imaplib.IMAP4.error, imaplib.IMAP4.abort):
-            typ = "NO"
-        assert typ != "OK" or imap.state != "AUTH"
+    # Dovecot 2.3.19: the login succeeds, the mail process refuses the user.
+    with socket.create_connection(("127.0.0.1", setup.ports["imap"]), timeout=20) as raw:
+        reader = raw.makefile("rb")
+        assert reader.readline().startswith(b"* OK ")
+        raw.sendall(f"a LOGIN lowuid {PASSWORD}\r\n".encode())
+        assert reader.readline() == b"a OK Logged in, but initialization failed.\r\n"
+        assert reader.readline() == (b"* BYE Internal error occurred. "
+                                     b"Refer to server log for more information.\r\n")
+        assert reader.read() == b""
+    with socket.create_connection(("127.0.0.1", setup.ports["pop3"]), timeout=20) as raw:
+        reader = raw.makefile("rb")
+        assert reader.readline().startswith(b"+OK ")
+        raw.sendall(f"USER lowuid\r\nPASS {PASSWORD}\r\n".encode())
+        assert reader.readline() == b"+OK\r\n"
+        assert reader.readline() == (b"-ERR [SYS/TEMP] Internal error occurred. "
+                                     b"Refer to server log for more information.\r\n")
     assert "Mail access for users with UID 1 not permitted (see first_valid_uid in config file, " \
            "uid from userdb lookup)." in setup.daemon.log_text()
     assert not (setup.base / "lowuid").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -202,11 +203,34 @@ userdb {{
     assert await auth.lookup_user("nobody") is None
 
 
-async def test_first_valid_uid(make_auth: Make, files: Path) -> None:
+async def test_first_valid_uid_is_the_mail_process_check_not_auths(make_auth: Make, files: Path) -> None:
+    # As in Dovecot, auth hands out the uid; the mail session refuses it
+    # (mail-storage-service.c; tests/integration/*/test_mail_access.py).
     auth = make_auth(tutorial(files, "first_valid_uid = 5002"))
-    assert (await auth.verify_plain("alice", "secret", LOCAL)).status is AuthStatus.TEMPFAIL
+    r = await auth.verify_plain("alice", "secret", LOCAL)
+    assert r.ok and r.user is not None and r.user.uid == 5000
+    info = await auth.lookup_user("alice")
+    assert info is not None and info.uid == 5000
     assert (await auth.verify_plain("erin", "secret",
                                     ClientInfo(protocol="imap", remote_ip="10.0.0.1"))).ok
+
+
+async def test_unknown_uid_name_tempfails_the_userdb_lookup(make_auth: Make, caplog) -> None:  # type: ignore[no-untyped-def]
+    # userdb.c userdb_parse_uid(): "Invalid UID value", the lookup tempfails.
+    auth = make_auth("""
+auth_failure_delay = 0
+passdb {
+  driver = static
+  args = password=pw
+}
+userdb {
+  driver = static
+  args = uid=no-such-user-maa gid=100 home=/srv/%n allow_all_users=yes
+}
+""")
+    caplog.set_level(logging.ERROR, logger="maa")
+    assert (await auth.verify_plain("joe", "pw", LOCAL)).status is AuthStatus.TEMPFAIL
+    assert any("Invalid UID value 'no-such-user-maa'" in r.getMessage() for r in caplog.records)
 
 
 async def test_internal_failure_is_temporary(make_auth: Make, tmp_path: Path) -> None:
