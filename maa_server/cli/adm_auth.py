@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from maa_server.auth import schemes
+from maa_server.auth.mail_access import mail_access_refusal
 
 EX_NOUSER = 67
 EX_TEMPFAIL = 75
@@ -228,8 +229,6 @@ def cmd_user(args: argparse.Namespace) -> int:
         return loaded
     cfg, auth = loaded
     from maa_server.auth import AuthLookupError
-    from maa_server.daemon.privsep.pool import mail_access_refusal
-
     status = 0
     for name in args.users:
         try:

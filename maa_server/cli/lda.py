@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from maa_server import logs
+from maa_server.auth.mail_access import mail_access_refusal
 from maa_server.delivery import DeliveryEnvelope, DeliveryFailed, deliver_message, to_lf
 
 EX_OK = 0
@@ -118,8 +119,6 @@ async def deliver(args: argparse.Namespace, data: bytes) -> int:
     else:
         # Not root: no uid change, but the storage service still checks
         # first_valid_uid.. (mail-storage-service.c service_parse_privileges).
-        from maa_server.daemon.privsep.pool import mail_access_refusal
-
         refused = mail_access_refusal(user, cfg)
         if refused:
             log.error(refused)

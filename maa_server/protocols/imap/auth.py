@@ -18,7 +18,7 @@ import time
 from typing import TYPE_CHECKING, NoReturn
 
 from maa_server.auth.interface import AuthResult, AuthStatus, UserInfo
-from maa_server.daemon.privsep.pool import mail_access_refusal
+from maa_server.auth.mail_access import mail_access_refusal
 from maa_server.logs import get_log
 from maa_server.protocols.connection import LineTooLong
 from maa_server.protocols.imap import args as A

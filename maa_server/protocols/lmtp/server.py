@@ -10,7 +10,7 @@ import os
 import stat
 from typing import Any
 
-from maa_server.daemon.privsep.pool import mail_access_refusal
+from maa_server.auth.mail_access import mail_access_refusal
 from maa_server.delivery import (
     DeliveryEnvelope,
     DeliveryFailed,

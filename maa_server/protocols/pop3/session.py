@@ -15,7 +15,7 @@ import re
 import zlib
 
 from maa_server.auth.interface import AuthResult, AuthStatus, UserInfo
-from maa_server.daemon.privsep.pool import mail_access_refusal
+from maa_server.auth.mail_access import mail_access_refusal
 from maa_server.logs import get_log, mail_process_prefix
 from maa_server.protocols.connection import Connection, ConnectionClosed, LineTooLong
 from maa_server.protocols.context import LiveSession, ServerContext, new_session_id

@@ -8,14 +8,10 @@ import os
 import pickle
 
 from maa_server.auth.interface import UserInfo
+from maa_server.auth.mail_access import mail_access_refusal, uid_refusal
 from maa_server.config import parse_config_text
 from maa_server.daemon.privsep.channel import Channel, ChannelClosed, channel_pair
-from maa_server.daemon.privsep.pool import (
-    credentials,
-    mail_access_refusal,
-    scrubbed_config,
-    uid_refusal,
-)
+from maa_server.daemon.privsep.pool import credentials, scrubbed_config
 from tests.support.config import passwd_file_databases
 
 KEY = "-----BEGIN PRIVATE KEY-----\nMIIsecret\n-----END PRIVATE KEY-----"
