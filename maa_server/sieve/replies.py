@@ -14,7 +14,6 @@ from __future__ import annotations
 import email.utils
 import os
 import re
-import socket
 import time
 from dataclasses import dataclass
 from email.header import Header
@@ -40,10 +39,6 @@ def _message_id(hostname: str) -> str:
 
 def _date() -> str:
     return email.utils.formatdate(localtime=True)
-
-
-def hostname_of(configured: str) -> str:
-    return configured or socket.gethostname()
 
 
 def redirect_mail(data: bytes, mail_from: str, address: str, recipient: str) -> OutgoingMail:
