@@ -10,13 +10,13 @@ the terminal that started it.
 from __future__ import annotations
 
 import errno
-import grp
 import os
-import pwd
 import socket
 import stat
 from dataclasses import dataclass
 from typing import Any
+
+from maa_server.auth.mail_access import resolve_gid, resolve_uid
 
 # protocol in `protocols` -> (service that listens for it, handler kind)
 PROTOCOL_SERVICES: dict[str, str] = {
@@ -119,17 +119,17 @@ def _socket_owner(service: str, path: str, user: str, group: str) -> tuple[int, 
     names are fatal, with Dovecot's text (src/master/master-settings.c)."""
     uid = gid = -1
     if user:
-        try:
-            uid = int(user) if user.isdigit() else pwd.getpwnam(user).pw_uid
-        except KeyError:
+        resolved = resolve_uid(user)
+        if resolved is None:
             raise ListenError(f"service({service}) User doesn't exist: {user} "
-                              f"(See service {service} {{ unix_listener {path} {{ user }} }} setting)") from None
+                              f"(See service {service} {{ unix_listener {path} {{ user }} }} setting)")
+        uid = resolved
     if group:
-        try:
-            gid = int(group) if group.isdigit() else grp.getgrnam(group).gr_gid
-        except KeyError:
+        resolved = resolve_gid(group)
+        if resolved is None:
             raise ListenError(f"service({service}) Group doesn't exist: {group} "
-                              f"(See service {service} {{ unix_listener {path} {{ group }} }} setting)") from None
+                              f"(See service {service} {{ unix_listener {path} {{ group }} }} setting)")
+        gid = resolved
     return uid, gid
 
 
