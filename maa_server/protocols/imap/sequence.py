@@ -33,6 +33,18 @@ class SequenceSet:
                 lo, hi = hi, lo
             yield lo, hi
 
+    def _merged(self, max_value: int) -> list[tuple[int, int]]:
+        """The ranges with `*` resolved, ascending, overlapping and adjacent
+        ones joined (so they are disjoint)."""
+        merged: list[tuple[int, int]] = []
+        for lo, hi in sorted(self._bounds(max_value)):
+            if merged and lo <= merged[-1][1] + 1:
+                if hi > merged[-1][1]:
+                    merged[-1] = (merged[-1][0], hi)
+            else:
+                merged.append((lo, hi))
+        return merged
+
     def contains(self, n: int, max_value: int) -> bool:
         """Is n in the set, with `*` meaning max_value?"""
         return any(lo <= n <= hi for lo, hi in self._bounds(max_value))
@@ -45,19 +57,9 @@ class SequenceSet:
         `out_of_range`). With an empty mailbox `*` resolves to nothing."""
         if max_value <= 0:
             return []
-        merged: list[tuple[int, int]] = []
-        for lo, hi in sorted(self._bounds(max_value)):
-            hi = min(hi, max_value)
-            if lo > hi:
-                continue
-            if merged and lo <= merged[-1][1] + 1:
-                if hi > merged[-1][1]:
-                    merged[-1] = (merged[-1][0], hi)
-            else:
-                merged.append((lo, hi))
         out: list[int] = []
-        for lo, hi in merged:
-            out.extend(range(lo, hi + 1))
+        for lo, hi in self._merged(max_value):
+            out.extend(range(lo, min(hi, max_value) + 1))
         return out
 
     def resolve_in(self, values: Sequence[int], max_value: int) -> list[int]:
@@ -72,14 +74,8 @@ class SequenceSet:
     def index_ranges(self, values: Sequence[int], max_value: int) -> list[tuple[int, int]]:
         """The members of the sorted `values` in the set as slices
         (start, end) of `values`, ascending and disjoint."""
-        merged: list[tuple[int, int]] = []
-        for lo, hi in sorted(self._bounds(max_value)):
-            if merged and lo <= merged[-1][1] + 1:
-                if hi > merged[-1][1]:
-                    merged[-1] = (merged[-1][0], hi)
-            else:
-                merged.append((lo, hi))
-        slices = [(bisect.bisect_left(values, lo), bisect.bisect_right(values, hi)) for lo, hi in merged]
+        slices = [(bisect.bisect_left(values, lo), bisect.bisect_right(values, hi))
+                  for lo, hi in self._merged(max_value)]
         return [(start, end) for start, end in slices if start < end]
 
     def out_of_range(self, max_value: int) -> bool:
