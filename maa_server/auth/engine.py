@@ -8,9 +8,7 @@ turns the outcome into an `AuthResult` with a userdb answer.
 
 from __future__ import annotations
 
-import grp
 import os
-import pwd
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -25,6 +23,7 @@ from maa_server.auth.fields import (
     username_filter_matches,
 )
 from maa_server.auth.interface import AuthResult, AuthStatus, ClientInfo, UserInfo
+from maa_server.auth.mail_access import resolve_gid, resolve_uid
 from maa_server.auth.settings import AuthSettings, PassdbConfig, UserdbConfig
 from maa_server.auth.varexpand import ExpansionError, user_parts
 from maa_server.auth.workers import run_blocking
@@ -348,14 +347,12 @@ class AuthEngine:
         fields = dict(fields)
         username = fields.pop("user", req.user) or req.user
         info = UserInfo(username=username)
-        for key, kind in (("uid", "uid"), ("gid", "gid")):
-            value = fields.pop(key, "")
+        for kind, resolve in (("uid", resolve_uid), ("gid", resolve_gid)):
+            value = fields.pop(kind, "")
             if not value:
                 continue
-            try:
-                number = int(value) if value.isdigit() else (
-                    pwd.getpwnam(value).pw_uid if kind == "uid" else grp.getgrnam(value).gr_gid)
-            except KeyError:
+            number = resolve(value)
+            if number is None:
                 # userdb.c userdb_parse_uid/gid: the lookup tempfails. The
                 # first_valid_uid range is not checked here: as in Dovecot the
                 # mail process refuses such a user after the login.
