@@ -47,15 +47,11 @@ async def cmd_sort(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> str 
 
 
 async def cmd_thread(s: ImapSession, tag: str, args: list[Arg], uid: bool) -> str | None:
-    from maa_server.protocols.imap.search.commands import threaded_matches
-    from maa_server.protocols.imap.search.thread import render_threads
+    from maa_server.protocols.imap.search.commands import thread_response
 
     sel = s.selected
     assert sel is not None
-    roots = await threaded_matches(
-        args, sel.view(), sel.mailbox, recent_uids=set(sel.recent),
-        saved_uids=sel.search_result if sel.has_saved_result else None)
-    infos = sel.infos
-    rendered = render_threads(roots, (lambda q: infos[q - 1].uid) if uid else (lambda q: q))
-    s.write(b"* THREAD " + rendered.encode("ascii") + b"\r\n")
+    s.write(await thread_response(
+        args, sel.view(), sel.mailbox, uid=uid, recent_uids=set(sel.recent),
+        saved_uids=sel.search_result if sel.has_saved_result else None))
     return "Thread completed."
