@@ -112,18 +112,14 @@ async def deliver(args: argparse.Namespace, data: bytes) -> int:
         from maa_server.daemon.privsep.drop import drop_to_user
 
         refused = drop_to_user(user, cfg)
-        if refused:
-            log.error(refused)
-            print(f"maa-lda: Error: {refused}", file=sys.stderr)
-            return EX_TEMPFAIL
     else:
         # Not root: no uid change, but the storage service still checks
         # first_valid_uid.. (mail-storage-service.c service_parse_privileges).
         refused = mail_access_refusal(user, cfg)
-        if refused:
-            log.error(refused)
-            print(f"maa-lda: Error: {refused}", file=sys.stderr)
-            return EX_TEMPFAIL
+    if refused:
+        log.error(refused)
+        print(f"maa-lda: Error: {refused}", file=sys.stderr)
+        return EX_TEMPFAIL
     enter_home(user.home, log, bool(cfg.get("mail_debug")))
     body = to_lf(data)
     # Sieve's envelope: -r (final recipient), else -a, else the user name
