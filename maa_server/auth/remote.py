@@ -52,14 +52,16 @@ def user_to_dict(user: UserInfo | None) -> dict[str, Any] | None:
     return None if user is None else dataclasses.asdict(user)
 
 
-def user_from_dict(data: Any) -> UserInfo | None:
-    if not isinstance(data, dict):
-        return None
+def user_from_dict(data: dict[str, Any]) -> UserInfo:
     return UserInfo(username=str(data.get("username", "")),
                     uid=None if data.get("uid") is None else int(data["uid"]),
                     gid=None if data.get("gid") is None else int(data["gid"]),
                     home=str(data.get("home", "")), mail=str(data.get("mail", "")),
                     extra={str(k): str(v) for k, v in dict(data.get("extra") or {}).items()})
+
+
+def _user_or_none(data: Any) -> UserInfo | None:
+    return user_from_dict(data) if isinstance(data, dict) else None
 
 
 def result_to_dict(result: AuthResult) -> dict[str, Any]:
@@ -73,7 +75,7 @@ def result_from_dict(data: dict[str, Any]) -> AuthResult:
         status = AuthStatus(data.get("status"))
     except ValueError:
         status = AuthStatus.TEMPFAIL
-    return AuthResult(status, username=str(data.get("username", "")), user=user_from_dict(data.get("user")),
+    return AuthResult(status, username=str(data.get("username", "")), user=_user_or_none(data.get("user")),
                       master_user=str(data.get("master_user", "")), reason=str(data.get("reason", "")),
                       log_reason=str(data.get("log_reason", "")))
 
@@ -143,7 +145,7 @@ class RemoteAuthenticator(Authenticator):
                                      "client": client_to_dict(client)})
         except Exception:  # noqa: BLE001 - unreachable: unknown, as a failed lookup
             return None
-        return user_from_dict(reply.get("user"))
+        return _user_or_none(reply.get("user"))
 
 
 class AuthService:

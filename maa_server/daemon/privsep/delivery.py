@@ -17,8 +17,8 @@ import os
 from typing import Any
 
 from maa_server.auth.interface import UserInfo
+from maa_server.auth.remote import user_from_dict, user_to_dict
 from maa_server.daemon.privsep.channel import ChannelClosed
-from maa_server.daemon.privsep.handover import user_from_dict, user_to_dict
 from maa_server.daemon.privsep.pool import WorkerPool, WorkerRefused
 from maa_server.delivery import DeliveryEnvelope, DeliveryFailed
 from maa_server.logs import MailLog, get_log

@@ -24,26 +24,12 @@ import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from maa_server.auth.interface import UserInfo
 from maa_server.protocols.connection import Connection
 
 RELAY_CHUNK = 65536
 
 # (message, fds) -> None; raises on failure. Sends the hand-over to the worker.
 Sender = Callable[[dict[str, Any], list[int]], Awaitable[None]]
-
-
-def user_to_dict(user: UserInfo) -> dict[str, Any]:
-    return {"username": user.username, "uid": user.uid, "gid": user.gid, "home": user.home,
-            "mail": user.mail, "extra": dict(user.extra)}
-
-
-def user_from_dict(data: dict[str, Any]) -> UserInfo:
-    return UserInfo(username=str(data.get("username", "")),
-                    uid=None if data.get("uid") is None else int(data["uid"]),
-                    gid=None if data.get("gid") is None else int(data["gid"]),
-                    home=str(data.get("home", "")), mail=str(data.get("mail", "")),
-                    extra={str(k): str(v) for k, v in dict(data.get("extra") or {}).items()})
 
 
 def connection_facts(conn: Connection) -> dict[str, Any]:

@@ -21,9 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from maa_server import logs
-from maa_server.auth.remote import AuthService
+from maa_server.auth.remote import AuthService, user_from_dict
 from maa_server.daemon.privsep.channel import Channel, ChannelClosed, channel_pair
-from maa_server.daemon.privsep.handover import user_from_dict
 from maa_server.daemon.privsep.pool import (
     WorkerPool,
     WorkerRefused,

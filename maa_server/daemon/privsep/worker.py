@@ -36,9 +36,10 @@ from maa_server.auth.interface import (
     SaslExchange,
     UserInfo,
 )
+from maa_server.auth.remote import user_from_dict
 from maa_server.daemon.privsep.channel import Channel, ChannelClosed
 from maa_server.daemon.privsep.drop import drop_privileges
-from maa_server.daemon.privsep.handover import receive_connection, user_from_dict
+from maa_server.daemon.privsep.handover import receive_connection
 from maa_server.protocols.context import LiveSession, ServerContext, SessionRegistry
 
 # protocol -> module with `async resume_connection(conn, ctx, state)`
