@@ -140,7 +140,6 @@ class WorkerPool:
         self._starting: dict[tuple[int, int], asyncio.Future[Worker]] = {}
         self.config: Any = None
         self._config: Any = None
-        self._preload: tuple[str, ...] = ()
         self.stopping = False
         # Called with (user, remote_ip, protocol) when a session comes or goes.
         self.on_change: Callable[[str, str, str], None] | None = None
@@ -203,11 +202,10 @@ class WorkerPool:
         finally:
             theirs.close()
         assert proc.stdin is not None
-        if not self._preload:
-            from maa_server.daemon.privsep.worker import preload_names
+        from maa_server.daemon.privsep.worker import preload_names
 
-            self._preload = await asyncio.to_thread(preload_names)
-        blob = pickle.dumps((self._config, self._preload))
+        names = await asyncio.to_thread(preload_names)  # computed once (functools.cache)
+        blob = pickle.dumps((self._config, names))
         stdin = proc.stdin
         await asyncio.to_thread(write_payload, stdin, blob)
         worker = Worker(key=key, proc=proc, channel=Channel(ours))
