@@ -161,7 +161,8 @@ class WorkerPool:
     async def worker_for(self, user: UserInfo) -> Worker:
         if self.stopping:
             raise WorkerRefused("Server shutting down.")
-        uid, gid, groups = credentials(user, self.config)
+        # NSS lookups (getpwuid, getgrouplist) may block: off the event loop.
+        uid, gid, groups = await asyncio.to_thread(credentials, user, self.config)
         key = (uid, gid)
         worker = self.workers.get(key)
         if worker is not None and worker.proc.poll() is None and not worker.channel.closed:
